@@ -1,0 +1,54 @@
+import { createRequire } from "node:module";
+import { configVariable, defineConfig } from "hardhat/config";
+import hardhatIgnitionViem from "@nomicfoundation/hardhat-ignition-viem";
+import hardhatKeystore from "@nomicfoundation/hardhat-keystore";
+import hardhatMocha from "@nomicfoundation/hardhat-mocha";
+import hardhatNetworkHelpers from "@nomicfoundation/hardhat-network-helpers";
+import hardhatViem from "@nomicfoundation/hardhat-viem";
+import hardhatViemAssertions from "@nomicfoundation/hardhat-viem-assertions";
+
+// No compiler downloads are possible here: compile with the WebAssembly solc that the
+// `solc` npm package ships. Its version must match `SOLC_VERSION`.
+const require = createRequire(import.meta.url);
+const SOLC_VERSION = "0.8.30";
+const solcjsPath = require.resolve("solc/soljson.js");
+
+export default defineConfig({
+  plugins: [
+    hardhatViem,
+    hardhatViemAssertions,
+    hardhatMocha,
+    hardhatNetworkHelpers,
+    hardhatIgnitionViem,
+    hardhatKeystore,
+  ],
+  solidity: {
+    version: SOLC_VERSION,
+    path: solcjsPath,
+    settings: {
+      evmVersion: "prague",
+      optimizer: { enabled: true, runs: 10_000 },
+      viaIR: false,
+    },
+  },
+  paths: {
+    tests: { mocha: "test", solidity: "contracts" },
+  },
+  test: {
+    mocha: { timeout: 120_000 },
+    solidity: { fuzz: { runs: 256 } },
+  },
+  networks: {
+    // In-process chain: Hardhat's EDR.
+    hardhat: { type: "edr-simulated", chainType: "l1" },
+    // A `hardhat node` (or `npm run chain`) the user started in another terminal.
+    localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    // Any EVM network: RPC URL and deployer key come from the Hardhat keystore or env.
+    sepolia: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("SEPOLIA_RPC_URL"),
+      accounts: [configVariable("SEPOLIA_PRIVATE_KEY")],
+    },
+  },
+});
