@@ -202,6 +202,18 @@ contract LessorRegistryFuzzTest is RegistryFixture {
         assertTrue(registry.isActiveLessor(LESSOR), "registered");
     }
 
+    /// A page never holds more than MAX_PAGE_SIZE entries, whatever the limit.
+    function test_pageSizeIsCapped() public {
+        uint256 maxPage = registry.MAX_PAGE_SIZE();
+        for (uint256 i = 0; i <= maxPage; ++i) {
+            _register(address(uint160(0x1000 + i)), MIN_STAKE, i);
+        }
+        assertEq(registry.lessorCount(), maxPage + 1, "count");
+        assertEq(registry.lessorsPage(0, type(uint256).max).length, maxPage, "capped page");
+        assertEq(registry.lessorInfosPage(0, maxPage + 1).length, maxPage, "capped info page");
+        assertEq(registry.lessorsPage(maxPage, type(uint256).max).length, 1, "last page");
+    }
+
     /// Pages cover the list exactly: size = min(limit, count - offset, MAX_PAGE_SIZE).
     function test_fuzz_pagination(uint256 count, uint256 offset, uint256 limit) public {
         count = bound(count, 0, 6);
