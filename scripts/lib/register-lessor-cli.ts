@@ -191,7 +191,7 @@ async function findOrDeployContracts(
 
 /** Tops the account's CFR balance up to `needed` from the local faucet, in per-call-cap chunks. */
 async function fundFromFaucet(clients: CofferClients, token: Address, needed: bigint, io: CliIo): Promise<void> {
-  const account = clients.walletClient.account.address;
+  const account = getAddress(clients.walletClient.account.address);
   const tokenContract = { address: token, abi: cofferTokenAbi } as const;
   const [balance, enabled, maxPerCall] = await Promise.all([
     clients.publicClient.readContract({ ...tokenContract, functionName: "balanceOf", args: [account] }),
