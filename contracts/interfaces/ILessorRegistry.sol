@@ -23,7 +23,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 interface ILessorRegistry {
     /// @notice Everything the registry knows about one lessor, as returned by {getLessor}.
     struct LessorInfo {
-        /// The lessor's account (the staker). Zero when never registered.
+        /// The lessor's account (the staker). Zero when it is neither registered nor has stake unbonding.
         address lessor;
         /// libp2p peer id of the lessor's node, as multihash bytes (`PeerId.toMultihash().bytes`).
         bytes peerId;
@@ -190,7 +190,8 @@ interface ILessorRegistry {
     /// @notice Capacity and asking price of `lessor`, without copying its peer id and multiaddrs.
     function lessorTerms(address lessor) external view returns (uint256 capacityBytes, uint256 pricePerGiBPerEpoch);
 
-    /// @notice Everything known about `lessor` (all zero/empty when it never registered).
+    /// @notice Everything known about `lessor` (all zero/empty when it never registered). After
+    /// {deregister} the profile is cleared but the unbonding stake and release time remain until {withdraw}.
     function getLessor(address lessor) external view returns (LessorInfo memory);
 
     /// @notice The lessor that claimed `peerId`, or the zero address.
