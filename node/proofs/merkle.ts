@@ -10,7 +10,7 @@ const MAX_HEIGHT = 64;
 
 /** Z[h]: the root of a subtree of height h whose leaves are all zero. */
 export const ZERO_HASHES: readonly Uint8Array[] = (() => {
-  const zeros = [new Uint8Array(32)];
+  const zeros: Uint8Array[] = [new Uint8Array(32)];
   for (let h = 1; h <= MAX_HEIGHT; h++) zeros.push(hashPair(zeros[h - 1], zeros[h - 1]));
   return zeros;
 })();
