@@ -52,6 +52,20 @@ export function subtreeRoots(segments: Uint8Array, height: number): Uint8Array {
   return level;
 }
 
+let scratch: { inputs: Uint8Array; in32: Uint32Array; keys: Uint8Array; key32: Uint32Array } | undefined;
+
+/** Hash input/output buffers for `count` segments, reused between batches (views of exactly that size). */
+function scratchFor(count: number): { inputs: Uint8Array; in32: Uint32Array; keys: Uint8Array; key32: Uint32Array } {
+  if (!scratch || scratch.keys.length < count * 32) {
+    const inputs = new Uint8Array(count * 64);
+    const keys = new Uint8Array(count * 32);
+    scratch = { inputs, in32: new Uint32Array(inputs.buffer), keys, key32: new Uint32Array(keys.buffer) };
+  }
+  const inputs = scratch.inputs.subarray(0, count * 64);
+  const keys = scratch.keys.subarray(0, count * 32);
+  return { inputs, in32: scratch.in32.subarray(0, count * 16), keys, key32: scratch.key32.subarray(0, count * 8) };
+}
+
 /** First 6 bytes of the segment at byte offset `offset`, big-endian (docs/protocol.md §4.2 `u48`). */
 function u48(bytes: Uint8Array, offset: number): number {
   return (
@@ -62,6 +76,18 @@ function u48(bytes: Uint8Array, offset: number): number {
     (bytes[offset + 4] << 8) +
     bytes[offset + 5]
   );
+}
+
+/**
+ * back(i) = u48(S[i-1][0..6]) mod min(i, window) for the segment at byte offset `offset`. When the modulus is
+ * the full power-of-two window only the low bits of the last two bytes matter (no float modulo: it would
+ * cost more than the hash); for the first `window` segments the general form is used.
+ */
+export function backEdge(bytes: Uint8Array, offset: number, i: number, window: number): number {
+  if (i >= window && window <= 65536 && (window & (window - 1)) === 0) {
+    return ((bytes[offset + 4] << 8) | bytes[offset + 5]) & (window - 1);
+  }
+  return u48(bytes, offset) % Math.min(i, window);
 }
 
 /**
@@ -85,10 +111,7 @@ export function unsealBatch(
   const source = sealed.byteOffset % 4 === 0 ? sealed : sealed.slice();
   const s32 = new Uint32Array(source.buffer, source.byteOffset, total * 8);
   const rid32 = new Uint32Array(replicaId.slice().buffer, 0, 8);
-  const inputs = new Uint8Array(count * 64);
-  const in32 = new Uint32Array(inputs.buffer);
-  const keys = new Uint8Array(count * 32);
-  const key32 = new Uint32Array(keys.buffer);
+  const { inputs, in32, keys, key32 } = scratchFor(count);
   // Word offset (in `source`) of S[d(i)] per segment; -1 means "replicaId" (segment 0).
   const dependency = new Int32Array(count);
   for (let k = 0; k < count; k++) {
@@ -101,7 +124,7 @@ export function unsealBatch(
       continue;
     }
     const previous = (position - 1) * 8;
-    const back = u48(source, previous * 4) % (i < window ? i : window);
+    const back = backEdge(source, previous * 4, i, window);
     const dep = (position - 1 - back) * 8;
     dependency[k] = dep;
     for (let w = 0; w < 8; w++) {

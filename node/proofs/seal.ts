@@ -5,7 +5,7 @@ import { readFully, throwIfAborted, StreamingTreeBuilder, type LongOperationOpti
 import { SEAL_WINDOW, SEGMENT_SIZE } from "./constants.js";
 import { CorruptReplicaError, IndexOutOfRangeError, MalformedProofError, TruncatedFileError } from "./errors.js";
 import { hashPair, sha256Words } from "./hash.js";
-import { unsealBatch } from "./kernels.js";
+import { backEdge, unsealBatch } from "./kernels.js";
 import { fileLayout, type FileLayout } from "./layout.js";
 import { proofsLogger } from "./logger.js";
 import { equalBytes, toSegments } from "./merkle.js";
@@ -99,7 +99,7 @@ export class Sealer {
         for (let w = 0; w < 8; w++) input32[w] = input32[8 + w] = replica32[w];
       } else {
         const previous = (position - 1) * 8;
-        const back = u48(ring, previous * 4) % (i < SEAL_WINDOW ? i : SEAL_WINDOW);
+        const back = backEdge(ring, previous * 4, i, SEAL_WINDOW);
         dependency = (position - 1 - back) * 8;
         for (let w = 0; w < 8; w++) {
           input32[w] = ring32[previous + w];
@@ -241,7 +241,7 @@ export async function unsealFile(replicaPath: string, outPath: string, replica: 
     output = await open(partial, "w");
     const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
     const pool = hashWorkerPool();
-    const maxInFlight = Math.max(2, pool.size * 2);
+    const maxInFlight = Math.max(2, pool.size * 3);
     const queue: { start: number; result: Promise<Uint8Array> }[] = [];
     const drain = async () => {
       const { start, result } = queue.shift()!;
@@ -272,7 +272,7 @@ export async function unsealFile(replicaPath: string, outPath: string, replica: 
         });
       }
     }
-    await output.sync();
+    // No fsync: the unsealed copy is re-creatable from the replica; durability is the caller's choice.
     await output.close();
     output = undefined;
     await rename(partial, outPath);
