@@ -135,7 +135,7 @@ export class InMemoryTree implements SegmentSource {
 
   openSegmentSync(index: number): SegmentOpening {
     checkSegmentIndex(index, this.layout);
-    return { index, segment: this.levels[0].slice(index * 32, index * 32 + 32), siblings: siblingsFromLevels(this.levels, index) };
+    return { index, segment: new Uint8Array(this.levels[0].subarray(index * 32, index * 32 + 32)), siblings: siblingsFromLevels(this.levels, index) };
   }
 }
 

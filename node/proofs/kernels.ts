@@ -108,9 +108,9 @@ export function unsealBatch(
   if (count <= 0) return new Uint8Array(0);
   if (prefix < Math.min(firstIndex, window)) throw new RangeError(`unsealBatch needs ${Math.min(firstIndex, window)} prefix segments, got ${prefix}`);
   // Word views for 8-word copies: per-segment subarray()/set() calls would dominate the hashing cost.
-  const source = sealed.byteOffset % 4 === 0 ? sealed : sealed.slice();
+  const source = sealed.byteOffset % 4 === 0 ? sealed : new Uint8Array(sealed); // Buffer.slice() would be a view
   const s32 = new Uint32Array(source.buffer, source.byteOffset, total * 8);
-  const rid32 = new Uint32Array(replicaId.slice().buffer, 0, 8);
+  const rid32 = new Uint32Array(new Uint8Array(replicaId).buffer, 0, 8);
   const { inputs, in32, keys, key32 } = scratchFor(count);
   // Word offset (in `source`) of S[d(i)] per segment; -1 means "replicaId" (segment 0).
   const dependency = new Int32Array(count);

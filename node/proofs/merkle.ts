@@ -79,7 +79,7 @@ export function siblingsFromLevels(levels: Uint8Array[], index: number, fromHeig
   const siblings: Uint8Array[] = [];
   let position = index;
   for (let h = fromHeight; h < levels.length - 1; h++) {
-    siblings.push(nodeAt(levels, h, position ^ 1).slice());
+    siblings.push(new Uint8Array(nodeAt(levels, h, position ^ 1)));
     position = Math.floor(position / 2);
   }
   return siblings;

@@ -29,7 +29,7 @@ export function podKeyHash(key: Uint8Array | Hex): Uint8Array {
 
 /** Encrypts bytes in memory: n·32 bytes of E. */
 export function encryptBytes(data: Uint8Array, key: Uint8Array | Hex): Uint8Array {
-  const segments = toSegments(data).slice();
+  const segments = new Uint8Array(toSegments(data)); // a copy even for a Buffer
   keystreamXorInPlace(segments, 0, asWord(key, "key"));
   return segments;
 }
@@ -38,7 +38,7 @@ export function encryptBytes(data: Uint8Array, key: Uint8Array | Hex): Uint8Arra
 export function decryptBytes(ciphertext: Uint8Array, key: Uint8Array | Hex, size: number): Uint8Array {
   const layout = fileLayout(size);
   if (ciphertext.length !== layout.segmentCount * SEGMENT_SIZE) throw new TruncatedFileError("<memory ciphertext>", layout.segmentCount * SEGMENT_SIZE, ciphertext.length);
-  const plain = ciphertext.slice();
+  const plain = new Uint8Array(ciphertext);
   keystreamXorInPlace(plain, 0, asWord(key, "key"));
   return plain.subarray(0, size);
 }

@@ -69,7 +69,7 @@ export class Sealer {
 
   constructor(readonly replicaId: Uint8Array, readonly rounds: number) {
     checkRounds(rounds);
-    this.replica32 = new Uint32Array(asWord(replicaId, "replicaId").slice().buffer);
+    this.replica32 = new Uint32Array(new Uint8Array(asWord(replicaId, "replicaId")).buffer);
     this.ring = new Uint8Array(SEAL_WINDOW * 32);
     this.ring32 = new Uint32Array(this.ring.buffer);
   }
@@ -89,7 +89,8 @@ export class Sealer {
       this.ring = bigger;
       this.ring32 = new Uint32Array(bigger.buffer);
     }
-    const data32 = new Uint32Array(data.byteOffset % 4 === 0 ? data.buffer : data.slice().buffer, data.byteOffset % 4 === 0 ? data.byteOffset : 0, count * 8);
+    const aligned = data.byteOffset % 4 === 0 ? data : new Uint8Array(data); // copies (Buffer.slice would not)
+    const data32 = new Uint32Array(aligned.buffer, aligned.byteOffset, count * 8);
     const { ring, ring32, input, input32, key, key32, replica32, rounds } = this;
     for (let k = 0; k < count; k++) {
       const i = this.nextIndex + k;

@@ -43,7 +43,7 @@ export function keptSiblings(tree: KeptTree, fromHeight: number, index: number):
   const siblings: Uint8Array[] = [];
   let position = index;
   for (let h = fromHeight; h < tree.layout.depth; h++) {
-    siblings.push(keptNode(tree, h, position ^ 1).slice());
+    siblings.push(new Uint8Array(keptNode(tree, h, position ^ 1)));
     position = Math.floor(position / 2);
   }
   return siblings;
@@ -85,7 +85,7 @@ export function decodeKeptTree(bytes: Uint8Array, path = "<memory>"): KeptTree {
   const pageRoots = bytes.subarray(HEADER_SIZE, HEADER_SIZE + pageCount * 32);
   if (pageRoots.length !== pageCount * 32) throw new CorruptTreeCacheError(path, "truncated");
   // Recomputing the upper levels from the page roots costs 1/256 of a commit and catches any damaged node.
-  const tree = keptTreeFromPageRoots(layout, pageRoots.slice());
+  const tree = keptTreeFromPageRoots(layout, new Uint8Array(pageRoots));
   const stored = bytes.subarray(HEADER_SIZE);
   const expectedBody = tree.levels.reduce((sum, level) => sum + level.length, 0);
   if (stored.length !== expectedBody) throw new CorruptTreeCacheError(path, `body is ${stored.length} bytes, expected ${expectedBody}`);

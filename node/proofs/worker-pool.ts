@@ -39,7 +39,7 @@ export class HashWorkerPool {
     if (this.size === 0 || sealed.length < INLINE_BYTES) {
       return Promise.resolve(unsealBatch(sealed, prefix, firstIndex, replicaId, rounds, window));
     }
-    return this.run({ kind: "unseal", sealed, prefix, firstIndex, replicaId: replicaId.slice(), rounds, window }, [transferable(sealed)]);
+    return this.run({ kind: "unseal", sealed, prefix, firstIndex, replicaId: new Uint8Array(replicaId), rounds, window }, [transferable(sealed)]);
   }
 
   /** Stops every worker; a later call starts new ones. */
