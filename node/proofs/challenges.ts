@@ -26,3 +26,12 @@ function checkCount(k: number, n: number): void {
   if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`challenge count must be a non-negative integer, got ${k}`);
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`segment count must be a positive integer, got ${n}`);
 }
+
+/**
+ * The PoD receipt challenge DownloadMarket derives once the lessor committed commE in block b:
+ * u256(H(abi(blockhash(b + 1), downloadId))) mod n. The downloader answers with podTileProof at this index.
+ */
+export function podReceiptChallenge(seed: Uint8Array | Hex, downloadId: Uint8Array | Hex, n: number): number {
+  checkCount(1, n);
+  return wordMod(sha256Words(asWord(seed, "seed"), asWord(downloadId, "downloadId")), n);
+}

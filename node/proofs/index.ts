@@ -55,7 +55,7 @@ export {
   type UnsealOptions,
   type UnsealFileOptions,
 } from "./seal.js";
-export { porepChallenges, postChallenges } from "./challenges.js";
+export { porepChallenges, postChallenges, podReceiptChallenge } from "./challenges.js";
 export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
 export { provePoSt, provePoStBatch, verifyPoSt, verifyPoStAt, type PoStClaim, type ProvePoStParams } from "./post.js";
 export {
