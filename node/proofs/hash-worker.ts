@@ -31,6 +31,7 @@ parentPort!.on("message", (task: RootsTask | UnsealTask) => {
       parentPort!.postMessage({ id: task.id, result: roots }, [roots.buffer as ArrayBuffer]);
     } else {
       const data = kernels.unsealBatch(task.sealed, task.prefix, task.firstIndex, task.replicaId, task.rounds, task.window);
+      // `data` is a view into the transferred-in buffer; the clone keeps its offset and length.
       parentPort!.postMessage({ id: task.id, result: data }, [data.buffer as ArrayBuffer]);
     }
   } catch (error) {

@@ -93,7 +93,8 @@ export function backEdge(bytes: Uint8Array, offset: number, i: number, window: n
 /**
  * Decodes sealed segments (docs/protocol.md §4.3) in one batch: `sealed` holds `prefix` earlier sealed
  * segments (the window before `firstIndex`, at most `window` of them, all of them when firstIndex < window)
- * followed by the segments to decode. Returns the data segments D[firstIndex...].
+ * followed by the segments to decode. Returns the data segments D[firstIndex...] — decoded IN PLACE: the
+ * result is a view into `sealed` (after its prefix), whose content is consumed.
  */
 export function unsealBatch(
   sealed: Uint8Array,
@@ -144,11 +145,11 @@ export function unsealBatch(
     }
     hashInto(inputs, keys);
   }
-  const data = new Uint8Array(count * 32);
-  const data32 = new Uint32Array(data.buffer);
+  // Decode in place over the (consumed) sealed buffer: no 4 MiB allocation per batch. The window prefix is
+  // read above before any of it is overwritten, and decoded words are never read again.
   const base = prefix * 8;
-  for (let w = 0; w < count * 8; w++) data32[w] = s32[base + w] ^ key32[w];
-  return data;
+  for (let w = 0; w < count * 8; w++) s32[base + w] ^= key32[w];
+  return source.subarray(prefix * 32);
 }
 
 /** E[i] = D[i] ⊕ H(key ‖ be256(i)) for the segments of `segments`, the first being `firstIndex` (§8). In place. */

@@ -139,7 +139,8 @@ export function unsealBytes(sealed: Uint8Array, replica: Uint8Array | Hex, size:
   const layout = fileLayout(size);
   if (sealed.length !== layout.segmentCount * 32) throw new TruncatedFileError("<memory replica>", layout.segmentCount * 32, sealed.length);
   checkRounds(sealRounds);
-  return unsealBatch(sealed, 0, 0, asWord(replica, "replicaId"), sealRounds, SEAL_WINDOW).subarray(0, size);
+  // unsealBatch decodes in place: work on a copy, never on the caller's bytes.
+  return unsealBatch(new Uint8Array(sealed), 0, 0, asWord(replica, "replicaId"), sealRounds, SEAL_WINDOW).subarray(0, size);
 }
 
 export interface SealFileOptions extends LongOperationOptions {

@@ -31,7 +31,8 @@ export class HashWorkerPool {
   /** Roots of the subtrees of `height` over `data` (see kernels.subtreeRoots). `data` is transferred away. */
   subtreeRoots(data: Uint8Array, height: number): Promise<Uint8Array> {
     if (this.size === 0 || data.length < INLINE_BYTES) return Promise.resolve(subtreeRoots(data, height));
-    return this.run({ kind: "roots", data, height }, [transferable(data)]);
+    const own = owned(data);
+    return this.run({ kind: "roots", data: own, height }, [transferable(own)]);
   }
 
   /** Decodes a batch of sealed segments (see kernels.unsealBatch). `sealed` is transferred away. */
@@ -39,7 +40,8 @@ export class HashWorkerPool {
     if (this.size === 0 || sealed.length < INLINE_BYTES) {
       return Promise.resolve(unsealBatch(sealed, prefix, firstIndex, replicaId, rounds, window));
     }
-    return this.run({ kind: "unseal", sealed, prefix, firstIndex, replicaId: new Uint8Array(replicaId), rounds, window }, [transferable(sealed)]);
+    const own = owned(sealed);
+    return this.run({ kind: "unseal", sealed: own, prefix, firstIndex, replicaId: new Uint8Array(replicaId), rounds, window }, [transferable(own)]);
   }
 
   /** Stops every worker; a later call starts new ones. */
@@ -94,12 +96,15 @@ export class HashWorkerPool {
   }
 }
 
-/** The whole ArrayBuffer behind `view`, which must be exclusively owned by it (it is transferred). */
+/** The ArrayBuffer behind a view that owns it (see owned()); it is transferred away. */
 function transferable(view: Uint8Array): ArrayBuffer {
-  if (view.byteOffset !== 0 || view.byteLength !== view.buffer.byteLength || !(view.buffer instanceof ArrayBuffer)) {
-    throw new RangeError("a view transferred to a hash worker must own its whole ArrayBuffer");
-  }
-  return view.buffer;
+  return view.buffer as ArrayBuffer;
+}
+
+/** `view` itself when it owns its whole ArrayBuffer (so it can be transferred), else a copy that does. */
+function owned(view: Uint8Array): Uint8Array {
+  const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && view.buffer instanceof ArrayBuffer;
+  return whole ? view : new Uint8Array(view);
 }
 
 let sharedPool: HashWorkerPool | undefined;
