@@ -28,7 +28,7 @@ export default defineConfig({
     settings: {
       evmVersion: "prague",
       optimizer: { enabled: true, runs: 10_000 },
-      viaIR: false,
+      viaIR: true,
     },
   },
   paths: {

@@ -204,8 +204,8 @@ export class FaucetUnavailableError extends CofferChainError {
 }
 
 /** A transaction was mined but reverted (status "reverted") without a decodable reason. */
-export class TransactionRevertedError extends CofferChainError {
-  override name = "TransactionRevertedError";
+export class TransactionFailedError extends CofferChainError {
+  override name = "TransactionFailedError";
   constructor(
     readonly hash: Hex,
     readonly what: string,

@@ -1,6 +1,6 @@
 import type { Address, Hex } from "viem";
 import { cofferTokenAbi } from "../abi/cofferToken.js";
-import { decodeContractRevert, FaucetUnavailableError, TransactionRevertedError } from "../errors.js";
+import { decodeContractRevert, FaucetUnavailableError, TransactionFailedError } from "../errors.js";
 import type { CofferClients } from "../clients.js";
 
 export interface MintFromFaucetParameters {
@@ -46,6 +46,6 @@ export async function mintFromFaucet(
     });
   }
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success") throw new TransactionRevertedError(hash, "faucet");
+  if (receipt.status !== "success") throw new TransactionFailedError(hash, "faucet");
   return hash;
 }

@@ -20,7 +20,7 @@ import {
   LessorAlreadyRegisteredError,
   PeerIdTakenError,
   StakeBelowMinimumError,
-  TransactionRevertedError,
+  TransactionFailedError,
 } from "../errors.js";
 import type { CofferClients } from "../clients.js";
 import { encodePeerId, validateLessorTerms, validateMultiaddrs } from "../lessor-profile.js";
@@ -159,7 +159,7 @@ async function send(
     throw await toRegistrationError(error, publicClient, account);
   }
   const receipt = await publicClient.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success") throw new TransactionRevertedError(hash, what);
+  if (receipt.status !== "success") throw new TransactionFailedError(hash, what);
   return hash;
 }
 

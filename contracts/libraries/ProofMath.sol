@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {Sha256Merkle} from "./Sha256Merkle.sol";
+
+/// @title ProofMath
+/// @notice Layout, replica identity, sealing relation and challenge derivation of docs/protocol.md §2, §4–§6.
+/// Every function here has a TypeScript twin in node/proofs/ that must compute the same value.
+library ProofMath {
+    uint256 internal constant SEGMENT_SIZE = 32;
+    /// @dev Sealing back-edge window, in segments (docs/protocol.md §4.2).
+    uint256 internal constant SEAL_WINDOW = 8192;
+
+    /// @notice Data segments n = max(1, ceil(size / 32)).
+    function segmentCount(uint256 size) internal pure returns (uint256) {
+        if (size == 0) return 1;
+        // size > 0, so size - 1 cannot underflow and the sum cannot overflow for realistic sizes.
+        unchecked {
+            return (size - 1) / SEGMENT_SIZE + 1;
+        }
+    }
+
+    /// @notice Tree depth ceil(log2(n)) for n segments.
+    function depthOf(uint256 segments) internal pure returns (uint256 depth) {
+        while ((uint256(1) << depth) < segments) ++depth;
+    }
+
+    /// @notice replicaId = H(abi(lessor, dealId, replicaIndex)).
+    function replicaId(address lessor, bytes32 dealId, uint256 replicaIndex) internal pure returns (bytes32) {
+        return sha256(abi.encode(lessor, dealId, replicaIndex));
+    }
+
+    /// @notice PoRep challenge j: u256(H(abi(seed, replicaId, commR, j))) mod n.
+    function porepChallenge(bytes32 seed, bytes32 replica, bytes32 commR, uint256 j, uint256 segments)
+        internal
+        pure
+        returns (uint256)
+    {
+        return uint256(sha256(abi.encode(seed, replica, commR, j))) % segments;
+    }
+
+    /// @notice PoSt challenge j of a period: u256(H(abi(periodSeed, replicaId, j))) mod n.
+    function postChallenge(bytes32 periodSeed, bytes32 replica, uint256 j, uint256 segments)
+        internal
+        pure
+        returns (uint256)
+    {
+        return uint256(sha256(abi.encode(periodSeed, replica, j))) % segments;
+    }
+
+    /// @notice The earlier segment d(i) that segment i >= 1 depends on, from the sealed segment S[i-1].
+    function sealDependency(bytes32 previousSealed, uint256 i) internal pure returns (uint256) {
+        uint256 window = i < SEAL_WINDOW ? i : SEAL_WINDOW;
+        // First 6 bytes of S[i-1], big-endian.
+        uint256 back = uint256(previousSealed) >> 208;
+        // i >= 1 and back % window < window <= i, so i - 1 - (back % window) >= 0.
+        unchecked {
+            return i - 1 - (back % window);
+        }
+    }
+
+    /// @notice The sealing key K[i] = H(S[i-1] ‖ S[d(i)]), strengthened `rounds - 1` times as K = H(K ‖ S[d(i)]).
+    /// For i = 0 both inputs are the replicaId.
+    function sealKey(bytes32 previousSealed, bytes32 dependencySealed, uint256 rounds) internal view returns (bytes32 key) {
+        key = Sha256Merkle.hashPair(previousSealed, dependencySealed);
+        for (uint256 r = 1; r < rounds; ++r) {
+            key = Sha256Merkle.hashPair(key, dependencySealed);
+        }
+    }
+
+    /// @notice PoD keystream word for segment i: H(key ‖ be256(i)).
+    function podKeystream(bytes32 key, uint256 i) internal view returns (bytes32) {
+        return Sha256Merkle.hashPair(key, bytes32(i));
+    }
+}
