@@ -30,7 +30,7 @@ system_node_is_new_enough() {
 
 start=$(date +%s)
 if system_node_is_new_enough; then
-  echo "coffer setup: system Node $(node --version) is new enough; running npm ci"
+  echo "coffer setup: system Node $(node --version) is new enough; installing with npm"
   npm install --no-save --no-audit --no-fund
 else
   echo "coffer setup: system Node $(node --version 2>/dev/null || echo none) is older than $REQUIRED_NODE;"
