@@ -105,7 +105,7 @@ async function benchSize(label: string, size: bigint) {
   const deals: Hex[] = [];
   for (let d = 0; d < BATCH + 2; d++) {
     const args = [commD, size, 1, 30, pricePerGiB, collateral] as const;
-    const { result } = await market.simulate.createDeal(args, { account: client.account });
+    const { result } = await market.simulate.createDeal(args, { account: client.account.address });
     const m = await measure(market.write.createDeal(args, { account: client.account }));
     if (d === 0) results.createDeal = m;
     deals.push(result);
@@ -145,7 +145,7 @@ async function benchSize(label: string, size: bigint) {
   const keyHash = bytesToHex(sha256(KEY));
   const openDownload = async () => {
     const args = [deals[0], 0n, 10n ** 15n] as const;
-    const { result } = await downloads.simulate.openDownload(args, { account: downloader.account });
+    const { result } = await downloads.simulate.openDownload(args, { account: downloader.account.address });
     return { id: result, m: await measure(downloads.write.openDownload(args, { account: downloader.account })) };
   };
   const first = await openDownload();
@@ -173,7 +173,7 @@ async function benchSize(label: string, size: bigint) {
   return { label, size, depth, results, perReplica, perSegment, fixed, floorPerSegment };
 }
 
-const rows = [];
+const rows: Awaited<ReturnType<typeof benchSize>>[] = [];
 for (const { label, size } of SIZES) rows.push(await benchSize(label, size));
 
 const steps = [

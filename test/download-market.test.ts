@@ -27,7 +27,7 @@ async function openedFixture() {
   const s = await servingFixture();
   const { downloads, downloader, dealId } = s;
   const args = [dealId, 0n, PRICE] as const;
-  const { result: downloadId } = await downloads.simulate.openDownload(args, { account: downloader.account });
+  const { result: downloadId } = await downloads.simulate.openDownload(args, { account: downloader.account.address });
   await downloads.write.openDownload(args, { account: downloader.account });
   return { ...s, downloadId };
 }
@@ -214,7 +214,7 @@ describe("DownloadMarket: PoD fair exchange", function () {
 
     // 2. The downloader never confirms receipt.
     const open = async () => {
-      const { result } = await downloads.simulate.openDownload([dealId, 0n, PRICE], { account: downloader.account });
+      const { result } = await downloads.simulate.openDownload([dealId, 0n, PRICE], { account: downloader.account.address });
       await downloads.write.openDownload([dealId, 0n, PRICE], { account: downloader.account });
       return result;
     };

@@ -207,7 +207,7 @@ describe("StorageMarket: refusals", function () {
       const seed = await porepSeedOf(s, dealId, 0);
       const good = porepProof(seed, a, k);
       const answer = (proof: Hex[]) => market.write.answerPoRep([dealId, 0n, proof], { account: lessorA.account });
-      const invalid = [dealId, 0n] as const;
+      const invalid: [Hex, bigint] = [dealId, 0n];
       await viem.assertions.revertWithCustomErrorWithArgs(answer(flipWord(good, 3)), market, "MarketInvalidPoRep", invalid); // wrong sibling
       await viem.assertions.revertWithCustomErrorWithArgs(answer(flipWord(good, 0)), market, "MarketInvalidPoRep", invalid); // wrong segment
       await viem.assertions.revertWithCustomErrorWithArgs(answer(good.slice(0, -1)), market, "MarketInvalidPoRep", invalid); // truncated
@@ -324,7 +324,7 @@ describe("StorageMarket: refusals", function () {
       await market.write.seedPeriod();
       const [period, dealIds, indexes, proof] = await postArgs(s, [a]);
       const submitA = (p: readonly Hex[]) => market.write.submitPoSt([period, dealIds, indexes, p], { account: lessorA.account });
-      const invalidA = [dealId, 0n] as const;
+      const invalidA: [Hex, bigint] = [dealId, 0n];
       await viem.assertions.revertWithCustomErrorWithArgs(submitA(flipWord(proof, 1)), market, "MarketInvalidPoSt", invalidA); // sibling
       await viem.assertions.revertWithCustomErrorWithArgs(submitA(flipWord(proof, DEPTH)), market, "MarketInvalidPoSt", invalidA); // top sibling
       await viem.assertions.revertWithCustomErrorWithArgs(submitA(flipWord(proof, (DEPTH + 1) * (K_POST - 1))), market, "MarketInvalidPoSt", invalidA); // last segment

@@ -16,7 +16,7 @@ export interface DealTerms {
 export async function createDeal(system: MarketSystem, terms: DealTerms, client: Wallet = system.client): Promise<Hex> {
   const commD = dataTree(terms.bytes).root;
   const args = [commD, BigInt(terms.bytes.length), terms.replicas, terms.duration, terms.pricePerGiB, terms.collateral] as const;
-  const { result } = await system.market.simulate.createDeal(args, { account: client.account });
+  const { result } = await system.market.simulate.createDeal(args, { account: client.account.address });
   await system.market.write.createDeal(args, { account: client.account });
   return result;
 }
