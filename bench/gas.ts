@@ -211,18 +211,18 @@ const names: Record<(typeof steps)[number], string> = {
 const pad = (s: string, n: number) => s.padEnd(n);
 const num = (n: bigint | number) => n.toLocaleString("en-US");
 console.log(`\nMarket gas (mined transactions, Prague rules; gas / EIP-7623 calldata floor of the same tx)\n`);
-console.log(pad("step", 36) + rows.map((r) => pad(`${r.label} (depth ${r.depth})`, 30)).join(""));
+console.log(pad("step", 38) + rows.map((r) => pad(`${r.label} (depth ${r.depth})`, 30)).join(""));
 for (const step of steps) {
   console.log(
-    pad(names[step], 36) +
+    pad(names[step], 38) +
       rows.map((r) => pad(`${num(r.results[step].gas)} (${(Number(r.results[step].gas) / Number(r.results[step].floor)).toFixed(2)}x floor)`, 30)).join(""),
   );
 }
 console.log();
-console.log(pad("PoSt gas per replica (marginal)", 36) + rows.map((r) => pad(num(r.perReplica), 30)).join(""));
-console.log(pad("PoSt gas per challenged segment", 36) + rows.map((r) => pad(num(r.perSegment), 30)).join(""));
-console.log(pad("  calldata floor per segment", 36) + rows.map((r) => pad(`${num(r.floorPerSegment)} (${(depthRatio(r)).toFixed(3)}x)`, 30)).join(""));
-console.log(pad("PoSt fixed overhead per tx", 36) + rows.map((r) => pad(num(r.fixed), 30)).join(""));
+console.log(pad("PoSt gas per replica (marginal)", 38) + rows.map((r) => pad(num(r.perReplica), 30)).join(""));
+console.log(pad("PoSt gas per challenged segment", 38) + rows.map((r) => pad(num(r.perSegment), 30)).join(""));
+console.log(pad("  calldata floor per segment", 38) + rows.map((r) => pad(`${num(r.floorPerSegment)} (${(depthRatio(r)).toFixed(3)}x)`, 30)).join(""));
+console.log(pad("PoSt fixed overhead per tx", 38) + rows.map((r) => pad(num(r.fixed), 30)).join(""));
 function depthRatio(r: (typeof rows)[number]) {
   return Number(r.perSegment) / Number(r.floorPerSegment);
 }

@@ -162,7 +162,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (current < deal.endPeriod) revert MarketDealNotEnded(dealId, deal.endPeriod, current);
         if (deal.refunded) revert MarketAlreadyRefunded(dealId);
         deal.refunded = true;
-        amount = _unspent(dealId, deal, true);
+        amount = _unspentView(dealId, deal);
+        _clearRepairRewards(dealId, deal.replicas);
         emit DealRefunded(dealId, deal.client, amount);
         if (amount > 0) _vault.credit(deal.client, amount);
     }
@@ -529,20 +530,15 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (toClient > 0) _vault.creditIncoming(client, toClient);
     }
 
-    /// @dev The escrow not paid to lessors plus unclaimed repair rewards; with `clear`, zeroes the rewards.
-    function _unspent(bytes32 dealId, Deal storage deal, bool clear) private returns (uint256 amount) {
-        uint256 paidPeriods;
-        uint256 rewards;
-        // Bounded: replicas <= 10.
-        for (uint256 j; j < deal.replicas; ++j) {
+    /// @dev Zeroes the slots' unclaimed repair rewards (they are refunded with the rest). Bounded: replicas <= 10.
+    function _clearRepairRewards(bytes32 dealId, uint256 replicas) private {
+        for (uint256 j; j < replicas; ++j) {
             Replica storage replica = _replicas[dealId][j];
-            paidPeriods += replica.paidPeriods;
-            rewards += replica.repairReward;
-            if (clear) replica.repairReward = 0;
+            if (replica.repairReward > 0) replica.repairReward = 0;
         }
-        amount = deal.escrow - paidPeriods * deal.pricePerPeriod + rewards;
     }
 
+    /// @dev The escrow not paid to lessors plus unclaimed repair rewards.
     function _unspentView(bytes32 dealId, Deal storage deal) private view returns (uint256 amount) {
         uint256 paidPeriods;
         uint256 rewards;
