@@ -1,5 +1,5 @@
 /**
- * Deploys Coffer's contracts (CofferToken + LessorRegistry) with Ignition and writes
+ * Deploys Coffer's contracts (token, registry, vault, storage and download markets) with Ignition and writes
  * deployments/<network>.json, where the node and the other scripts find their addresses.
  *
  *   npm run deploy -- --network localhost            # a `npm run chain` / `npx hardhat node` you started

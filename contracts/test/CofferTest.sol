@@ -13,6 +13,10 @@ abstract contract CofferTest {
         if (actual != expected) revert AssertionFailed(what, actual, expected);
     }
 
+    function assertLe(uint256 actual, uint256 bound_, string memory what) internal pure {
+        if (actual > bound_) revert AssertionFailed(what, actual, bound_);
+    }
+
     function assertTrue(bool condition, string memory what) internal pure {
         if (!condition) revert AssertionFailed(what, 0, 1);
     }

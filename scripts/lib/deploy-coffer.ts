@@ -1,6 +1,7 @@
 import type { NetworkConnection } from "hardhat/types/network";
 import type { Address, Chain, PublicClient, Transport } from "viem";
-import CofferModule, { COFFER_DEFAULTS } from "../../ignition/modules/Coffer.js";
+import { COFFER_DEFAULTS } from "../../ignition/modules/Coffer.js";
+import CofferSystemModule from "../../ignition/modules/CofferSystem.js";
 import { writeDeployment, type CofferDeployment, type DeploymentsLocation } from "../../node/chain/deployments.js";
 
 /** Chain ids of local development chains: the only ones where the token's faucet may be enabled. */
@@ -20,6 +21,8 @@ export interface CofferModuleParameters {
 
 export interface DeployCofferOptions {
   parameters?: CofferModuleParameters;
+  /** Market parameters (periodLength, kPoSt, kPoRep, sealRounds, porepTimeout, ...): defaults in ignition/market-defaults.ts. */
+  marketParameters?: Record<string, bigint | number>;
   /** Also write `deployments/<network>.json` (default true). */
   write?: boolean;
   location?: DeploymentsLocation;
@@ -36,8 +39,8 @@ export async function deployCoffer(connection: NetworkConnection, options: Deplo
   const parameters = { ...COFFER_DEFAULTS, faucetEnabled: isLocalChain(chainId), ...options.parameters };
   const startBlock = await publicClient.getBlockNumber();
 
-  const { token, registry } = await connection.ignition.deploy(CofferModule, {
-    parameters: { Coffer: parameters },
+  const { token, registry, vault, market, downloads } = await connection.ignition.deploy(CofferSystemModule, {
+    parameters: { Coffer: parameters, CofferSystem: options.marketParameters ?? {} },
     deploymentId: await deploymentIdFor(connection, publicClient, chainId),
   });
 
@@ -48,10 +51,13 @@ export async function deployCoffer(connection: NetworkConnection, options: Deplo
     contracts: {
       CofferToken: { address: token.address, artifact: "CofferToken" },
       LessorRegistry: { address: registry.address, artifact: "LessorRegistry" },
+      MarketVault: { address: vault.address, artifact: "MarketVault" },
+      StorageMarket: { address: market.address, artifact: "StorageMarket" },
+      DownloadMarket: { address: downloads.address, artifact: "DownloadMarket" },
     },
   };
   const file = options.write === false ? undefined : await writeDeployment(deployment, options.location);
-  return { deployment, file, token, registry, parameters };
+  return { deployment, file, token, registry, vault, market, downloads, parameters };
 }
 
 /**

@@ -2,4 +2,7 @@
 export const EXPORTED_ABIS = [
   { contractName: "CofferToken", constName: "cofferTokenAbi", file: "cofferToken.ts" },
   { contractName: "LessorRegistry", constName: "lessorRegistryAbi", file: "lessorRegistry.ts" },
+  { contractName: "MarketVault", constName: "marketVaultAbi", file: "marketVault.ts" },
+  { contractName: "StorageMarket", constName: "storageMarketAbi", file: "storageMarket.ts" },
+  { contractName: "DownloadMarket", constName: "downloadMarketAbi", file: "downloadMarket.ts" },
 ] as const;

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// @title IStorageMarket
+/// @notice Storage deals (docs/protocol.md §10): a client escrows the whole payment for `replicas` sealed copies
+/// of a file (commD, size) over `durationPeriods` proving periods; lessors fill replica slots with collateral
+/// locked from their registry stake, prove each replica once (PoRep, §5) and then every period (PoSt, §6),
+/// and are paid per proven period from the escrow. Anyone may report a missed period for a bounty; after
+/// `maxMisses` the replica fails and the slot reopens for repair by another lessor.
+/// Payments are pull payments in the MarketVault (approve the vault, not the market, for deposits).
+interface IStorageMarket {
+    // ------------------------------------------------------------------ types
+
+    /// @notice Deploy-time parameters (docs/protocol.md §9).
+    struct Params {
+        /// Seconds per proving period.
+        uint64 periodLength;
+        /// PoSt challenges per replica per period.
+        uint16 kPoSt;
+        /// PoRep challenges per replica.
+        uint16 kPoRep;
+        /// Sealing rounds r (§4.2).
+        uint16 sealRounds;
+        /// Seconds a lessor has to answer its PoRep after filling.
+        uint64 porepTimeout;
+        /// Missed periods after which a replica fails.
+        uint16 maxMisses;
+        /// Share of a replica's collateral slashed per missed period and per expired PoRep, basis points.
+        uint16 missSlashBps;
+        /// Share of each slash paid to whoever reported it, basis points.
+        uint16 bountyBps;
+        /// Share of a failed replica's remaining collateral kept as the slot's repair reward, basis points.
+        uint16 repairBps;
+        /// Minimum collateral per GiB of replica (token units); a deal may ask for more.
+        uint128 collateralPerGiB;
+    }
+
+    enum DealState {
+        /// Running, no replica proving yet.
+        Pending,
+        /// Running, at least one replica proving.
+        Active,
+        /// Ended with at least one replica proving at the end.
+        Finished,
+        /// Ended with no replica proving (data lost or never stored).
+        Failed,
+        /// Cancelled by the client before any fill.
+        Cancelled
+    }
+
+    enum ReplicaState {
+        /// Never filled, or reopened after an expired PoRep: any active lessor may fill it.
+        Open,
+        /// Filled, PoRep pending and not late.
+        Committed,
+        /// PoRep accepted; periods are proven until the deal ends.
+        Proving,
+        /// The lessor failed (max misses, or its PoRep is late and awaits expirePoRep); fillable for repair
+        /// once failed by misses.
+        Failed,
+        /// The deal ended while the replica was proving (collateral released or releasable).
+        Finished
+    }
+
+    /// @notice A deal as stored (field order packs what a PoSt reads into one slot).
+    struct Deal {
+        address client;
+        uint8 replicas;
+        bool cancelled;
+        bool refunded;
+        bool everFilled;
+        bytes32 commD;
+        uint48 segments;
+        uint8 depth;
+        uint32 endPeriod;
+        /// Payment per replica per proven period.
+        uint128 pricePerPeriod;
+        uint64 size;
+        uint32 startPeriod;
+        /// Collateral each replica's lessor locks.
+        uint128 collateral;
+        /// Everything the client (and top-ups) put in.
+        uint128 escrow;
+    }
+
+    /// @notice One replica slot as stored.
+    struct Replica {
+        address lessor;
+        /// First period the current lessor must prove (set when its PoRep is accepted).
+        uint32 firstPeriod;
+        /// Periods paid for this slot, across lessors.
+        uint32 paidPeriods;
+        /// Periods the current lessor missed (reported).
+        uint16 misses;
+        uint8 status;
+        bytes32 commR;
+        uint64 fillBlock;
+        uint64 fillTime;
+        /// Collateral still locked in the registry for the current lessor.
+        uint128 collateralLeft;
+        /// Reward escrowed for the next lessor whose PoRep on this slot is accepted.
+        uint128 repairReward;
+    }
+
+    // ------------------------------------------------------------------ events
+
+    event DealCreated(
+        bytes32 indexed dealId,
+        address indexed client,
+        bytes32 commD,
+        uint64 size,
+        uint8 replicas,
+        uint32 startPeriod,
+        uint32 endPeriod,
+        uint128 pricePerPeriod,
+        uint128 collateral
+    );
+    event DealToppedUp(bytes32 indexed dealId, address indexed payer, uint32 extraPeriods, uint256 amount, uint32 endPeriod);
+    event DealCancelled(bytes32 indexed dealId, uint256 refund);
+    event DealRefunded(bytes32 indexed dealId, address indexed client, uint256 amount);
+    event ReplicaFilled(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, bytes32 commR, uint256 collateral);
+    event PoRepAccepted(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint32 firstPeriod, uint256 repairReward);
+    event PoRepExpired(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 slashed, uint256 bounty, address reporter);
+    event PeriodSeeded(uint256 indexed period, bytes32 seed);
+    /// @notice One replica proven for `period` (one per replica in a submission).
+    event PoStAccepted(bytes32 indexed dealId, uint256 replicaIndex, uint256 period);
+    /// @notice A submission: `replicas` proven by `lessor` for `period`, `payment` credited.
+    event PoStSubmitted(address indexed lessor, uint256 indexed period, uint256 replicas, uint256 payment);
+    event ProofMissed(
+        bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 period, uint256 slashed, uint256 bounty, address reporter
+    );
+    event ReplicaFailed(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 slashed, uint256 repairReward);
+    event ReplicaFinished(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 collateralReleased);
+
+    // ------------------------------------------------------------------ errors
+
+    error MarketInvalidParameter(string name);
+    error MarketUnknownDeal(bytes32 dealId);
+    error MarketInvalidReplicaCount(uint256 replicas);
+    error MarketInvalidSize(uint256 size);
+    error MarketInvalidDuration(uint256 periods);
+    error MarketInvalidPrice(uint256 pricePerGiBPerPeriod);
+    error MarketCollateralTooLow(uint256 collateral, uint256 minimum);
+    error MarketNotDealClient(bytes32 dealId, address caller);
+    error MarketDealAlreadyFilled(bytes32 dealId);
+    error MarketDealCancelled(bytes32 dealId);
+    error MarketDealEnded(bytes32 dealId, uint256 endPeriod, uint256 currentPeriod);
+    error MarketDealNotEnded(bytes32 dealId, uint256 endPeriod, uint256 currentPeriod);
+    error MarketAlreadyRefunded(bytes32 dealId);
+    error MarketInvalidReplicaIndex(bytes32 dealId, uint256 replicaIndex, uint256 replicas);
+    error MarketReplicaNotOpen(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
+    error MarketLessorNotActive(address lessor);
+    error MarketLessorAlreadyHoldsReplica(bytes32 dealId, address lessor, uint256 heldIndex);
+    error MarketReplicaNotCommitted(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
+    error MarketPoRepSeedNotReady(bytes32 dealId, uint256 replicaIndex, uint256 readyBlock);
+    error MarketPoRepLate(bytes32 dealId, uint256 replicaIndex, uint256 deadline, uint256 lastBlock);
+    error MarketInvalidPoRep(bytes32 dealId, uint256 replicaIndex);
+    error MarketPoRepNotExpired(bytes32 dealId, uint256 replicaIndex, uint256 deadline, uint256 lastBlock);
+    error MarketWrongPeriod(uint256 period, uint256 currentPeriod);
+    error MarketPeriodNotSeeded(uint256 period);
+    error MarketEmptyPoSt(uint256 period);
+    error MarketPoStBatchMismatch(uint256 dealCount, uint256 indexCount);
+    error MarketNotReplicaLessor(bytes32 dealId, uint256 replicaIndex, address caller);
+    error MarketReplicaNotProving(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
+    error MarketPeriodNotDue(bytes32 dealId, uint256 replicaIndex, uint256 period);
+    error MarketPeriodAlreadyProven(bytes32 dealId, uint256 replicaIndex, uint256 period);
+    error MarketInvalidPoSt(bytes32 dealId, uint256 replicaIndex);
+    error MarketPoStLengthMismatch(uint256 used, uint256 length);
+    error MarketPeriodNotClosed(uint256 period, uint256 currentPeriod);
+    error MarketMissAlreadyMarked(bytes32 dealId, uint256 replicaIndex, uint256 period);
+    error MarketReplicaNotFinishable(bytes32 dealId, uint256 replicaIndex, uint256 finishPeriod);
+
+    // ------------------------------------------------------------------ deals
+
+    /// @notice Creates a deal and escrows `replicas * durationPeriods * pricePerPeriod` from the caller, where
+    /// pricePerPeriod = ceil(size * pricePerGiBPerPeriod / 2^30). The deal runs from the next period for
+    /// `durationPeriods` periods. dealId = sha256(abi.encode(caller, nonce)).
+    /// @param collateralPerReplica What each lessor must lock; at least ceil(size * collateralPerGiB / 2^30).
+    function createDeal(
+        bytes32 commD,
+        uint64 size,
+        uint8 replicas,
+        uint32 durationPeriods,
+        uint128 pricePerGiBPerPeriod,
+        uint128 collateralPerReplica
+    ) external returns (bytes32 dealId);
+
+    /// @notice Extends a running deal by `extraPeriods`, escrowing their full price from the caller.
+    function topUp(bytes32 dealId, uint32 extraPeriods) external;
+
+    /// @notice The client cancels a deal no replica was ever filled for; the whole escrow is refunded.
+    function cancelDeal(bytes32 dealId) external;
+
+    /// @notice After the deal ends: credits the client the escrow not paid to lessors (unfilled, lost or
+    /// missed periods) plus unclaimed repair rewards. Anyone may call.
+    function claimRefund(bytes32 dealId) external returns (uint256 amount);
+
+    // ------------------------------------------------------------------ replicas
+
+    /// @notice The caller (an active lessor holding no other replica of this deal) takes an Open or Failed
+    /// slot with sealed root `commR`, locking the deal's collateral from its registry stake. The PoRep seed is
+    /// blockhash(this block + 1).
+    function fillReplica(bytes32 dealId, uint256 replicaIndex, bytes32 commR) external;
+
+    /// @notice Answers the PoRep challenges (docs/protocol.md §5; layout in ProofVerifier.verifyPoRep).
+    /// From block fillBlock + 2, until fillTime + porepTimeout and block fillBlock + 256.
+    function answerPoRep(bytes32 dealId, uint256 replicaIndex, bytes32[] calldata proof) external;
+
+    /// @notice Anyone expires a late PoRep: a missSlashBps share of the collateral is slashed (bounty to the
+    /// caller, rest to the client), the rest unlocked, and the slot reopens.
+    function expirePoRep(bytes32 dealId, uint256 replicaIndex) external;
+
+    // ------------------------------------------------------------------ proving periods
+
+    /// @notice Stores the current period's seed if unset (docs/protocol.md §6) and returns it.
+    function seedPeriod() external returns (bytes32 seed);
+
+    /// @notice Proves many replicas of the caller for the current `period` in one transaction. Replica r is
+    /// (dealIds[r], uint8(replicaIndexes[r])); `proof` concatenates, replica after replica, its kPoSt openings
+    /// (segment + depth siblings each). Each proven replica's period price moves from the deal escrow to
+    /// the caller's withdrawable balance.
+    function submitPoSt(uint256 period, bytes32[] calldata dealIds, bytes calldata replicaIndexes, bytes32[] calldata proof)
+        external;
+
+    /// @notice Anyone reports a closed period the replica's lessor did not prove: a missSlashBps share of the
+    /// collateral is slashed (bountyBps of it to the caller, the rest to the client). At maxMisses the replica
+    /// fails: the remaining collateral is slashed (repairBps to the slot's repair reward, the rest to the client).
+    function markProofMissing(bytes32 dealId, uint256 replicaIndex, uint256 period) external;
+
+    /// @notice From the period after the deal's last one, releases a proving replica's remaining collateral.
+    /// Anyone may call.
+    function finishReplica(bytes32 dealId, uint256 replicaIndex) external;
+
+    // ------------------------------------------------------------------ views
+
+    function params() external view returns (Params memory);
+    function startTime() external view returns (uint256);
+    function currentPeriod() external view returns (uint256);
+    function periodSeed(uint256 period) external view returns (bytes32);
+    function getDeal(bytes32 dealId) external view returns (Deal memory);
+    function getReplica(bytes32 dealId, uint256 replicaIndex) external view returns (Replica memory);
+    function dealState(bytes32 dealId) external view returns (DealState);
+    function replicaState(bytes32 dealId, uint256 replicaIndex) external view returns (ReplicaState);
+    /// @notice replicaId (docs/protocol.md §4.1) of the slot's current lessor.
+    function replicaIdOf(bytes32 dealId, uint256 replicaIndex) external view returns (bytes32);
+    /// @notice The PoRep seed blockhash(fillBlock + 1), zero while not available.
+    function porepSeed(bytes32 dealId, uint256 replicaIndex) external view returns (bytes32);
+    function isPeriodProven(bytes32 dealId, uint256 replicaIndex, uint256 period) external view returns (bool);
+    function isPeriodMarkedMissed(bytes32 dealId, uint256 replicaIndex, uint256 period) external view returns (bool);
+    /// @notice What claimRefund would credit now (zero before the end).
+    function refundable(bytes32 dealId) external view returns (uint256);
+    /// @notice Lessor of a replica currently in the Proving state, zero otherwise (used by the download market).
+    function servingLessor(bytes32 dealId, uint256 replicaIndex) external view returns (address);
+    function vault() external view returns (address);
+    function registry() external view returns (address);
+}

@@ -1,0 +1,23 @@
+/**
+ * Production defaults of the market parameters (docs/protocol.md §9). Shared by the Ignition module, the gas
+ * bench and anything else that needs "the defaults".
+ */
+export const DEFAULT_MARKET_PARAMS = {
+  periodLength: 3_600n,
+  kPoSt: 5,
+  kPoRep: 16,
+  sealRounds: 1,
+  porepTimeout: 600n,
+  maxMisses: 3,
+  missSlashBps: 2_000,
+  bountyBps: 2_000,
+  repairBps: 5_000,
+  collateralPerGiB: 10n ** 18n, // one whole token per GiB of replica
+} as const;
+
+export const DEFAULT_POD_PARAMS = {
+  commitTimeout: 600n,
+  receiptTimeout: 600n,
+  revealTimeout: 600n,
+  disputeWindow: 86_400n,
+} as const;
