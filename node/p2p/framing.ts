@@ -29,13 +29,13 @@ export interface ErrorHeader {
   reason: string;
 }
 
-export function encodeFrame(header: { t: string }, body?: Uint8Array | Uint8ArrayList): Uint8ArrayList {
+export function encodeFrame(header: { t: string }, body?: Uint8Array | Uint8ArrayList): Uint8ArrayList<ArrayBufferLike> {
   const json = Buffer.from(JSON.stringify(header), "utf8");
   if (json.length > MAX_HEADER_SIZE) throw new ProtocolError(`header of ${json.length} bytes is too large`, { code: "header-too-large" });
   const prefix = new Uint8Array(2);
   new DataView(prefix.buffer).setUint16(0, json.length);
-  const list = new Uint8ArrayList(prefix, json);
-  if (body !== undefined) list.append(body as Uint8ArrayList);
+  const list: Uint8ArrayList<ArrayBufferLike> = new Uint8ArrayList<ArrayBufferLike>(prefix, json);
+  if (body !== undefined) list.append(body);
   return list;
 }
 
