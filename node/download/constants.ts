@@ -14,6 +14,8 @@ export const DOWNLOAD_DEFAULTS = {
   rediscoverMs: 5_000,
   /** Give up when no source has served anything for this long. */
   stallTimeoutMs: 30_000,
+  /** Keep looking for a first provider this long. */
+  discoveryTimeoutMs: 10_000,
   /** Bad chunks a peer may send before it is dropped from this download. */
   maxStrikes: 2,
 };

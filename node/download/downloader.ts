@@ -50,6 +50,8 @@ export interface DownloadOptions {
   requestTimeoutMs?: number;
   maxInFlightPerPeer?: number;
   stallTimeoutMs?: number;
+  /** How long to keep looking for a first provider before failing with NoProvidersError. */
+  discoveryTimeoutMs?: number;
 }
 
 export interface DownloadStats {
@@ -118,7 +120,7 @@ class DownloadRun {
       if (store.info(this.root)?.complete) return { ...store.info(this.root)!, stats: this.stats };
       for (const peer of this.options.peers ?? []) this.addSource(peer);
       await this.discover();
-      if (!store.has(this.root)) await this.fetchManifest();
+      if (!store.has(this.root)) await this.fetchManifestWithRetry();
       this.layout = store.layout(this.root);
       this.deps.announce?.(this.root);
       const bits = store.bitfield(this.root);
@@ -164,6 +166,21 @@ class DownloadRun {
         for (const peer of await this.deps.findProviders(this.root, AbortSignal.any([this.signal, AbortSignal.timeout(5_000)]))) this.addSource(peer);
       } catch (error) {
         this.deps.logger?.debug({ err: (error as Error).message }, "provider lookup failed");
+      }
+    }
+  }
+
+  /** Right after start the DHT routing table may still be empty: keep looking up to discoveryTimeoutMs. */
+  private async fetchManifestWithRetry(): Promise<void> {
+    const deadline = performance.now() + (this.options.discoveryTimeoutMs ?? DOWNLOAD_DEFAULTS.discoveryTimeoutMs);
+    for (;;) {
+      try {
+        return await this.fetchManifest();
+      } catch (error) {
+        if (!(error instanceof NoProvidersError) || performance.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        this.signal.throwIfAborted();
+        await this.discover();
       }
     }
   }

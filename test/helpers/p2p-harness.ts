@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { CofferNode, type CofferNodeOptions } from "../../node/p2p/node.js";
 
 /** Starts real nodes on 127.0.0.1 with temp data dirs; `cleanup()` stops them and deletes the dirs. */
@@ -20,6 +21,7 @@ export class Harness {
       dataDir: options.dataDir ?? (await this.dir()),
       listen: ["/ip4/127.0.0.1/tcp/0"],
       allowPrivateAddresses: true,
+      logger: pino({ level: process.env.COFFER_LOG ?? "silent" }),
       ...options,
       overlay: { enabled: false, ...options.overlay },
     });
