@@ -50,6 +50,8 @@ export interface DownloadOptions {
   requestTimeoutMs?: number;
   maxInFlightPerPeer?: number;
   stallTimeoutMs?: number;
+  /** How often sources' have-bitfields are refreshed. */
+  haveRefreshMs?: number;
   /** How long to keep looking for a first provider before failing with NoProvidersError. */
   discoveryTimeoutMs?: number;
 }
@@ -128,7 +130,7 @@ class DownloadRun {
       this.remaining = this.chunks.filter((c) => !c.done).length;
       this.lastProgress = performance.now();
       await Promise.all([...this.sources.values()].map((s) => this.refreshHave(s)));
-      timers.push(setInterval(() => { for (const s of this.sources.values()) void this.refreshHave(s); }, DOWNLOAD_DEFAULTS.haveRefreshMs));
+      timers.push(setInterval(() => { for (const s of this.sources.values()) void this.refreshHave(s); }, this.options.haveRefreshMs ?? DOWNLOAD_DEFAULTS.haveRefreshMs));
       timers.push(setInterval(() => void this.discover().catch(() => undefined), DOWNLOAD_DEFAULTS.rediscoverMs));
       while (this.remaining > 0) {
         this.signal.throwIfAborted();
@@ -315,9 +317,14 @@ class DownloadRun {
       this.options.onProgress?.({ completeChunks: this.layout.chunkCount - this.remaining, chunkCount: this.layout.chunkCount, bytes: this.bytes, size: this.layout.size, sources: this.sources.size });
     } catch (error) {
       if (this.signal.aborted && !timeout.aborted) return;
-      session?.abort("request failed");
-      if (session) source.sessions = source.sessions.filter((s) => s !== session);
       const code = error instanceof BaseError ? error.code : undefined;
+      // An error frame answers one request; the session stays usable. Anything else ends the session.
+      const requestLevel = !timeout.aborted && (code === "remote:choked" || code === "remote:missing-chunk");
+      if (session && requestLevel) source.idle.push(session);
+      else if (session) {
+        session.abort("request failed");
+        source.sessions = source.sessions.filter((s) => s !== session);
+      }
       if (timeout.aborted) {
         this.stats.timeouts++;
         source.speed = source.speed / 2;
@@ -325,7 +332,8 @@ class DownloadRun {
       } else if (code === "remote:choked") {
         source.backoffUntil = performance.now() + 1_000;
       } else if (code === "remote:missing-chunk") {
-        void this.refreshHave(source);
+        // Forget the bit until the next refresh (a super-seed withdraws chunks it already sent).
+        if (source.bits) source.bits[index >> 3] &= ~(0x80 >> (index & 7));
       } else {
         source.haveFailures++;
         if (source.haveFailures >= 2 || !(error instanceof BaseError)) this.drop(source, (error as Error)?.message ?? "failed");

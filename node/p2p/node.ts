@@ -5,6 +5,7 @@ import { CID } from "multiformats/cid";
 import * as Digest from "multiformats/hashes/digest";
 import { pino, type Logger } from "pino";
 import { Choker } from "../download/choker.js";
+import { SuperSeeder } from "../download/super-seed.js";
 import { Downloader, type DownloadOptions } from "../download/downloader.js";
 import { Overlay, type OverlayOptions } from "../overlay/overlay.js";
 import { createChallengeService, type ChallengeResponder, type ChallengeService } from "../protocols/challenge/index.js";
@@ -34,6 +35,8 @@ export interface CofferNodeOptions {
   acceptUpload?: (offer: UploadOffer) => boolean | Promise<boolean>;
   /** Timed-challenge answers (default: open segments of stored files against commD). */
   challengeResponder?: ChallengeResponder;
+  /** Super-seed: while some chunks of a file were never uploaded, advertise and serve only those. */
+  superSeed?: boolean;
   /** Tit-for-tat choking of fetch requests (default: on for users, off for lessors). */
   choking?: boolean;
   overlay?: OverlayOptions & { enabled?: boolean };
@@ -77,8 +80,9 @@ export class CofferNode {
     this.uploadThrottle = new Throttle(options.uploadLimit ?? Infinity);
     const choking = options.choking ?? options.role === "user";
     this.choker = choking ? new Choker() : undefined;
-    this.fetch = createFetchService({ network, store, logger, throttle: this.uploadThrottle, isUnchoked: this.choker ? (p) => this.choker!.isUnchoked(p) : undefined });
-    this.have = createHaveService({ network, store, logger });
+    const superSeeder = options.superSeed ? new SuperSeeder() : undefined;
+    this.fetch = createFetchService({ network, store, logger, superSeeder, throttle: this.uploadThrottle, isUnchoked: this.choker ? (p) => this.choker!.isUnchoked(p) : undefined });
+    this.have = createHaveService({ network, store, logger, superSeeder });
     this.upload = createUploadService({
       network,
       store,

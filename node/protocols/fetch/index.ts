@@ -8,6 +8,7 @@ import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { Throttle } from "../../p2p/throttle.js";
 import { fileLayout } from "../../proofs/layout.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
+import type { SuperSeeder } from "../../download/super-seed.js";
 import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
 import { FETCH_LIMITS, FETCH_PROTOCOL, MAX_MANIFEST_CHUNKS } from "./constants.js";
 
@@ -16,7 +17,8 @@ import { FETCH_LIMITS, FETCH_PROTOCOL, MAX_MANIFEST_CHUNKS } from "./constants.j
  *
  *   → { t: "manifest", root }            ← { t: "manifest", root, size }  body = chunk roots (32 B each)
  *   → { t: "chunk", root, index }        ← { t: "chunk", index, siblings: k } body = k×32 B siblings ‖ chunk
- *   ← { t: "error", code, reason }       for an unknown root / missing chunk / choked (stream stays open)
+ *   ← { t: "error", code, reason }       for an unknown root / missing chunk / choked (stream stays open);
+ *                                        a super-seeding node answers missing-chunk for chunks it already sent
  *
  * Malformed frames (too large, bad header, bad root, out-of-range index) reject the stream. The requester
  * verifies every chunk against commD (docs/protocol.md §3.2) before writing it.
@@ -29,6 +31,8 @@ export interface FetchDeps {
   throttle?: Throttle;
   /** Tit-for-tat: false when `peer` is choked for user-to-user sharing. Default: serve everyone. */
   isUnchoked?: (peer: PeerId) => boolean;
+  /** Super-seeding: serve only chunks not yet sent while some remain (see node/download/super-seed.ts). */
+  superSeeder?: SuperSeeder;
   /** Called with bytes sent to a peer (choker accounting). */
   onServed?: (peer: PeerId, bytes: number) => void;
 }
@@ -83,6 +87,9 @@ export class FetchService {
         if (index === undefined) throw new ProtocolError(`index must be an integer in [0, ${info.chunkCount})`, { code: "bad-index" });
         if (this.deps.isUnchoked && !this.deps.isUnchoked(ctx.remotePeer)) { await framed.write(errorHeader("choked", "choked: try later"), undefined, signal); continue; }
         if (!store.hasChunk(root, index)) { await framed.write(errorHeader("missing-chunk", `chunk ${index} not held`), undefined, signal); continue; }
+        const superSeeder = this.deps.superSeeder;
+        if (superSeeder && !superSeeder.shouldServe(info.root, info.chunkCount, index)) { await framed.write(errorHeader("missing-chunk", `chunk ${index} already seeded: ask a peer`), undefined, signal); continue; }
+        superSeeder?.recordServed(info.root, info.chunkCount, index);
         const bytes = await store.readChunk(root, index);
         const siblings = store.proof(root, index);
         const body = new Uint8Array(siblings.length * 32 + bytes.length);

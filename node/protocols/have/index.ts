@@ -4,6 +4,7 @@ import { ProtocolError } from "../../p2p/errors.js";
 import { errorHeader } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
+import type { SuperSeeder } from "../../download/super-seed.js";
 import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
 import { HAVE_LIMITS, HAVE_PROTOCOL } from "./constants.js";
 
@@ -16,6 +17,7 @@ export interface HaveDeps {
   network: Network;
   store: ChunkStore;
   logger?: Logger;
+  superSeeder?: SuperSeeder;
 }
 
 export class HaveService {
@@ -37,7 +39,11 @@ export class HaveService {
       if (root === undefined) throw new ProtocolError("`root` must be a 0x-prefixed 32-byte hex string", { code: "bad-root" });
       const info = this.deps.store.info(root);
       if (info === undefined) await ctx.framed.write(errorHeader("unknown-root", `unknown root ${toHex(root)}`), undefined, ctx.idleSignal());
-      else await ctx.framed.write({ t: "have", root: info.root, chunkCount: info.chunkCount } as { t: string }, this.deps.store.bitfield(root), ctx.idleSignal());
+      else {
+        const bits = this.deps.store.bitfield(root);
+        const advertised = this.deps.superSeeder?.advertise(info.root, info.chunkCount, bits) ?? bits;
+        await ctx.framed.write({ t: "have", root: info.root, chunkCount: info.chunkCount } as { t: string }, advertised, ctx.idleSignal());
+      }
     });
     await this.deps.network.handle(HAVE_PROTOCOL, handler, handlerOptions(this.limits));
   }
