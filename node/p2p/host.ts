@@ -42,6 +42,8 @@ export interface HostOptions {
   /** Keep private/loopback addresses in the DHT (LAN and tests); public networks drop them. */
   allowPrivateAddresses?: boolean;
   limits?: Partial<HostLimits>;
+  /** Yamux tuning: largest muxer message and per-stream receive window (bytes). */
+  yamux?: { maxMessageSize?: number; initialStreamWindowSize?: number; maxStreamWindowSize?: number };
   /** Noise cipher implementation (the bench swaps it). */
   noiseCrypto?: ICryptoInterface;
 }
@@ -59,7 +61,13 @@ export async function createHost(options: HostOptions): Promise<CofferHost> {
     addresses: { listen: options.listen },
     transports: [tcp()],
     connectionEncrypters: [noise(options.noiseCrypto ? { crypto: options.noiseCrypto } : {})],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({
+      ...(options.yamux?.maxMessageSize ? { maxMessageSize: options.yamux.maxMessageSize } : {}),
+      streamOptions: {
+        ...(options.yamux?.initialStreamWindowSize ? { initialStreamWindowSize: options.yamux.initialStreamWindowSize } : {}),
+        ...(options.yamux?.maxStreamWindowSize ? { maxStreamWindowSize: options.yamux.maxStreamWindowSize } : {}),
+      },
+    })],
     peerDiscovery: bootstrapList.length > 0 ? [bootstrap({ list: bootstrapList, timeout: 100 })] : [],
     connectionManager: {
       maxConnections: limits.maxConnections,
