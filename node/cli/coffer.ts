@@ -124,6 +124,7 @@ program.command("start")
       uploadLimit: o.uploadLimit ?? config?.uploadLimit,
       allowPrivateAddresses: o.lan ?? false,
       overlay: { enabled: true },
+      resumeIncomplete: true,
       logger,
     });
     await node.start();

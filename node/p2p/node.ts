@@ -40,6 +40,8 @@ export interface CofferNodeOptions {
   /** Tit-for-tat choking of fetch requests (default: on for users, off for lessors). */
   choking?: boolean;
   overlay?: OverlayOptions & { enabled?: boolean };
+  /** Restart downloads of partially held files in the background at start (the CLI daemon does). */
+  resumeIncomplete?: boolean;
   /** Re-hash stored chunks at start (default true). */
   verifyOnOpen?: boolean;
   hostLimits?: HostOptions["limits"];
@@ -153,9 +155,23 @@ export class CofferNode {
     this.started = true;
     await Promise.all((this.options.bootstrap ?? []).map((addr) => this.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) }).catch((err) => this.logger.warn({ addr, err: (err as Error).message }, "bootstrap dial failed"))));
     for (const root of this.store.roots()) if (this.store.info(root)?.complete) this.announce(hexToRoot(root));
+    if (this.options.resumeIncomplete) {
+      for (const root of this.store.roots()) {
+        if (this.store.info(root)?.complete) continue;
+        this.downloader.download(hexToRoot(root), { signal: this.stopSignal() })
+          .then(() => this.logger.info({ root }, "resumed download complete"))
+          .catch((err) => this.logger.warn({ root, err: (err as Error).message }, "resumed download failed"));
+      }
+    }
+  }
+
+  private stopController = new AbortController();
+  private stopSignal(): AbortSignal {
+    return this.stopController.signal;
   }
 
   async stop(): Promise<void> {
+    this.stopController.abort();
     if (this.started) {
       await this.overlay.stop();
       this.choker?.stop();
