@@ -49,6 +49,7 @@ export class Choker {
     const key = peer.toString();
     this.interested.set(key, Date.now());
     if (this.interestedPeers().length <= this.slots + 1) return true;
+    if (this.rounds === 0) this.evaluate(); // first contention: pick slots now rather than at the first tick
     return this.unchoked.has(key) || this.optimistic === key;
   }
 
