@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# `npm install` (respecting package-lock.json) rather than `npm ci`: the registry reachable here has no
+# macOS/Windows builds of Hardhat's EDR, so the lock lists only the Linux ones and `npm ci` refuses it.
 # Installs Coffer's dependencies with a Node new enough for Hardhat 3 and libp2p v3 (>= 22.13).
 # Where the system Node is older, npm runs under the `node@22` npm package instead, and that
 # package is also placed in node_modules/.bin so every `npm run` / `npm test` script uses Node 22.
@@ -28,13 +30,13 @@ system_node_is_new_enough() {
 
 start=$(date +%s)
 if system_node_is_new_enough; then
-  echo "coffer setup: system Node $(node --version) is new enough; running npm ci"
-  npm ci --no-audit --no-fund
+  echo "coffer setup: system Node $(node --version) is new enough; installing with npm"
+  npm install --no-save --no-audit --no-fund
 else
   echo "coffer setup: system Node $(node --version 2>/dev/null || echo none) is older than $REQUIRED_NODE;"
   echo "coffer setup: installing under Node 22 from the npm registry ($NODE22_PACKAGE)"
-  npx -y -p "$NODE22_PACKAGE" npm ci --no-audit --no-fund
-  # Put Node 22 first on PATH for npm scripts without recording it in package.json/lock.
+  # One install under Node 22 that also places the `node` package (Node 22) in node_modules/.bin, first on
+  # PATH for every npm script, without recording it in package.json or the lock.
   npx -y -p "$NODE22_PACKAGE" npm install --no-save --no-audit --no-fund "$NODE22_PACKAGE"
 fi
 lock_digest > "$STAMP"

@@ -86,12 +86,15 @@ library ProofVerifier {
     }
 
     /// @notice Verifies one opening of segment `index` at proof[start...] against `root` (used by PoD).
+    /// @dev Rejects index >= 2^depth: the fold reads only the low `depth` bits, so `i + 2^depth` would otherwise
+    /// pass for `i`. The caller still checks index < n (docs/protocol.md §3.2).
     function verifySegment(bytes32 root, uint256 index, uint256 depth, bytes32[] calldata proof, uint256 start)
         internal
         view
         returns (bool)
     {
         if (proof.length < start + depth + 1) return false;
+        if (depth < 256 && index >> depth != 0) return false;
         return Sha256Merkle.verifyOpening(root, index, proof, start, depth);
     }
 }

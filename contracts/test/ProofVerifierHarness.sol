@@ -79,4 +79,19 @@ contract ProofVerifierHarness {
             ProofVerifier.PoRepClaim(commR, commD, seed, replica, segments, ProofMath.depthOf(segments), k, sealRounds), proof
         );
     }
+
+    /// @notice Mirrors DownloadMarket's dispute check (docs/protocol.md §8): proof = opening of E[index] in commE,
+    /// then of D[index] in commD; true when both open and E[index] ^ H(key ‖ index) != D[index].
+    function verifyPoDDispute(bytes32 commE, bytes32 commD, bytes32 key, uint256 index, uint256 segments, bytes32[] calldata proof)
+        external
+        view
+        returns (bool)
+    {
+        uint256 depth = ProofMath.depthOf(segments);
+        uint256 stride = depth + 1;
+        if (index >= segments || proof.length != 2 * stride) return false;
+        if (!ProofVerifier.verifySegment(commE, index, depth, proof, 0)) return false;
+        if (!ProofVerifier.verifySegment(commD, index, depth, proof, stride)) return false;
+        return proof[0] ^ ProofMath.podKeystream(key, index) != proof[stride];
+    }
 }

@@ -10,7 +10,7 @@ const MAX_HEIGHT = 64;
 
 /** Z[h]: the root of a subtree of height h whose leaves are all zero. */
 export const ZERO_HASHES: readonly Uint8Array[] = (() => {
-  const zeros = [new Uint8Array(32)];
+  const zeros: Uint8Array[] = [new Uint8Array(32)];
   for (let h = 1; h <= MAX_HEIGHT; h++) zeros.push(hashPair(zeros[h - 1], zeros[h - 1]));
   return zeros;
 })();
@@ -19,8 +19,10 @@ export const ZERO_HASHES: readonly Uint8Array[] = (() => {
  * Every level of a subtree of `height` over `leaves` (concatenated 32-byte words, at most 2^height of them;
  * missing ones are zero). levels[0] is the (unpadded) leaf level, levels[height] holds the root.
  * Each level is stored unpadded: a node that depends only on padding is not stored (it is ZERO_HASHES[h]).
+ * `baseHeight` is the height of the given nodes in the whole tree (e.g. 8 for page roots): padding at
+ * level h uses ZERO_HASHES[baseHeight + h].
  */
-export function buildLevels(leaves: Uint8Array, height: number): Uint8Array[] {
+export function buildLevels(leaves: Uint8Array, height: number, baseHeight = 0): Uint8Array[] {
   if (leaves.length % 32 !== 0) throw new RangeError(`leaves must be whole 32-byte words, got ${leaves.length} bytes`);
   const leafCount = leaves.length / 32;
   if (leafCount > 2 ** height) throw new RangeError(`${leafCount} leaves do not fit a tree of height ${height}`);
@@ -34,7 +36,7 @@ export function buildLevels(leaves: Uint8Array, height: number): Uint8Array[] {
       // Pad the odd node with the zero subtree of this height.
       input = new Uint8Array(parentCount * 64);
       input.set(level, 0);
-      input.set(ZERO_HASHES[h], count * 32);
+      input.set(ZERO_HASHES[baseHeight + h], count * 32);
     }
     const parents = new Uint8Array(parentCount * 32);
     hashPairsInto(input, parents);
@@ -77,7 +79,7 @@ export function siblingsFromLevels(levels: Uint8Array[], index: number, fromHeig
   const siblings: Uint8Array[] = [];
   let position = index;
   for (let h = fromHeight; h < levels.length - 1; h++) {
-    siblings.push(nodeAt(levels, h, position ^ 1).slice());
+    siblings.push(new Uint8Array(nodeAt(levels, h, position ^ 1)));
     position = Math.floor(position / 2);
   }
   return siblings;

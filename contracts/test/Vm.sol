@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// @notice The few cheatcodes Coffer's Solidity tests use (the npm forge-std does not resolve under
+/// Hardhat here). Extend this interface rather than declaring another one.
+/// Cheatcode address: address(uint160(uint256(keccak256("hevm cheat code")))) =
+/// 0x7109709ECfa91a80626fF3989D68f67F5b1DD12D.
+interface Vm {
+    function prank(address sender) external;
+    function startPrank(address sender) external;
+    function stopPrank() external;
+    function warp(uint256 newTimestamp) external;
+    function roll(uint256 newHeight) external;
+    function expectRevert(bytes calldata revertData) external;
+    function expectRevert(bytes4 revertData) external;
+    function expectRevert() external;
+    function assume(bool condition) external pure;
+    function addr(uint256 privateKey) external pure returns (address);
+    function label(address account, string calldata newLabel) external;
+}

@@ -1,0 +1,161 @@
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  type ContractFunctionArgs,
+  type ContractFunctionName,
+  type Hash,
+  type PublicClient,
+  type TransactionReceipt,
+  type Transport,
+  type WalletClient,
+} from "viem";
+import type { Logger } from "pino";
+
+/** A transaction the chain refused, named by the contract's custom error (e.g. `MarketProofInvalid`). */
+export class TransactionRevertedError extends BaseError {
+  override name = "TransactionRevertedError";
+  constructor(
+    readonly functionName: string,
+    readonly errorName: string,
+    readonly errorArgs: readonly unknown[],
+    options: { cause?: Error } = {},
+  ) {
+    super(`${functionName} reverted with ${errorName}(${errorArgs.map(String).join(", ")})`, { cause: options.cause });
+  }
+}
+
+/** The transaction was sent but no receipt arrived after every fee bump. */
+export class TransactionNotMinedError extends BaseError {
+  override name = "TransactionNotMinedError";
+  constructor(readonly functionName: string, readonly hashes: Hash[], options: { cause?: Error } = {}) {
+    super(`${functionName} was not mined after ${hashes.length} attempt(s)`, { cause: options.cause });
+  }
+}
+
+/**
+ * Remembers which logical actions (e.g. "post:<period>:<replica>") were already sent, so a restarted node
+ * never sends the same proof twice: it waits for the recorded transaction instead.
+ */
+export interface TransactionLedger {
+  get(key: string): Promise<Hash | undefined>;
+  put(key: string, hash: Hash): Promise<void>;
+}
+
+export interface SendContractTransactionParameters<TAbi extends Abi, TName extends ContractFunctionName<TAbi, "nonpayable" | "payable">> {
+  publicClient: PublicClient;
+  walletClient: WalletClient<Transport, Chain | undefined, Account>;
+  address: Address;
+  abi: TAbi;
+  functionName: TName;
+  args: ContractFunctionArgs<TAbi, "nonpayable" | "payable", TName>;
+  logger?: Logger;
+  /** Dedupe key in the ledger: a second call with the same key returns the first transaction's receipt. */
+  idempotencyKey?: string;
+  ledger?: TransactionLedger;
+  /** Gas limit = estimate × (1 + gasMargin). */
+  gasMargin?: number;
+  /** Replacement transactions (same nonce) with fees raised by feeBumpPercent each time. */
+  maxAttempts?: number;
+  feeBumpPercent?: number;
+  receiptTimeoutMs?: number;
+}
+
+/**
+ * Sends one contract call the careful way: simulate first (a revert surfaces as its custom error name,
+ * nothing is sent), estimate gas with a margin, send with a fixed nonce, and if no receipt arrives in time
+ * resend with the same nonce and bumped fees — at most one of the attempts can ever be mined.
+ */
+export async function sendContractTransaction<
+  const TAbi extends Abi,
+  TName extends ContractFunctionName<TAbi, "nonpayable" | "payable">,
+>(parameters: SendContractTransactionParameters<TAbi, TName>): Promise<TransactionReceipt> {
+  const {
+    publicClient,
+    walletClient,
+    address,
+    abi,
+    functionName,
+    args,
+    logger,
+    idempotencyKey,
+    ledger,
+    gasMargin = 0.2,
+    maxAttempts = 3,
+    feeBumpPercent = 20,
+    receiptTimeoutMs = 60_000,
+  } = parameters;
+  const account = walletClient.account;
+
+  if (idempotencyKey && ledger) {
+    const previous = await ledger.get(idempotencyKey);
+    if (previous) {
+      logger?.info({ functionName, idempotencyKey, hash: previous }, "already sent; waiting for the recorded transaction");
+      return publicClient.waitForTransactionReceipt({ hash: previous, timeout: receiptTimeoutMs });
+    }
+  }
+
+  const call = { address, abi, functionName, args, account } as never;
+  try {
+    await publicClient.simulateContract(call);
+  } catch (error) {
+    throw asRevertError(functionName, error);
+  }
+  const estimate = await publicClient.estimateContractGas(call);
+  const gas = estimate + (estimate * BigInt(Math.round(gasMargin * 1000))) / 1000n;
+  const nonce = await publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
+  const fees = await publicClient.estimateFeesPerGas();
+  let maxFeePerGas = fees.maxFeePerGas ?? 0n;
+  let maxPriorityFeePerGas = fees.maxPriorityFeePerGas ?? 0n;
+
+  const hashes: Hash[] = [];
+  let lastError: Error | undefined;
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    try {
+      const hash = await walletClient.writeContract({
+        ...(call as object),
+        chain: walletClient.chain ?? null,
+        gas,
+        nonce,
+        maxFeePerGas,
+        maxPriorityFeePerGas,
+      } as never);
+      hashes.push(hash);
+      if (idempotencyKey && ledger) await ledger.put(idempotencyKey, hash);
+      logger?.debug({ functionName, hash, attempt }, "transaction sent");
+      const receipt = await publicClient.waitForTransactionReceipt({ hash, timeout: receiptTimeoutMs });
+      if (receipt.status === "reverted") {
+        // Replay at the mined block to recover the custom error.
+        try {
+          await publicClient.simulateContract({ ...(call as object), blockNumber: receipt.blockNumber } as never);
+        } catch (error) {
+          throw asRevertError(functionName, error);
+        }
+        throw new TransactionRevertedError(functionName, "unknown", []);
+      }
+      return receipt;
+    } catch (error) {
+      if (error instanceof TransactionRevertedError) throw error;
+      lastError = error as Error;
+      logger?.warn({ functionName, attempt, err: error }, "transaction not mined; bumping fees");
+      maxFeePerGas += (maxFeePerGas * BigInt(feeBumpPercent)) / 100n + 1n;
+      maxPriorityFeePerGas += (maxPriorityFeePerGas * BigInt(feeBumpPercent)) / 100n + 1n;
+    }
+  }
+  throw new TransactionNotMinedError(functionName, hashes, { cause: lastError });
+}
+
+/** Turns a viem contract error into a {@link TransactionRevertedError} named by the custom error. */
+export function asRevertError(functionName: string, error: unknown): Error {
+  if (error instanceof BaseError) {
+    const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
+    if (reverted instanceof ContractFunctionRevertedError) {
+      const name = reverted.data?.errorName ?? reverted.reason ?? "unknown";
+      return new TransactionRevertedError(functionName, name, reverted.data?.args ?? [], { cause: error });
+    }
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}

@@ -1,0 +1,37 @@
+import { sha256Words, wordMod } from "./hash.js";
+import { asWord, type Hex } from "./words.js";
+
+/**
+ * Challenge derivation exactly as ProofMath.sol (docs/protocol.md §5.3, §6).
+ */
+
+/** PoRep challenge indices: i_j = u256(H(abi(seed, replicaId, commR, uint256 j))) mod n, for j < k. */
+export function porepChallenges(seed: Uint8Array | Hex, replicaId: Uint8Array | Hex, commR: Uint8Array | Hex, k: number, n: number): number[] {
+  const s = asWord(seed, "seed");
+  const r = asWord(replicaId, "replicaId");
+  const c = asWord(commR, "commR");
+  checkCount(k, n);
+  return Array.from({ length: k }, (_, j) => wordMod(sha256Words(s, r, c, j), n));
+}
+
+/** PoSt challenge indices of a period: i_j = u256(H(abi(periodSeed, replicaId, uint256 j))) mod n, for j < k. */
+export function postChallenges(periodSeed: Uint8Array | Hex, replicaId: Uint8Array | Hex, k: number, n: number): number[] {
+  const s = asWord(periodSeed, "periodSeed");
+  const r = asWord(replicaId, "replicaId");
+  checkCount(k, n);
+  return Array.from({ length: k }, (_, j) => wordMod(sha256Words(s, r, j), n));
+}
+
+function checkCount(k: number, n: number): void {
+  if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`challenge count must be a non-negative integer, got ${k}`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`segment count must be a positive integer, got ${n}`);
+}
+
+/**
+ * The PoD receipt challenge DownloadMarket derives once the lessor committed commE in block b:
+ * u256(H(abi(blockhash(b + 1), downloadId))) mod n. The downloader answers with podTileProof at this index.
+ */
+export function podReceiptChallenge(seed: Uint8Array | Hex, downloadId: Uint8Array | Hex, n: number): number {
+  checkCount(1, n);
+  return wordMod(sha256Words(asWord(seed, "seed"), asWord(downloadId, "downloadId")), n);
+}

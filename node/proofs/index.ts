@@ -1,0 +1,79 @@
+/**
+ * Coffer's proof engine (docs/protocol.md): commitments, chunks, sealing, challenges, PoRep/PoSt/PoD proofs
+ * and their verification, bit-identical to contracts/libraries/{Sha256Merkle,ProofMath,ProofVerifier}.sol.
+ */
+export * from "./constants.js";
+export * from "./errors.js";
+export { fileLayout, type FileLayout } from "./layout.js";
+export { hashPair, sha256, sha256Words, toWord, wordMod } from "./hash.js";
+export { ZERO_HASHES, merkleRoot, buildLevels, rootFromPath, verifyPath, siblingsFromLevels, toSegments, equalBytes } from "./merkle.js";
+export { toHex, fromHex, asWord, type Hex } from "./words.js";
+export {
+  commitFile,
+  commitBytes,
+  StreamingTreeBuilder,
+  COMMIT_BLOCK_SIZE,
+  type Commitment,
+  type CommitFileOptions,
+  type LongOperationOptions,
+  type ProofProgress,
+} from "./commit.js";
+export {
+  keptTreeFromPageRoots,
+  keptNode,
+  keptSiblings,
+  encodeKeptTree,
+  decodeKeptTree,
+  readTreeCache,
+  writeTreeCache,
+  type KeptTree,
+} from "./tree-cache.js";
+export {
+  CommittedFile,
+  InMemoryTree,
+  checkSegmentIndex,
+  type SegmentOpening,
+  type SegmentSource,
+  type CommittedFileKind,
+  type OpenCommittedFileOptions,
+} from "./committed-file.js";
+export { flattenOpening, flattenOpenings, proofWords, rootFromWords, verifyOpeningWords, verifySegmentProof } from "./openings.js";
+export { chunkByteRange, chunkRoot, chunkProof, readChunk, verifyChunk, assertChunk } from "./chunks.js";
+export {
+  replicaId,
+  sealDependency,
+  sealKey,
+  Sealer,
+  sealBytes,
+  unsealBytes,
+  sealFile,
+  unsealFile,
+  unsealRange,
+  commitSealedBytes,
+  type SealFileOptions,
+  type SealResult,
+  type UnsealOptions,
+  type UnsealFileOptions,
+} from "./seal.js";
+export { porepChallenges, postChallenges, podReceiptChallenge } from "./challenges.js";
+export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
+export { provePoSt, provePoStBatch, verifyPoSt, verifyPoStAt, type PoStClaim, type ProvePoStParams } from "./post.js";
+export {
+  podKeystream,
+  podKeyHash,
+  keyMatchesHash,
+  encryptBytes,
+  decryptBytes,
+  encryptForDownload,
+  decryptDownload,
+  podTileProof,
+  verifyPodTile,
+  podDisputeProof,
+  verifyPodDispute,
+  type DownloadCipher,
+  type EncryptForDownloadOptions,
+  type DecryptDownloadOptions,
+  type PodDisputeClaim,
+} from "./pod.js";
+export { HashWorkerPool, hashWorkerPool, closeHashWorkers } from "./worker-pool.js";
+export { proofsLogger } from "./logger.js";

@@ -1,0 +1,172 @@
+import { hashInto } from "@chainsafe/hashtree";
+
+/**
+ * Hot loops shared by the main thread and the hash workers (hash-worker.ts). This file must import nothing
+ * but npm packages: workers load it as plain TypeScript (Node's type stripping or tsx), where relative
+ * `.js` specifiers of the rest of the engine would not resolve.
+ */
+
+/** Z[h] for h <= 64, computed here so this file stays import-free. */
+const ZERO = (() => {
+  const zeros: Uint8Array[] = [new Uint8Array(32)];
+  const input = new Uint8Array(64);
+  for (let h = 1; h <= 64; h++) {
+    input.set(zeros[h - 1], 0);
+    input.set(zeros[h - 1], 32);
+    const out = new Uint8Array(32);
+    hashInto(input, out);
+    zeros.push(out);
+  }
+  return zeros;
+})();
+
+/**
+ * Roots of the consecutive subtrees of `height` over `segments` (whole 32-byte words; the last subtree is
+ * padded with zero leaves). Hashes level by level with one hashtree batch call per level.
+ */
+export function subtreeRoots(segments: Uint8Array, height: number): Uint8Array {
+  const leafCount = segments.length >>> 5;
+  const span = 2 ** height;
+  const rootCount = Math.max(1, Math.ceil(leafCount / span));
+  if (height === 0) {
+    const out = new Uint8Array(rootCount * 32);
+    out.set(segments.subarray(0, rootCount * 32));
+    return out;
+  }
+  let level = segments;
+  let count = leafCount;
+  for (let h = 0; h < height; h++) {
+    const parentCount = Math.max(1, Math.ceil(count / 2));
+    let input = level.subarray(0, count * 32);
+    if (count % 2 === 1 || count === 0) {
+      const padded = new Uint8Array(parentCount * 64);
+      padded.set(input, 0);
+      padded.set(ZERO[h], count * 32);
+      input = padded;
+    }
+    const parents = new Uint8Array(parentCount * 32);
+    hashInto(input, parents);
+    level = parents;
+    count = parentCount;
+  }
+  return level;
+}
+
+let scratch: { inputs: Uint8Array; in32: Uint32Array; keys: Uint8Array; key32: Uint32Array } | undefined;
+
+/** Hash input/output buffers for `count` segments, reused between batches (views of exactly that size). */
+function scratchFor(count: number): { inputs: Uint8Array; in32: Uint32Array; keys: Uint8Array; key32: Uint32Array } {
+  if (!scratch || scratch.keys.length < count * 32) {
+    const inputs = new Uint8Array(count * 64);
+    const keys = new Uint8Array(count * 32);
+    scratch = { inputs, in32: new Uint32Array(inputs.buffer), keys, key32: new Uint32Array(keys.buffer) };
+  }
+  const inputs = scratch.inputs.subarray(0, count * 64);
+  const keys = scratch.keys.subarray(0, count * 32);
+  return { inputs, in32: scratch.in32.subarray(0, count * 16), keys, key32: scratch.key32.subarray(0, count * 8) };
+}
+
+/** First 6 bytes of the segment at byte offset `offset`, big-endian (docs/protocol.md §4.2 `u48`). */
+function u48(bytes: Uint8Array, offset: number): number {
+  return (
+    bytes[offset] * 2 ** 40 +
+    bytes[offset + 1] * 2 ** 32 +
+    ((bytes[offset + 2] << 24) >>> 0) +
+    (bytes[offset + 3] << 16) +
+    (bytes[offset + 4] << 8) +
+    bytes[offset + 5]
+  );
+}
+
+/**
+ * back(i) = u48(S[i-1][0..6]) mod min(i, window) for the segment at byte offset `offset`. When the modulus is
+ * the full power-of-two window only the low bits of the last two bytes matter (no float modulo: it would
+ * cost more than the hash); for the first `window` segments the general form is used.
+ */
+export function backEdge(bytes: Uint8Array, offset: number, i: number, window: number): number {
+  if (i >= window && window <= 65536 && (window & (window - 1)) === 0) {
+    return ((bytes[offset + 4] << 8) | bytes[offset + 5]) & (window - 1);
+  }
+  return u48(bytes, offset) % Math.min(i, window);
+}
+
+/**
+ * Decodes sealed segments (docs/protocol.md §4.3) in one batch: `sealed` holds `prefix` earlier sealed
+ * segments (the window before `firstIndex`, at most `window` of them, all of them when firstIndex < window)
+ * followed by the segments to decode. Returns the data segments D[firstIndex...] — decoded IN PLACE: the
+ * result is a view into `sealed` (after its prefix), whose content is consumed.
+ */
+export function unsealBatch(
+  sealed: Uint8Array,
+  prefix: number,
+  firstIndex: number,
+  replicaId: Uint8Array,
+  rounds: number,
+  window: number,
+): Uint8Array {
+  const total = sealed.length >>> 5;
+  const count = total - prefix;
+  if (count <= 0) return new Uint8Array(0);
+  if (prefix < Math.min(firstIndex, window)) throw new RangeError(`unsealBatch needs ${Math.min(firstIndex, window)} prefix segments, got ${prefix}`);
+  // Word views for 8-word copies: per-segment subarray()/set() calls would dominate the hashing cost.
+  const source = sealed.byteOffset % 4 === 0 ? sealed : new Uint8Array(sealed); // Buffer.slice() would be a view
+  const s32 = new Uint32Array(source.buffer, source.byteOffset, total * 8);
+  const rid32 = new Uint32Array(new Uint8Array(replicaId).buffer, 0, 8);
+  const { inputs, in32, keys, key32 } = scratchFor(count);
+  // Word offset (in `source`) of S[d(i)] per segment; -1 means "replicaId" (segment 0).
+  const dependency = new Int32Array(count);
+  for (let k = 0; k < count; k++) {
+    const i = firstIndex + k;
+    const position = prefix + k;
+    const out = k * 16;
+    if (i === 0) {
+      for (let w = 0; w < 8; w++) in32[out + w] = in32[out + 8 + w] = rid32[w];
+      dependency[k] = -1;
+      continue;
+    }
+    const previous = (position - 1) * 8;
+    const back = backEdge(source, previous * 4, i, window);
+    const dep = (position - 1 - back) * 8;
+    dependency[k] = dep;
+    for (let w = 0; w < 8; w++) {
+      in32[out + w] = s32[previous + w];
+      in32[out + 8 + w] = s32[dep + w];
+    }
+  }
+  hashInto(inputs, keys);
+  for (let r = 1; r < rounds; r++) {
+    for (let k = 0; k < count; k++) {
+      const out = k * 16;
+      const dep = dependency[k];
+      for (let w = 0; w < 8; w++) {
+        in32[out + w] = key32[k * 8 + w];
+        in32[out + 8 + w] = dep < 0 ? rid32[w] : s32[dep + w];
+      }
+    }
+    hashInto(inputs, keys);
+  }
+  // Decode in place over the (consumed) sealed buffer: no 4 MiB allocation per batch. The window prefix is
+  // read above before any of it is overwritten, and decoded words are never read again.
+  const base = prefix * 8;
+  for (let w = 0; w < count * 8; w++) s32[base + w] ^= key32[w];
+  return source.subarray(prefix * 32);
+}
+
+/** E[i] = D[i] ⊕ H(key ‖ be256(i)) for the segments of `segments`, the first being `firstIndex` (§8). In place. */
+export function keystreamXorInPlace(segments: Uint8Array, firstIndex: number, key: Uint8Array): void {
+  const count = segments.length >>> 5;
+  const inputs = new Uint8Array(count * 64);
+  for (let k = 0; k < count; k++) {
+    const out = k * 64;
+    inputs.set(key, out);
+    // be256(i): indices fit in 53 bits; write the low 6 bytes big-endian.
+    let i = firstIndex + k;
+    for (let b = 63; b >= 58; b--) {
+      inputs[out + b] = i % 256;
+      i = Math.floor(i / 256);
+    }
+  }
+  const stream = new Uint8Array(count * 32);
+  hashInto(inputs, stream);
+  for (let b = 0; b < count * 32; b++) segments[b] ^= stream[b];
+}

@@ -1,0 +1,192 @@
+import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { readFully, StreamingTreeBuilder, throwIfAborted, type LongOperationOptions } from "./commit.js";
+import type { SegmentSource } from "./committed-file.js";
+import { SEGMENT_SIZE } from "./constants.js";
+import { MalformedProofError, TruncatedFileError, WrongRootError } from "./errors.js";
+import { hashPair, sha256, toWord } from "./hash.js";
+import { keystreamXorInPlace } from "./kernels.js";
+import { fileLayout, type FileLayout } from "./layout.js";
+import { equalBytes, toSegments } from "./merkle.js";
+import { flattenOpening, proofWords, verifyOpeningWords } from "./openings.js";
+import { depthOf, xorWords } from "./porep.js";
+import { writeTreeCache, type KeptTree } from "./tree-cache.js";
+import { asWord, toHex, type Hex } from "./words.js";
+
+/**
+ * PoD material (docs/protocol.md §8): the download cipher E[i] = D[i] ⊕ H(key ‖ be256(i)) over the n data
+ * segments, its root commE, tile openings of E and dispute proofs (E[i] in commE + D[i] in commD).
+ */
+
+/** H(key ‖ be256(i)), as ProofMath.podKeystream. */
+export function podKeystream(key: Uint8Array | Hex, index: number | bigint): Uint8Array {
+  return hashPair(asWord(key, "key"), toWord(BigInt(index)));
+}
+
+/** keyHash = H(key): what the lessor commits to before releasing the key. */
+export function podKeyHash(key: Uint8Array | Hex): Uint8Array {
+  return sha256(asWord(key, "key"));
+}
+
+/** Encrypts bytes in memory: n·32 bytes of E. */
+export function encryptBytes(data: Uint8Array, key: Uint8Array | Hex): Uint8Array {
+  const segments = new Uint8Array(toSegments(data)); // a copy even for a Buffer
+  keystreamXorInPlace(segments, 0, asWord(key, "key"));
+  return segments;
+}
+
+/** Decrypts E back to the original `size` bytes. */
+export function decryptBytes(ciphertext: Uint8Array, key: Uint8Array | Hex, size: number): Uint8Array {
+  const layout = fileLayout(size);
+  if (ciphertext.length !== layout.segmentCount * SEGMENT_SIZE) throw new TruncatedFileError("<memory ciphertext>", layout.segmentCount * SEGMENT_SIZE, ciphertext.length);
+  const plain = new Uint8Array(ciphertext);
+  keystreamXorInPlace(plain, 0, asWord(key, "key"));
+  return plain.subarray(0, size);
+}
+
+export interface EncryptForDownloadOptions extends LongOperationOptions {
+  /** Where to write E (n·32 bytes). Default: `${dataPath}.pod-<keyHash prefix>`. */
+  ciphertextPath?: string;
+  /** Where to keep commE's tree nodes at heights >= 8. */
+  treeCachePath?: string;
+}
+
+export interface DownloadCipher {
+  commE: Uint8Array;
+  keyHash: Uint8Array;
+  ciphertextPath: string;
+  /** Layout of the ciphertext (n·32 bytes; same n and depth as the data). */
+  layout: FileLayout;
+  tree: KeptTree;
+}
+
+const BLOCK_BYTES = 4 * 1024 * 1024;
+
+/** Streams `dataPath` into its download cipher and computes commE on the way. */
+export async function encryptForDownload(dataPath: string, key: Uint8Array | Hex, options: EncryptForDownloadOptions = {}): Promise<DownloadCipher> {
+  const secret = asWord(key, "key");
+  const keyHash = podKeyHash(secret);
+  const ciphertextPath = options.ciphertextPath ?? `${dataPath}.pod-${toHex(keyHash).slice(2, 18)}`;
+  const input = await open(dataPath, "r");
+  const partial = `${ciphertextPath}.partial-${process.pid}`;
+  let output: FileHandle | undefined;
+  try {
+    const { size } = await input.stat();
+    const layout = fileLayout(fileLayout(size).segmentCount * SEGMENT_SIZE);
+    const builder = new StreamingTreeBuilder(layout);
+    output = await open(partial, "w");
+    for (let position = 0; position < layout.size; position += BLOCK_BYTES) {
+      throwIfAborted(options.signal, `encryptForDownload(${dataPath})`);
+      const block = new Uint8Array(Math.min(BLOCK_BYTES, layout.size - position));
+      await readFully(input, block, Math.min(block.length, size - position), position, dataPath, size);
+      keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
+      await output.write(block, 0, block.length, position);
+      await builder.push(block);
+      options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position + block.length), bytesTotal: size });
+    }
+    const tree = await builder.finish();
+    await output.close();
+    output = undefined;
+    await rename(partial, ciphertextPath);
+    if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
+    return { commE: tree.root, keyHash, ciphertextPath, layout, tree };
+  } catch (error) {
+    await output?.close();
+    await rm(partial, { force: true });
+    throw error;
+  } finally {
+    await input.close();
+  }
+}
+
+export interface DecryptDownloadOptions extends LongOperationOptions {
+  /** The original data length L. */
+  size: number;
+}
+
+/** Decrypts a downloaded cipher file into `outPath` (exactly `size` bytes). */
+export async function decryptDownload(ciphertextPath: string, key: Uint8Array | Hex, outPath: string, options: DecryptDownloadOptions): Promise<void> {
+  const secret = asWord(key, "key");
+  const cipherBytes = fileLayout(options.size).segmentCount * SEGMENT_SIZE;
+  const input = await open(ciphertextPath, "r");
+  const partial = `${outPath}.partial-${process.pid}`;
+  let output: FileHandle | undefined;
+  try {
+    const { size: actual } = await input.stat();
+    if (actual !== cipherBytes) throw new TruncatedFileError(ciphertextPath, cipherBytes, actual);
+    output = await open(partial, "w");
+    for (let position = 0; position < cipherBytes; position += BLOCK_BYTES) {
+      throwIfAborted(options.signal, `decryptDownload(${ciphertextPath})`);
+      const block = new Uint8Array(Math.min(BLOCK_BYTES, cipherBytes - position));
+      await readFully(input, block, block.length, position, ciphertextPath, cipherBytes);
+      keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
+      const length = Math.min(block.length, options.size - position);
+      if (length > 0) await output.write(block, 0, length, position);
+      options.onProgress?.({ phase: "decrypt", bytesDone: Math.min(options.size, position + block.length), bytesTotal: options.size });
+    }
+    await output.close();
+    output = undefined;
+    await rename(partial, outPath);
+  } catch (error) {
+    await output?.close();
+    await rm(partial, { force: true });
+    throw error;
+  } finally {
+    await input.close();
+  }
+}
+
+/** A tile opening: E[index] and its siblings in commE (flat, verified on-chain by ProofVerifier.verifySegment). */
+export async function podTileProof(ciphertext: SegmentSource, index: number): Promise<Hex[]> {
+  return flattenOpening(await ciphertext.openSegment(index));
+}
+
+/** True when `proof` opens E[index] in commE; index must be below n (the segment count). */
+export function verifyPodTile(commE: Uint8Array | Hex, index: number, segments: number, proof: readonly (Hex | Uint8Array)[]): boolean {
+  const depth = depthOf(segments);
+  const words = proofWords(proof);
+  if (words === null || words.length !== depth + 1 || !(index >= 0 && index < segments)) return false;
+  return verifyOpeningWords(asWord(commE, "commE"), index, depth, words, 0);
+}
+
+/** Dispute proof for segment `index`: the opening of E[index] in commE, then of D[index] in commD. */
+export async function podDisputeProof(ciphertext: SegmentSource, data: SegmentSource, index: number): Promise<Hex[]> {
+  if (ciphertext.layout.segmentCount !== data.layout.segmentCount) {
+    throw new WrongRootError("ciphertext and data segment counts", String(data.layout.segmentCount), String(ciphertext.layout.segmentCount));
+  }
+  const [e, d] = await Promise.all([ciphertext.openSegment(index), data.openSegment(index)]);
+  return [...flattenOpening(e), ...flattenOpening(d)];
+}
+
+export interface PodDisputeClaim {
+  commE: Uint8Array | Hex;
+  commD: Uint8Array | Hex;
+  /** The released key. */
+  key: Uint8Array | Hex;
+  index: number;
+  segments: number;
+}
+
+/**
+ * True when the dispute proof shows the lessor's cipher is wrong at `index`: both openings verify and
+ * E[index] ⊕ H(key ‖ be256(index)) ≠ D[index]. False for a malformed proof or an honest cipher.
+ */
+export function verifyPodDispute(claim: PodDisputeClaim, proof: readonly (Hex | Uint8Array)[]): boolean {
+  const depth = depthOf(claim.segments);
+  const stride = depth + 1;
+  const words = proofWords(proof);
+  if (words === null || words.length !== 2 * stride || !(claim.index >= 0 && claim.index < claim.segments)) return false;
+  if (!verifyOpeningWords(asWord(claim.commE, "commE"), claim.index, depth, words, 0)) return false;
+  if (!verifyOpeningWords(asWord(claim.commD, "commD"), claim.index, depth, words, stride)) return false;
+  const decrypted = xorWords(words[0], podKeystream(claim.key, claim.index));
+  return !equalBytes(decrypted, words[stride]);
+}
+
+/** True when H(key) is the committed keyHash (a released key that does not match is worthless). */
+export function keyMatchesHash(key: Uint8Array | Hex, keyHash: Uint8Array | Hex): boolean {
+  try {
+    return equalBytes(podKeyHash(key), asWord(keyHash, "keyHash"));
+  } catch (error) {
+    if (error instanceof MalformedProofError) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,68 @@
+import { postChallenges } from "./challenges.js";
+import type { SegmentSource } from "./committed-file.js";
+import { flattenOpenings, proofWords, verifyOpeningWords } from "./openings.js";
+import { depthOf } from "./porep.js";
+import { asWord, type Hex } from "./words.js";
+
+/**
+ * PoSt proofs (docs/protocol.md §6) in ProofVerifier.verifyPoSt's flat layout: for j < k, the opening of
+ * S[i_j] (segment + depth siblings). Timed challenges (§7) use the same format.
+ */
+
+export interface ProvePoStParams {
+  /** The sealed replica with its commR tree. */
+  replica: SegmentSource;
+  replicaId: Uint8Array | Hex;
+  periodSeed: Uint8Array | Hex;
+  /** kPoSt. */
+  challenges: number;
+}
+
+/** The openings of the period's challenged segments of one replica. */
+export async function provePoSt(params: ProvePoStParams): Promise<Hex[]> {
+  const indices = postChallenges(params.periodSeed, params.replicaId, params.challenges, params.replica.layout.segmentCount);
+  return flattenOpenings(await params.replica.openSegments(indices));
+}
+
+/**
+ * Proofs of many replicas for one period, concatenated in order (one transaction carries them all);
+ * `starts[r]` is where replica r's openings begin.
+ */
+export async function provePoStBatch(items: readonly ProvePoStParams[]): Promise<{ proof: Hex[]; starts: number[] }> {
+  const parts = await Promise.all(items.map(provePoSt));
+  const starts: number[] = [];
+  const proof: Hex[] = [];
+  for (const part of parts) {
+    starts.push(proof.length);
+    proof.push(...part);
+  }
+  return { proof, starts };
+}
+
+export interface PoStClaim {
+  commR: Uint8Array | Hex;
+  periodSeed: Uint8Array | Hex;
+  replicaId: Uint8Array | Hex;
+  /** n, the replica's segment count. */
+  segments: number;
+  challenges: number;
+}
+
+/** Mirrors ProofVerifier.verifyPoSt: checks one replica's openings at proof[start…]; `next` is just past them. */
+export function verifyPoStAt(claim: PoStClaim, proof: readonly (Hex | Uint8Array)[], start = 0): { ok: boolean; next: number } {
+  const depth = depthOf(claim.segments);
+  const stride = depth + 1;
+  const next = start + claim.challenges * stride;
+  const words = proofWords(proof);
+  if (words === null || words.length < next) return { ok: false, next };
+  const commR = asWord(claim.commR, "commR");
+  const indices = postChallenges(claim.periodSeed, claim.replicaId, claim.challenges, claim.segments);
+  const ok = indices.every((index, j) => verifyOpeningWords(commR, index, depth, words, start + j * stride));
+  return { ok, next };
+}
+
+/** A whole single-replica PoSt proof: valid and exactly proof.length words (as the harness checks it). */
+export function verifyPoSt(claim: PoStClaim, proof: readonly (Hex | Uint8Array)[]): boolean {
+  const { ok, next } = verifyPoStAt(claim, proof, 0);
+  return ok && next === proof.length;
+}

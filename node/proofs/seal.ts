@@ -1,0 +1,349 @@
+import { hashInto } from "@chainsafe/hashtree";
+import { open, rename, rm } from "node:fs/promises";
+import { isAddress, type Address } from "viem";
+import { readFully, throwIfAborted, StreamingTreeBuilder, type LongOperationOptions } from "./commit.js";
+import { SEAL_WINDOW, SEGMENT_SIZE } from "./constants.js";
+import { CorruptReplicaError, IndexOutOfRangeError, MalformedProofError, TruncatedFileError } from "./errors.js";
+import { hashPair, sha256Words } from "./hash.js";
+import { backEdge, unsealBatch } from "./kernels.js";
+import { fileLayout, type FileLayout } from "./layout.js";
+import { proofsLogger } from "./logger.js";
+import { equalBytes, toSegments } from "./merkle.js";
+import { writeTreeCache, type KeptTree } from "./tree-cache.js";
+import { hashWorkerPool } from "./worker-pool.js";
+import { asWord, toHex, type Hex } from "./words.js";
+import { commitBytes } from "./commit.js";
+
+/**
+ * Replica identity and sealing (docs/protocol.md §4): a sequential, data-dependent chain of SHA-256 calls
+ * whose keys depend only on sealed segments, so decoding is parallel and streams chunk by chunk.
+ */
+
+/** replicaId = H(abi(address lessor, bytes32 dealId, uint256 replicaIndex)) (§4.1). */
+export function replicaId(lessor: Address, dealId: Uint8Array | Hex, replicaIndex: number | bigint, replicaCount?: number | bigint): Uint8Array {
+  if (!isAddress(lessor, { strict: false })) throw new MalformedProofError(`lessor must be an address, got ${lessor}`);
+  if (BigInt(replicaIndex) < 0n || (replicaCount !== undefined && BigInt(replicaIndex) >= BigInt(replicaCount))) {
+    throw new IndexOutOfRangeError("replica index", replicaIndex, replicaCount ?? 0);
+  }
+  const address = Uint8Array.from(Buffer.from(lessor.slice(2), "hex"));
+  return sha256Words(address, asWord(dealId, "dealId"), BigInt(replicaIndex));
+}
+
+/** d(i) for i >= 1: the earlier sealed segment that S[i] depends on, from S[i-1] (§4.2). Mirrors ProofMath.sealDependency. */
+export function sealDependency(previousSealed: Uint8Array, i: number): number {
+  if (!Number.isSafeInteger(i) || i < 1) throw new RangeError(`sealDependency needs i >= 1, got ${i}`);
+  return i - 1 - (u48(previousSealed, 0) % Math.min(i, SEAL_WINDOW));
+}
+
+/** K = H(S[i-1] ‖ S[d(i)]), strengthened rounds - 1 times as K = H(K ‖ S[d(i)]). Mirrors ProofMath.sealKey. */
+export function sealKey(previousSealed: Uint8Array, dependencySealed: Uint8Array, rounds: number): Uint8Array {
+  checkRounds(rounds);
+  let key = hashPair(previousSealed, dependencySealed);
+  for (let r = 1; r < rounds; r++) key = hashPair(key, dependencySealed);
+  return key;
+}
+
+function u48(bytes: Uint8Array, offset: number): number {
+  return bytes[offset] * 2 ** 40 + bytes[offset + 1] * 2 ** 32 + ((bytes[offset + 2] << 24) >>> 0) + (bytes[offset + 3] << 16) + (bytes[offset + 4] << 8) + bytes[offset + 5];
+}
+
+function checkRounds(rounds: number): void {
+  if (!Number.isSafeInteger(rounds) || rounds < 1) throw new RangeError(`sealRounds must be a positive integer, got ${rounds}`);
+}
+
+/**
+ * The sequential encoder: feed data segments in order, get sealed segments back. Keeps the last W sealed
+ * segments (one chunk) for the back edges, nothing more.
+ */
+export class Sealer {
+  private ring: Uint8Array;
+  private ring32: Uint32Array;
+  /** Sealed segments kept at the front of `ring` (the window before the next block). */
+  private kept = 0;
+  private nextIndex = 0;
+  private readonly input = new Uint8Array(64);
+  private readonly input32 = new Uint32Array(this.input.buffer);
+  private readonly key = new Uint8Array(32);
+  private readonly key32 = new Uint32Array(this.key.buffer);
+  private readonly replica32: Uint32Array;
+
+  constructor(readonly replicaId: Uint8Array, readonly rounds: number) {
+    checkRounds(rounds);
+    this.replica32 = new Uint32Array(new Uint8Array(asWord(replicaId, "replicaId")).buffer);
+    this.ring = new Uint8Array(SEAL_WINDOW * 32);
+    this.ring32 = new Uint32Array(this.ring.buffer);
+  }
+
+  /** Index of the next segment to seal. */
+  get position(): number {
+    return this.nextIndex;
+  }
+
+  /** Seals the next segments (`data`: whole 32-byte segments) and returns their sealed form (a new array). */
+  sealBlock(data: Uint8Array): Uint8Array {
+    if (data.length % SEGMENT_SIZE !== 0) throw new RangeError("sealBlock takes whole segments");
+    const count = data.length / SEGMENT_SIZE;
+    if (this.ring.length < (SEAL_WINDOW + count) * 32) {
+      const bigger = new Uint8Array((SEAL_WINDOW + count) * 32);
+      bigger.set(this.ring.subarray(0, this.kept * 32));
+      this.ring = bigger;
+      this.ring32 = new Uint32Array(bigger.buffer);
+    }
+    const aligned = data.byteOffset % 4 === 0 ? data : new Uint8Array(data); // copies (Buffer.slice would not)
+    const data32 = new Uint32Array(aligned.buffer, aligned.byteOffset, count * 8);
+    const { ring, ring32, input, input32, key, key32, replica32, rounds } = this;
+    for (let k = 0; k < count; k++) {
+      const i = this.nextIndex + k;
+      const position = this.kept + k;
+      let dependency = -1; // word offset of S[d(i)] in the ring; -1 reads as replicaId
+      if (i === 0) {
+        for (let w = 0; w < 8; w++) input32[w] = input32[8 + w] = replica32[w];
+      } else {
+        const previous = (position - 1) * 8;
+        const back = backEdge(ring, previous * 4, i, SEAL_WINDOW);
+        dependency = (position - 1 - back) * 8;
+        for (let w = 0; w < 8; w++) {
+          input32[w] = ring32[previous + w];
+          input32[8 + w] = ring32[dependency + w];
+        }
+      }
+      hashInto(input, key);
+      for (let r = 1; r < rounds; r++) {
+        for (let w = 0; w < 8; w++) {
+          input32[w] = key32[w];
+          input32[8 + w] = dependency < 0 ? replica32[w] : ring32[dependency + w];
+        }
+        hashInto(input, key);
+      }
+      const out = position * 8;
+      for (let w = 0; w < 8; w++) ring32[out + w] = data32[k * 8 + w] ^ key32[w];
+    }
+    const sealed = ring.slice(this.kept * 32, (this.kept + count) * 32);
+    // Keep only the window for the next block's back edges.
+    const total = this.kept + count;
+    const keep = Math.min(SEAL_WINDOW, total);
+    ring.copyWithin(0, (total - keep) * 32, total * 32);
+    this.kept = keep;
+    this.nextIndex += count;
+    return sealed;
+  }
+}
+
+/** Seals bytes held in memory; returns the n sealed segments (n·32 bytes). */
+export function sealBytes(data: Uint8Array, replica: Uint8Array | Hex, sealRounds = 1): Uint8Array {
+  return new Sealer(asWord(replica, "replicaId"), sealRounds).sealBlock(toSegments(data));
+}
+
+/** Unseals bytes held in memory back to the original `size` bytes. */
+export function unsealBytes(sealed: Uint8Array, replica: Uint8Array | Hex, size: number, sealRounds = 1): Uint8Array {
+  const layout = fileLayout(size);
+  if (sealed.length !== layout.segmentCount * 32) throw new TruncatedFileError("<memory replica>", layout.segmentCount * 32, sealed.length);
+  checkRounds(sealRounds);
+  // unsealBatch decodes in place: work on a copy, never on the caller's bytes.
+  return unsealBatch(new Uint8Array(sealed), 0, 0, asWord(replica, "replicaId"), sealRounds, SEAL_WINDOW).subarray(0, size);
+}
+
+export interface SealFileOptions extends LongOperationOptions {
+  /** Key strengthening rounds r (§4.2); the market's deploy parameter. Default 1. */
+  sealRounds?: number;
+  /** Where to keep commR's tree nodes at heights >= 8. */
+  treeCachePath?: string;
+}
+
+export interface SealResult {
+  commR: Uint8Array;
+  /** Layout of the original data (its `size` is the deal's length L). */
+  dataLayout: FileLayout;
+  /** Layout of the replica file (n·32 bytes). */
+  replicaLayout: FileLayout;
+  /** commR's kept tree (written to treeCachePath when given). */
+  tree: KeptTree;
+  /** Wall time of the sequential chain per segment (seconds), i.e. the measured t_seq · sealRounds. */
+  secondsPerSegment: number;
+}
+
+/** Segments per block while sealing/unsealing: 4 MiB. */
+const BLOCK_SEGMENTS = 131072;
+
+/**
+ * Seals `dataPath` into `replicaPath` (n·32 bytes) streaming, and computes commR on the way. The replica is
+ * written to a temporary file renamed at the end: an aborted or failed seal leaves nothing behind.
+ */
+export async function sealFile(dataPath: string, replicaPath: string, replica: Uint8Array | Hex, options: SealFileOptions = {}): Promise<SealResult> {
+  const logger = options.logger ?? proofsLogger;
+  const rounds = options.sealRounds ?? 1;
+  const sealer = new Sealer(asWord(replica, "replicaId"), rounds);
+  const input = await open(dataPath, "r");
+  const partial = `${replicaPath}.partial-${process.pid}`;
+  let output: import("node:fs/promises").FileHandle | undefined;
+  try {
+    const { size } = await input.stat();
+    const dataLayout = fileLayout(size);
+    const replicaLayout = fileLayout(dataLayout.segmentCount * SEGMENT_SIZE);
+    const builder = new StreamingTreeBuilder(replicaLayout);
+    output = await open(partial, "w");
+    let chainSeconds = 0;
+    const blockBytes = BLOCK_SEGMENTS * SEGMENT_SIZE;
+    for (let position = 0; position < replicaLayout.size; position += blockBytes) {
+      throwIfAborted(options.signal, `sealFile(${dataPath})`);
+      const length = Math.min(blockBytes, replicaLayout.size - position);
+      const block = new Uint8Array(length); // the last one is zero-padded past the data's end
+      await readFully(input, block, Math.min(length, size - position), position, dataPath, size);
+      const started = performance.now();
+      const sealed = sealer.sealBlock(block);
+      chainSeconds += (performance.now() - started) / 1000;
+      await output.write(sealed, 0, sealed.length, position);
+      await builder.push(sealed); // transfers `sealed` to a hash worker
+      options.onProgress?.({ phase: "seal", bytesDone: Math.min(size, position + length), bytesTotal: size });
+    }
+    const tree = await builder.finish();
+    await output.sync();
+    await output.close();
+    output = undefined;
+    await rename(partial, replicaPath);
+    if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
+    logger.debug({ dataPath, replicaPath, size, rounds, chainSeconds }, "sealed replica");
+    return { commR: tree.root, dataLayout, replicaLayout, tree, secondsPerSegment: chainSeconds / dataLayout.segmentCount };
+  } catch (error) {
+    await output?.close();
+    await rm(partial, { force: true });
+    throw error;
+  } finally {
+    await input.close();
+  }
+}
+
+export interface UnsealOptions extends LongOperationOptions {
+  sealRounds?: number;
+}
+
+export interface UnsealFileOptions extends UnsealOptions {
+  /** The original data length L (from the deal metadata). */
+  size: number;
+  /** When given, the unsealed data must hash to this commD, else CorruptReplicaError and no output file. */
+  expectedCommD?: Uint8Array | Hex;
+}
+
+/**
+ * Unseals `replicaPath` into `outPath` with exactly `size` bytes. Blocks decode in parallel in the hash
+ * workers (each needs only the window before it); output goes to a temporary file renamed at the end.
+ */
+export async function unsealFile(replicaPath: string, outPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): Promise<void> {
+  const rounds = options.sealRounds ?? 1;
+  checkRounds(rounds);
+  const id = asWord(replica, "replicaId");
+  const dataLayout = fileLayout(options.size);
+  const replicaBytes = dataLayout.segmentCount * SEGMENT_SIZE;
+  const input = await open(replicaPath, "r");
+  const partial = `${outPath}.partial-${process.pid}`;
+  let output: import("node:fs/promises").FileHandle | undefined;
+  try {
+    const { size: actual } = await input.stat();
+    if (actual !== replicaBytes) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
+    output = await open(partial, "w");
+    const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
+    const pool = hashWorkerPool();
+    const maxInFlight = Math.max(2, pool.size * 3);
+    const queue: { start: number; result: Promise<Uint8Array> }[] = [];
+    const drain = async () => {
+      const { start, result } = queue.shift()!;
+      const decoded = await result;
+      const length = Math.min(decoded.length, options.size - start * SEGMENT_SIZE);
+      if (length > 0) await output!.write(decoded, 0, length, start * SEGMENT_SIZE);
+      if (builder) {
+        // commD hashes the data bytes: the padding of the last segment must read as zeros.
+        if (length < decoded.length) decoded.fill(0, length);
+        await builder.push(decoded);
+      }
+      options.onProgress?.({ phase: "unseal", bytesDone: Math.max(0, Math.min(options.size, start * SEGMENT_SIZE + decoded.length)), bytesTotal: options.size });
+    };
+    for (let start = 0; start < dataLayout.segmentCount; start += BLOCK_SEGMENTS) {
+      throwIfAborted(options.signal, `unsealFile(${replicaPath})`);
+      const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
+      const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
+      queue.push({ start, result: pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW) });
+      if (queue.length >= maxInFlight) await drain();
+    }
+    while (queue.length > 0) await drain();
+    if (builder) {
+      const tree = await builder.finish();
+      const expected = asWord(options.expectedCommD!, "expectedCommD");
+      if (!equalBytes(tree.root, expected)) {
+        throw new CorruptReplicaError(replicaPath, undefined, {
+          reason: `it unseals to data with root ${toHex(tree.root)}, not the deal's commD ${toHex(expected)}`,
+        });
+      }
+    }
+    // No fsync: the unsealed copy is re-creatable from the replica; durability is the caller's choice.
+    await output.close();
+    output = undefined;
+    await rename(partial, outPath);
+  } catch (error) {
+    await output?.close();
+    await rm(partial, { force: true });
+    throw error;
+  } finally {
+    await input.close();
+  }
+}
+
+/**
+ * Unseals the data segments [range.start, range.end) of a replica (n = file size / 32), reading only that
+ * range and the window before it. Returns (end - start)·32 bytes (the last segment keeps its zero padding).
+ */
+export async function unsealRange(
+  replicaPath: string,
+  range: { start: number; end: number },
+  replica: Uint8Array | Hex,
+  options: UnsealOptions = {},
+): Promise<Uint8Array> {
+  const rounds = options.sealRounds ?? 1;
+  checkRounds(rounds);
+  const id = asWord(replica, "replicaId");
+  const input = await open(replicaPath, "r");
+  try {
+    const { size } = await input.stat();
+    if (size === 0 || size % SEGMENT_SIZE !== 0) throw new TruncatedFileError(replicaPath, Math.max(SEGMENT_SIZE, Math.ceil(size / 32) * 32), size);
+    const n = size / SEGMENT_SIZE;
+    if (!Number.isSafeInteger(range.start) || range.start < 0 || range.start > range.end) {
+      throw new IndexOutOfRangeError("segment range start", range.start, Math.min(n, range.end) + 1);
+    }
+    if (!Number.isSafeInteger(range.end) || range.end > n) throw new IndexOutOfRangeError("segment range end", range.end, n + 1);
+    const pool = hashWorkerPool();
+    const parts: Promise<Uint8Array>[] = [];
+    for (let start = range.start; start < range.end; start += BLOCK_SEGMENTS) {
+      throwIfAborted(options.signal, `unsealRange(${replicaPath})`);
+      const end = Math.min(range.end, start + BLOCK_SEGMENTS);
+      const sealed = await readSealedWithWindow(input, replicaPath, size, start, end);
+      parts.push(pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW));
+    }
+    const out = new Uint8Array((range.end - range.start) * SEGMENT_SIZE);
+    let offset = 0;
+    for (const part of await Promise.all(parts)) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  } finally {
+    await input.close();
+  }
+}
+
+/** Reads sealed segments [start, end) preceded by the window of up to W segments before `start`. */
+async function readSealedWithWindow(
+  handle: import("node:fs/promises").FileHandle,
+  path: string,
+  fileBytes: number,
+  start: number,
+  end: number,
+): Promise<{ bytes: Uint8Array; prefix: number }> {
+  const prefix = Math.min(start, SEAL_WINDOW);
+  const bytes = new Uint8Array((end - start + prefix) * SEGMENT_SIZE);
+  await readFully(handle, bytes, bytes.length, (start - prefix) * SEGMENT_SIZE, path, fileBytes);
+  return { bytes, prefix };
+}
+
+/** The replica's commR computed from sealed bytes in memory. */
+export function commitSealedBytes(sealed: Uint8Array): Uint8Array {
+  return commitBytes(sealed).root;
+}
