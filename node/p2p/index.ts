@@ -1,0 +1,22 @@
+/** Public surface of the Coffer p2p node (networking + storage). */
+export { CofferNode, rootToCid, type CofferNodeOptions } from "./node.js";
+export { createHost, DHT_PROTOCOL, DEFAULT_HOST_LIMITS, type CofferHost, type HostOptions, type Role } from "./host.js";
+export { loadOrCreatePeerKey, IDENTITY_FILE } from "./identity.js";
+export { BaseError, NoProvidersError, ProtocolError, StoreWriteError, UnknownRootError, VerificationError } from "./errors.js";
+export { Throttle } from "./throttle.js";
+export { nativeNoiseCrypto } from "./noise-crypto.js";
+export { ChunkStore, type StoredFileInfo } from "../store/chunk-store.js";
+export { openDatabase } from "../store/database.js";
+export { ChunkTree, chunkRoot, verifyChunk, verifyManifest } from "../content/chunk-proofs.js";
+export { Downloader, DownloadError, type DownloadOptions, type DownloadProgress } from "../download/downloader.js";
+export { Choker } from "../download/choker.js";
+export { SuperSeeder } from "../download/super-seed.js";
+export { Overlay, subnet24Group, type GroupOf, type PeerRecord } from "../overlay/overlay.js";
+export { FETCH_PROTOCOL } from "../protocols/fetch/constants.js";
+export { HAVE_PROTOCOL } from "../protocols/have/constants.js";
+export { UPLOAD_PROTOCOL } from "../protocols/upload/constants.js";
+export { NEIGHBOURS_PROTOCOL } from "../protocols/neighbours/constants.js";
+export { CHALLENGE_PROTOCOL } from "../protocols/challenge/constants.js";
+export { PROBE_PROTOCOL } from "../protocols/probe/constants.js";
+export { verifyOpenings, type ChallengeResponder, type ChallengeRequest, type ChallengeAnswer, type SegmentOpening } from "../protocols/challenge/index.js";
+export { storeSegmentResponder } from "../protocols/challenge/store-responder.js";

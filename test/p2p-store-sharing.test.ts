@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { generateKeyPair } from "@libp2p/crypto/keys";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Choker } from "../node/download/choker.js";
+import { ChunkStore } from "../node/store/chunk-store.js";
+import { openDatabase } from "../node/store/database.js";
+import { Harness, hexToBytes, mesh } from "./helpers/p2p-harness.js";
+
+describe("p2p store and user-to-user sharing", function () {
+  this.timeout(120_000);
+  const harness = new Harness();
+  afterEach(() => harness.cleanup());
+
+  it("store: verifies writes, and on open re-checks chunks against the manifest", async () => {
+    const dir = await harness.dir();
+    const { path, bytes } = await harness.file(3 * 262144 + 10);
+    let db = await openDatabase(dir);
+    let store = await ChunkStore.open(db, dir);
+    const src = await store.importFile(path);
+    const manifest = store.manifest(src.root);
+    // A second file declared for download: chunks arrive one by one.
+    const dir2 = await harness.dir();
+    const db2 = await openDatabase(dir2);
+    const store2 = await ChunkStore.open(db2, dir2);
+    await assert.rejects(store2.declare(hexToBytes(src.root), src.size, manifest.subarray(32)), { code: "bad-manifest" });
+    await store2.declare(hexToBytes(src.root), src.size, manifest);
+    await assert.rejects(store2.writeChunk(src.root, 0, new Uint8Array(262144)), { code: "bad-chunk" });
+    await assert.rejects(store2.writeChunk(src.root, 3, new Uint8Array(5)), { code: "bad-length" });
+    await assert.rejects(store2.writeChunk(src.root, 4, new Uint8Array(5)), { code: "bad-index" });
+    await store2.writeChunk(src.root, 1, bytes.subarray(262144, 2 * 262144));
+    assert.deepEqual(store2.info(src.root), { root: src.root, size: src.size, chunkCount: 4, completeChunks: 1, complete: false });
+    await db2.close();
+
+    // Crash cases on the first store: a chunk renamed into place whose marker was never written, and a
+    // marked chunk that rotted on disk.
+    await store.remove(src.root);
+    const again = await store.importFile(path);
+    const chunkDir = join(dir, "chunks", again.root.slice(2));
+    await db.close();
+    db = await openDatabase(dir);
+    const idx = db.sublevel<string, string>("store", { valueEncoding: "utf8" });
+    await idx.del(`c!${again.root}!${"2".padStart(10, "0")}`);
+    const rotten = await readFile(join(chunkDir, "0.chunk"));
+    rotten[7] ^= 1;
+    await writeFile(join(chunkDir, "0.chunk"), rotten);
+    store = await ChunkStore.open(db, dir);
+    assert.equal(store.hasChunk(again.root, 2), true, "verified and re-marked");
+    assert.equal(store.hasChunk(again.root, 0), false, "rotten chunk dropped");
+    assert.equal(store.info(again.root)?.completeChunks, 3);
+    await db.close();
+  });
+
+  it("choker: unchokes the fastest uploaders plus one optimistic peer", async () => {
+    const ids = await Promise.all([0, 1, 2, 3].map(async () => peerIdFromPrivateKey(await generateKeyPair("Ed25519"))));
+    const choker = new Choker({ slots: 1, optimisticEvery: 1 });
+    // While no more peers than slots + 1 are interested, nobody is choked.
+    assert.deepEqual(ids.slice(0, 2).map((id) => choker.isUnchoked(id)), [true, true]);
+    for (const id of ids.slice(2)) choker.isUnchoked(id); // now four are interested
+    choker.recordReceived(ids[2], 10_000_000);
+    choker.recordReceived(ids[0], 1_000);
+    choker.evaluate();
+    assert.equal(choker.isUnchoked(ids[2]), true, "fastest uploader unchoked");
+    const unchoked = ids.filter((id) => choker.isUnchoked(id));
+    assert.equal(unchoked.length, 2, "one regular slot + one optimistic unchoke");
+  });
+
+  it("users fetch from each other (a super-seeding seed sends each chunk about once)", async () => {
+    const seed = await harness.node({ role: "lessor", superSeed: true, uploadLimit: 2 * 1024 * 1024 });
+    const users = await Promise.all([0, 1, 2].map(() => harness.node({ role: "user", uploadLimit: 2 * 1024 * 1024 })));
+    await mesh([seed, ...users]);
+    const { path, bytes } = await harness.file(4 * 1024 * 1024);
+    const root = hexToBytes((await seed.add(path)).root);
+    const outs = await Promise.all(users.map(async () => join(await harness.dir(), "out.bin")));
+    const results = await Promise.all(users.map((u, i) => u.get(root, outs[i], { peers: [seed, ...users].filter((o) => o !== u).map((o) => o.peerId), haveRefreshMs: 250 })));
+    for (const out of outs) assert.deepEqual(await readFile(out), bytes);
+    const seedId = seed.peerId.toString();
+    const fromSeed = results.reduce((s, r) => s + (r.stats.bytesFrom[seedId] ?? 0), 0);
+    const fromUsers = results.reduce((s, r) => s + Object.entries(r.stats.bytesFrom).filter(([k]) => k !== seedId).reduce((a, [, v]) => a + v, 0), 0);
+    assert.ok(fromUsers > bytes.length, `users shared with each other (${fromUsers} bytes)`);
+    assert.ok(fromSeed < 1.6 * bytes.length, `seed sent ${(fromSeed / bytes.length).toFixed(2)} copies`);
+  });
+});
