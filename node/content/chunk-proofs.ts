@@ -1,7 +1,6 @@
 import { CHUNK_SIZE, SEGMENT_SIZE } from "../proofs/constants.js";
 import type { FileLayout } from "../proofs/layout.js";
-import { hashPairsInto } from "../proofs/hash.js";
-import { ZERO_HASHES, equalBytes, merkleRoot, siblingsFromLevels, verifyPath } from "../proofs/merkle.js";
+import { buildLevels, equalBytes, merkleRoot, siblingsFromLevels, verifyPath } from "../proofs/merkle.js";
 
 /**
  * Chunk-level commitments (docs/protocol.md §2–3.2): a chunk's root is its subtree root at height
@@ -40,7 +39,7 @@ export class ChunkTree {
     if (chunkRoots.length !== layout.chunkCount * 32) {
       throw new RangeError(`manifest has ${chunkRoots.length / 32} chunk roots, layout needs ${layout.chunkCount}`);
     }
-    this.levels = buildUpperLevels(chunkRoots, layout.chunkHeight, upperHeight(layout));
+    this.levels = buildLevels(chunkRoots, upperHeight(layout), layout.chunkHeight);
   }
 
   get root(): Uint8Array {
@@ -53,39 +52,9 @@ export class ChunkTree {
 
   /** Siblings, bottom-up, from chunk `index`'s root to commD (upperHeight of them). */
   proof(index: number): Uint8Array[] {
-    const siblings = siblingsFromLevels(this.levels, index, 0);
-    // siblingsFromLevels pads with ZERO_HASHES[h] counted from this tree's bottom; ours sits at chunkHeight.
-    let position = index;
-    for (let h = 0; h < siblings.length; h++) {
-      if (((position ^ 1) + 1) * 32 > this.levels[h].length) siblings[h] = ZERO_HASHES[this.layout.chunkHeight + h].slice();
-      position = Math.floor(position / 2);
-    }
-    return siblings;
+    // The tree over chunk roots sits at chunkHeight: its missing nodes are zero subtrees from there.
+    return siblingsFromLevels(this.levels, index, 0, this.layout.chunkHeight);
   }
-}
-
-/**
- * Levels of the tree over chunk roots. Like merkle.ts buildLevels, but a missing node at upper level h is
- * the zero subtree of height chunkHeight + h (buildLevels would use ZERO_HASHES[h]).
- */
-function buildUpperLevels(chunkRoots: Uint8Array, baseHeight: number, height: number): Uint8Array[] {
-  const levels: Uint8Array[] = [chunkRoots];
-  let level = chunkRoots;
-  for (let h = 0; h < height; h++) {
-    const count = level.length / 32;
-    const parentCount = Math.max(1, Math.ceil(count / 2));
-    let input = level;
-    if (count % 2 === 1 || count === 0) {
-      input = new Uint8Array(parentCount * 64);
-      input.set(level, 0);
-      input.set(ZERO_HASHES[baseHeight + h], count * 32);
-    }
-    const parents = new Uint8Array(parentCount * 32);
-    hashPairsInto(input, parents);
-    levels.push(parents);
-    level = parents;
-  }
-  return levels;
 }
 
 /** True when `bytes` is chunk `index` of the file committed by `commD`, as proven by `siblings`. */

@@ -67,19 +67,25 @@ export function toSegments(data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Node `index` at height `h` from levels built by {@link buildLevels} (zero subtree when not stored). */
-export function nodeAt(levels: Uint8Array[], h: number, index: number): Uint8Array {
+/**
+ * Node `index` at level `h` from levels built by {@link buildLevels} (the zero subtree when not stored);
+ * `baseHeight` as in buildLevels.
+ */
+export function nodeAt(levels: Uint8Array[], h: number, index: number, baseHeight = 0): Uint8Array {
   const level = levels[h];
   const offset = index * 32;
-  return offset + 32 <= level.length ? level.subarray(offset, offset + 32) : ZERO_HASHES[h];
+  return offset + 32 <= level.length ? level.subarray(offset, offset + 32) : ZERO_HASHES[baseHeight + h];
 }
 
-/** Siblings (bottom-up) of node `index` at height `fromHeight` up to the root at `levels.length - 1`. */
-export function siblingsFromLevels(levels: Uint8Array[], index: number, fromHeight = 0): Uint8Array[] {
+/**
+ * Siblings (bottom-up) of node `index` at level `fromHeight` up to the root at `levels.length - 1`, for
+ * levels built by {@link buildLevels} with the same `baseHeight`.
+ */
+export function siblingsFromLevels(levels: Uint8Array[], index: number, fromHeight = 0, baseHeight = 0): Uint8Array[] {
   const siblings: Uint8Array[] = [];
   let position = index;
   for (let h = fromHeight; h < levels.length - 1; h++) {
-    siblings.push(new Uint8Array(nodeAt(levels, h, position ^ 1)));
+    siblings.push(new Uint8Array(nodeAt(levels, h, position ^ 1, baseHeight)));
     position = Math.floor(position / 2);
   }
   return siblings;
