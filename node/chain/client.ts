@@ -174,7 +174,8 @@ export class ChainClient implements MarketActionContext {
   }
 
   async putState(key: string, value: unknown): Promise<void> {
-    await this.chainStore?.put(`state:${key}`, JSON.stringify(value));
+    // bigints are stored as decimal strings: callers convert them back.
+    await this.chainStore?.put(`state:${key}`, JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v)));
   }
 
   /** An EventFollower over both markets that resumes from the block persisted under `name`. */

@@ -66,7 +66,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         dataDir,
         chain: await chainFor(2 + i),
         logger: logger.child({ role: `lessor-${i}` }),
-        pricePerGiBPerPeriod: parseEther("1") + BigInt(i) * parseEther("0.1"),
+        pricePerGiBPerPeriod: parseEther("1") - BigInt(i) * parseEther("0.01"),
         capacityBytes: 1n << 34n,
         dishonest: options.dishonest?.includes(i) ? { deleteReplicaAfterPoRep: true } : undefined,
       };
@@ -85,7 +85,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         registry: deployment.contracts.LessorRegistry.address,
         stake: parseEther("10000"),
         capacityBytes: 1n << 34n,
-        pricePerGiBPerEpoch: parseEther("1") + BigInt(i) * parseEther("0.1"),
+        pricePerGiBPerEpoch: parseEther("1") - BigInt(i) * parseEther("0.01"),
         peerId: lessor.node.peerId,
         multiaddrs: [addr.includes("/p2p/") ? addr : `${addr}/p2p/${lessor.node.peerId.toString()}`],
       });
