@@ -27,7 +27,7 @@ try {
   const { user, lessors, watcher, deployment } = system;
   const publicClient = await connection.viem.getPublicClient();
   const market = { address: deployment.contracts.StorageMarket!.address, abi: storageMarketAbi } as const;
-  say(`chain: in-process Hardhat EDR, ${PERIOD} s periods; the harness mines a block every second (chain time = wall clock)`);
+  say(`chain: in-process Hardhat EDR, ${PERIOD} s periods; the harness mines a block every second and every transaction mines its own block, so chain time runs ahead of the wall clock (≥ 1 s per block)`);
   say(`nodes: user, watcher, ${lessors.length} lessors on 127.0.0.1 (lessor-0 is dishonest: it deletes its replica after its PoRep)`);
 
   const file = join(system.root, "demo-file.bin");
