@@ -1,71 +1,114 @@
 /**
- * `npm run demo` (until the full demo exists): on an in-process chain, deploys Coffer, funds three
- * accounts from the faucet, registers them as lessors with their own libp2p peer ids, and prints
- * the registry's view of them.
+ * `npm run demo`: the whole system on one machine. An in-process chain (Hardhat EDR) with 10 s proving
+ * periods; 5 lessors (lessor-0 dishonest: it deletes its replica after the PoRep), 1 user and 1 watcher as
+ * real libp2p nodes on 127.0.0.1. The user buys a 3-replica deal for a 3 MiB file; the lessors seal, fill,
+ * prove; the watcher reports the dishonest lessor's misses until its replica fails; the user re-places the
+ * replica on another lessor; then downloads with PoD and checks the bytes. Prints a summary table.
  */
-import { generateKeyPair } from "@libp2p/crypto/keys";
-import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { network } from "hardhat";
-import { formatEther, parseEther } from "viem";
-import { lessorRegistryAbi } from "../node/chain/abi/lessorRegistry.js";
-import { mintFromFaucet } from "../node/chain/actions/mintFromFaucet.js";
-import { registerLessor } from "../node/chain/actions/registerLessor.js";
-import { deployCoffer } from "./lib/deploy-coffer.js";
-import { clientsForAccount, formatBytes } from "./lib/network-cli.js";
+import { formatEther, parseEther, type Hex } from "viem";
+import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
+import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
+import { ReplicaState } from "../node/roles/common.js";
+import { startSystem } from "./lib/system-harness.js";
 
-const LESSORS = [
-  { account: 1, stake: "1000", capacity: 500n << 30n, price: "0.0010", port: 4101 },
-  { account: 2, stake: "2500", capacity: 2n << 40n, price: "0.0008", port: 4102 },
-  { account: 3, stake: "5000", capacity: 10n << 40n, price: "0.0012", port: 4103 },
-];
+const PERIOD = 10;
+const FILE_BYTES = 3 * 1024 * 1024;
+const started = Date.now();
+const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
 
 const connection = await network.create("hardhat");
+const system = await startSystem(connection, { periodLength: PERIOD, lessors: 5, dishonest: [0] });
+let exitCode = 0;
 try {
-  const { deployment } = await deployCoffer(connection, { write: false });
-  const registry = deployment.contracts.LessorRegistry.address;
-  const token = deployment.contracts.CofferToken.address;
-  console.log(`Deployed on the in-process chain: CofferToken ${token}, LessorRegistry ${registry}\n`);
+  const { user, lessors, watcher, deployment } = system;
+  const publicClient = await connection.viem.getPublicClient();
+  const market = { address: deployment.contracts.StorageMarket!.address, abi: storageMarketAbi } as const;
+  say(`chain: in-process Hardhat EDR, ${PERIOD} s periods; the harness mines a block every second and every transaction mines its own block, so chain time runs ahead of the wall clock (≥ 1 s per block)`);
+  say(`nodes: user, watcher, ${lessors.length} lessors on 127.0.0.1 (lessor-0 is dishonest: it deletes its replica after its PoRep)`);
 
-  for (const lessor of LESSORS) {
-    const clients = await clientsForAccount(connection, lessor.account);
-    const peerId = peerIdFromPrivateKey(await generateKeyPair("Ed25519"));
-    await mintFromFaucet(clients, { token, amount: parseEther(lessor.stake) });
-    await registerLessor(clients, {
-      registry,
-      stake: parseEther(lessor.stake),
-      capacityBytes: lessor.capacity,
-      pricePerGiBPerEpoch: parseEther(lessor.price),
-      peerId,
-      multiaddrs: [`/ip4/127.0.0.1/tcp/${lessor.port}/p2p/${peerId.toString()}`],
-    });
+  const file = join(system.root, "demo-file.bin");
+  await writeFile(file, randomBytes(FILE_BYTES));
+  const deal = await user.buyDeal({
+    file,
+    replicas: 3,
+    durationPeriods: 14,
+    maxPricePerGiBPerPeriod: parseEther("2"),
+    lessors: lessors.slice(0, 3).map((l) => l.node.peerId),
+    onProgress: (line) => say(`user: ${line}`),
+  });
+  await user.waitUntilProving(deal.dealId);
+  say("all 3 replicas are Proving (sealed, filled, PoRep accepted)");
+
+  const dishonest = lessors[0]!.address;
+  const slot = deal.replicas.find((r) => r.lessor.toLowerCase() === dishonest.toLowerCase())!.replicaIndex;
+  let lastReports = 0;
+  const deadline = Date.now() + 150_000;
+  for (;;) {
+    if (watcher.reports.length !== lastReports) {
+      lastReports = watcher.reports.length;
+      const r = watcher.reports.at(-1)!;
+      say(`watcher: reported missed period ${r.period} of replica ${r.replicaIndex} (lessor ${r.lessor.slice(0, 10)}…)`);
+    }
+    const state = await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(slot)] });
+    const replica = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(slot)] });
+    if (state === ReplicaState.Proving && replica.lessor.toLowerCase() !== dishonest.toLowerCase()) {
+      say(`replica ${slot} repaired by ${replica.lessor.slice(0, 10)}… (PoRep accepted, proving from period ${replica.firstPeriod})`);
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`replica ${slot} was not repaired in time (state ${state})`);
+    await new Promise((r) => setTimeout(r, 500));
   }
 
-  const publicClient = await connection.viem.getPublicClient();
-  const count = await publicClient.readContract({ address: registry, abi: lessorRegistryAbi, functionName: "lessorCount" });
-  const infos = await publicClient.readContract({
-    address: registry,
-    abi: lessorRegistryAbi,
-    functionName: "lessorInfosPage",
-    args: [0n, count],
-  });
-  const header = ["lessor", "peer id", "capacity", "CFR/GiB/epoch", "stake CFR", "listens on"];
-  const rows = infos.map((info) => {
-    const [listenAddr = "", peerId = ""] = info.multiaddrs[0]!.split("/p2p/");
-    return [
-      info.lessor,
-      `${peerId.slice(0, 8)}…${peerId.slice(-6)}`,
-      formatBytes(info.capacityBytes),
-      formatEther(info.pricePerGiBPerEpoch),
-      formatEther(info.freeStake + info.lockedStake),
-      listenAddr,
-    ];
-  });
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
-  console.log(`${count} lessors registered:\n`);
+  const out = join(system.root, "downloaded.bin");
+  const honestSlot = deal.replicas.find((r) => r.replicaIndex !== slot)!.replicaIndex;
+  const got = await user.get(deal.dealId, out, { replicaIndex: honestSlot });
+  const same = Buffer.compare(await readFile(file), await readFile(out)) === 0;
+  say(`user: PoD download ${got.downloadId.slice(0, 10)}… of ${got.bytes} bytes from ${got.lessor.slice(0, 10)}… — byte-identical: ${same}`);
+  if (!same) throw new Error("downloaded file differs");
+  // Let one more period pass so the new lessor proves and the PoD payment is claimed after its dispute window.
+  await new Promise((r) => setTimeout(r, (PERIOD + 2) * 1000));
+
+  const vault = { address: deployment.contracts.MarketVault!.address, abi: marketVaultAbi } as const;
+  const token = deployment.contracts.CofferToken.address;
+  const rows: string[][] = [];
+  for (const [i, lessor] of lessors.entries()) {
+    const replicas = lessor.replicas().filter((r) => r.dealId === deal.dealId);
+    const info = await publicClient.readContract({ address: deployment.contracts.LessorRegistry.address, abi: (await import("../node/chain/abi/lessorRegistry.js")).lessorRegistryAbi, functionName: "getLessor", args: [lessor.address] });
+    const balance = await publicClient.readContract({ address: token, abi: (await import("../node/chain/abi/cofferToken.js")).cofferTokenAbi, functionName: "balanceOf", args: [lessor.address] });
+    const owed = await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [lessor.address] });
+    const stake = info.freeStake + info.lockedStake;
+    rows.push([
+      `lessor-${i}${i === 0 ? " (dishonest)" : ""}`,
+      replicas.map((r) => `#${r.replicaIndex}:${r.stage}`).join(" ") || "-",
+      String(lessor.stats.replicasProven),
+      formatEther(balance + owed),
+      formatEther(parseEther("10000") - stake),
+      String(lessor.stats.bytesServed),
+    ]);
+  }
+  const watcherEarned = await publicClient.readContract({ address: token, abi: (await import("../node/chain/abi/cofferToken.js")).cofferTokenAbi, functionName: "balanceOf", args: [watcher.chain.address] });
+  rows.push(["watcher", `${watcher.reports.length} reports`, "-", formatEther(watcherEarned + (await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] }))), "-", "-"]);
+  const header = ["node", "replicas of the deal", "PoSt proofs", "earned CFR", "slashed CFR", "bytes served (PoD)"];
+  const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ");
+  console.log(`\nDeal ${deal.dealId}: ${deal.size} bytes, 3 replicas, commD ${deal.commD.slice(0, 18)}…, repairs ${user.repairsDone.length}`);
   console.log(line(header));
-  console.log(line(widths.map((width) => "-".repeat(width))));
+  console.log(line(widths.map((w) => "-".repeat(w))));
   for (const row of rows) console.log(line(row));
+  const suspects = watcher.suspects().map((s) => `${s.lessor.slice(0, 10)}… (misses ${s.misses}, failures ${s.failures})`);
+  console.log(`\nwatcher suspects: ${suspects.join(", ") || "none"}`);
+  console.log(`demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+} catch (error) {
+  exitCode = 1;
+  console.error("demo failed:", error);
 } finally {
+  await system.stopAll();
   await connection.close();
+  const { closeHashWorkers } = await import("../node/proofs/index.js");
+  await closeHashWorkers();
 }
+process.exit(exitCode);

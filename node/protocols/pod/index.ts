@@ -1,0 +1,105 @@
+import { open } from "node:fs/promises";
+import type { PeerId } from "@libp2p/interface";
+import type { Logger } from "pino";
+import { isHex, type Hex } from "viem";
+import { ProtocolError } from "../../p2p/errors.js";
+import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { POD_DATA_BYTES, POD_LIMITS, POD_MAX_CIPHER_BYTES, POD_PROTOCOL } from "./constants.js";
+
+/**
+ * `/coffer/pod/1.0.0` — the ciphertext leg of a proof of download (docs/protocol.md §8):
+ *   → { t: "pod", downloadId }            (the download is Opened on-chain for this lessor's replica)
+ *   ← { t: "cipher", commE, bytes }       after the lessor encrypted the file and committed commE on-chain
+ *   ← { t: "data" } body = ciphertext bytes, repeated until `bytes`;   ← { t: "end" }
+ * The downloader recomputes commE from what it received before confirming receipt on-chain.
+ */
+export interface PodCipher {
+  commE: Hex;
+  path: string;
+  bytes: number;
+}
+
+export interface PodDeps {
+  network: Network;
+  logger?: Logger;
+  /** Lessors: encrypt + commit the download and return the ciphertext file to stream. */
+  serve?: (peer: PeerId, downloadId: Hex, signal: AbortSignal) => Promise<PodCipher>;
+  /** Bytes served, for statistics. */
+  onServed?: (bytes: number) => void;
+}
+
+export class PodService {
+  private stopController = new AbortController();
+  private readonly guard: RequestRateGuard;
+
+  constructor(private readonly deps: PodDeps, readonly limits: StreamLimits = POD_LIMITS) {
+    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+  }
+
+  async start(): Promise<void> {
+    const serve = this.deps.serve;
+    if (!serve) return;
+    this.stopController = new AbortController();
+    const handler = framedHandler(POD_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+      const { header } = await ctx.framed.read(ctx.idleSignal());
+      ctx.countRequest();
+      if (header.t !== "pod") throw new ProtocolError("expected a `pod` request", { code: "bad-type" });
+      if (typeof header.downloadId !== "string" || !isHex(header.downloadId) || header.downloadId.length !== 66) {
+        throw new ProtocolError("downloadId must be 0x + 64 hex digits", { code: "bad-field" });
+      }
+      const cipher = await serve(ctx.remotePeer, header.downloadId as Hex, ctx.idleSignal());
+      await ctx.framed.write({ t: "cipher", commE: cipher.commE, bytes: cipher.bytes } as { t: string }, undefined, ctx.idleSignal());
+      const file = await open(cipher.path, "r");
+      try {
+        const buffer = new Uint8Array(POD_DATA_BYTES);
+        for (let position = 0; position < cipher.bytes; position += POD_DATA_BYTES) {
+          const { bytesRead } = await file.read(buffer, 0, Math.min(POD_DATA_BYTES, cipher.bytes - position), position);
+          await ctx.framed.write({ t: "data" }, buffer.subarray(0, bytesRead), ctx.idleSignal());
+        }
+      } finally {
+        await file.close();
+      }
+      await ctx.framed.write({ t: "end" }, undefined, ctx.idleSignal());
+      this.deps.onServed?.(cipher.bytes);
+    });
+    await this.deps.network.handle(POD_PROTOCOL, handler, handlerOptions(this.limits));
+  }
+
+  async stop(): Promise<void> {
+    this.stopController.abort();
+    if (this.deps.serve) await this.deps.network.unhandle(POD_PROTOCOL).catch(() => undefined);
+  }
+
+  /** Receives the ciphertext of `downloadId` into `outPath`; `expectedBytes` is n·32 of the deal. */
+  async receive(peer: PeerId, downloadId: Hex, outPath: string, expectedBytes: number, signal: AbortSignal): Promise<{ commE: Hex }> {
+    if (expectedBytes > POD_MAX_CIPHER_BYTES) throw new ProtocolError(`ciphertext of ${expectedBytes} bytes is above the ${POD_MAX_CIPHER_BYTES} limit`, { code: "too-large" });
+    const framed = await openFramed(this.deps.network, peer, POD_PROTOCOL, this.limits.maxFrameSize, signal);
+    const file = await open(outPath, "w");
+    try {
+      await framed.write({ t: "pod", downloadId } as { t: string }, undefined, signal);
+      const { header } = await framed.read(signal);
+      if (header.t !== "cipher" || typeof header.commE !== "string" || header.bytes !== expectedBytes) {
+        throw new ProtocolError(`expected a cipher of ${expectedBytes} bytes`, { code: "bad-response" });
+      }
+      let received = 0;
+      for (;;) {
+        const frame = await framed.read(signal);
+        if (frame.header.t === "end") break;
+        if (frame.header.t !== "data") throw new ProtocolError("expected `data` or `end`", { code: "bad-response" });
+        if (received + frame.body.length > expectedBytes) throw new ProtocolError("more ciphertext than announced", { code: "too-large" });
+        const chunk = frame.body.subarray();
+        await file.write(chunk, 0, chunk.length, received);
+        received += chunk.length;
+      }
+      if (received !== expectedBytes) throw new ProtocolError(`received ${received} of ${expectedBytes} ciphertext bytes`, { code: "truncated" });
+      return { commE: header.commE as Hex };
+    } finally {
+      await file.close();
+      await framed.stream.close({ signal }).catch(() => undefined);
+    }
+  }
+}
+
+export function createPodService(deps: PodDeps, limits?: StreamLimits): PodService {
+  return new PodService(deps, limits);
+}

@@ -1,0 +1,72 @@
+import type { Logger } from "pino";
+import { CofferNode, type CofferNodeOptions } from "../p2p/node.js";
+import { ChainClient, type ChainClientOptions } from "../chain/client.js";
+
+/** Replica states as StorageMarket.replicaState returns them. */
+export enum ReplicaState { Open, Committed, Proving, Failed, Finished }
+
+/** Options every role takes: where its node lives, how it reaches the network and the chain. */
+export interface RoleOptions {
+  dataDir: string;
+  listen?: string[];
+  bootstrap?: string[];
+  /** Chain options (deployment, rpcUrl or injected clients); `db` and `dataDir` are filled in by the role. */
+  chain: Omit<ChainClientOptions, "db" | "dataDir" | "logger">;
+  logger: Logger;
+  /** Milliseconds between two passes of the role's loop. */
+  tickMs?: number;
+  node?: Partial<CofferNodeOptions>;
+}
+
+/** Creates the node first (its LevelDB holds the chain state), then the chain client over it. */
+export async function createNodeAndChain(options: RoleOptions, role: CofferNodeOptions["role"], extra: Partial<CofferNodeOptions> = {}) {
+  const node = await CofferNode.create({
+    dataDir: options.dataDir,
+    role,
+    listen: options.listen ?? ["/ip4/127.0.0.1/tcp/0"],
+    bootstrap: options.bootstrap,
+    allowPrivateAddresses: true,
+    logger: options.logger,
+    ...options.node,
+    ...extra,
+  });
+  try {
+    const chain = await ChainClient.create({ ...options.chain, db: node.db, dataDir: options.dataDir, logger: options.logger });
+    return { node, chain };
+  } catch (error) {
+    await node.stop();
+    throw error;
+  }
+}
+
+/** A loop that runs `step` every `ms` without overlapping itself, until stopped. */
+export class RoleLoop {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly step: () => Promise<void>, private readonly ms: number, private readonly logger: Logger, private readonly name: string) {}
+
+  start(): void {
+    this.stopped = false;
+    const run = async () => {
+      if (this.stopped) return;
+      this.running = this.step().catch((err) => this.logger.warn({ err, role: this.name }, `${this.name} step failed`));
+      await this.running;
+      if (!this.stopped) this.timer = setTimeout(run, this.ms);
+    };
+    this.timer = setTimeout(run, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+}
+
+export function ceilDiv(a: bigint, b: bigint): bigint {
+  return (a + b - 1n) / b;
+}
+
+export const GIB = 1n << 30n;

@@ -1,0 +1,163 @@
+import type { Address, Hex, Log } from "viem";
+import { storageMarketAbi } from "../chain/abi/storageMarket.js";
+import { MarketActionError } from "../chain/actions/market-call.js";
+import { markProofMissing } from "../chain/actions/markProofMissing.js";
+import { withdraw } from "../chain/actions/withdraw.js";
+import type { ChainClient } from "../chain/client.js";
+import type { EventFollower } from "../chain/event-follower.js";
+import type { CofferNode } from "../p2p/node.js";
+import { createNodeAndChain, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+
+/** Per-lessor statistics the watcher keeps from chain events and its own reports. */
+export interface LessorRecord {
+  lessor: Address;
+  proofs: number;
+  misses: number;
+  failures: number;
+  /** Seconds from period start to the lessor's last PoSt. */
+  lastLatencySeconds?: number;
+  suspect: boolean;
+}
+
+/** A replica the watcher tracks (from DealCreated / PoRepAccepted events). */
+export interface WatchedReplica {
+  dealId: Hex;
+  replicaIndex: number;
+}
+
+/** Hook for the timed challenger (node/roles/timed-challenger.ts): called once per period per proving replica. */
+export type TimedChallengeHook = (replica: WatchedReplica & { lessor: Address; period: bigint }) => Promise<void>;
+
+export interface WatcherOptions extends RoleOptions {
+  timedChallenge?: TimedChallengeHook;
+  /** Withdraw bounties each period (default true). */
+  withdrawBounties?: boolean;
+}
+
+interface WatcherState {
+  deals: Record<Hex, { replicas: number; startPeriod: number; endPeriod: number }>;
+  lastCheckedPeriod: number;
+}
+
+/**
+ * A watcher: follows the markets' events from its persisted block, and after each period closes reports
+ * every proving replica without a proof for it (markProofMissing, earning the bounty). Keeps per-lessor
+ * statistics and flags lessors that missed as suspects.
+ */
+export class WatcherRole {
+  readonly lessors = new Map<string, LessorRecord>();
+  readonly reports: { dealId: Hex; replicaIndex: number; period: bigint; lessor: Address }[] = [];
+  private state: WatcherState = { deals: {}, lastCheckedPeriod: -1 };
+  private readonly follower: EventFollower<typeof storageMarketAbi>;
+  private readonly loop: RoleLoop;
+
+  private constructor(readonly options: WatcherOptions, readonly node: CofferNode, readonly chain: ChainClient) {
+    this.follower = chain.followMarketEvents("watcher", (logs) => this.onLogs(logs)) as unknown as EventFollower<typeof storageMarketAbi>;
+    this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "watcher");
+  }
+
+  static async create(options: WatcherOptions): Promise<WatcherRole> {
+    const { node, chain } = await createNodeAndChain(options, "watcher");
+    return new WatcherRole(options, node, chain);
+  }
+
+  async start(): Promise<void> {
+    this.state = (await this.chain.getState<WatcherState>("watcher")) ?? this.state;
+    await this.node.start();
+    // The follower is driven from the loop (catchUp each pass), never concurrently with it.
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    await this.node.stop();
+  }
+
+  private record(lessor: Address): LessorRecord {
+    const key = lessor.toLowerCase();
+    let r = this.lessors.get(key);
+    if (!r) this.lessors.set(key, (r = { lessor, proofs: 0, misses: 0, failures: 0, suspect: false }));
+    return r;
+  }
+
+  private async onLogs(logs: Log[]): Promise<void> {
+    for (const log of logs as (Log & { eventName?: string; args?: Record<string, unknown> })[]) {
+      const a = log.args ?? {};
+      switch (log.eventName) {
+        case "DealCreated":
+          this.state.deals[a.dealId as Hex] = { replicas: Number(a.replicas), startPeriod: Number(a.startPeriod), endPeriod: Number(a.endPeriod) };
+          break;
+        case "DealToppedUp":
+          if (this.state.deals[a.dealId as Hex]) this.state.deals[a.dealId as Hex].endPeriod = Number(a.endPeriod);
+          break;
+        case "PoStSubmitted": {
+          const r = this.record(a.lessor as Address);
+          r.proofs += Number(a.replicas);
+          const block = await this.chain.publicClient.getBlock({ blockNumber: log.blockNumber! });
+          r.lastLatencySeconds = Number(block.timestamp - (this.chain.startTime + (a.period as bigint) * this.chain.params.periodLength));
+          break;
+        }
+        case "ProofMissed": {
+          const r = this.record(a.lessor as Address);
+          r.misses += 1;
+          r.suspect = true;
+          break;
+        }
+        case "ReplicaFailed":
+        case "PoRepExpired": {
+          const r = this.record(a.lessor as Address);
+          r.failures += 1;
+          r.suspect = true;
+          break;
+        }
+      }
+    }
+    await this.chain.putState("watcher", this.state);
+  }
+
+  private async step(): Promise<void> {
+    await this.follower.catchUp();
+    const period = Number(await this.chain.currentPeriod());
+    const closed = period - 1;
+    if (closed <= this.state.lastCheckedPeriod) return;
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    const from = Math.max(this.state.lastCheckedPeriod + 1, closed - 4);
+    for (let p = from; p <= closed; p++) {
+      for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
+        if (p < deal.startPeriod || p >= deal.endPeriod) continue;
+        for (let i = 0; i < deal.replicas; i++) {
+          const [state, replica, proven, marked] = await Promise.all([
+            this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [dealId, BigInt(i)] }),
+            this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [dealId, BigInt(i)] }),
+            this.chain.publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [dealId, BigInt(i), BigInt(p)] }),
+            this.chain.publicClient.readContract({ ...market, functionName: "isPeriodMarkedMissed", args: [dealId, BigInt(i), BigInt(p)] }),
+          ]);
+          if ((state !== ReplicaState.Proving && state !== ReplicaState.Finished) || replica.firstPeriod > p || proven || marked) continue;
+          try {
+            await markProofMissing(this.chain, { dealId, replicaIndex: i, period: BigInt(p) });
+            this.reports.push({ dealId, replicaIndex: i, period: BigInt(p), lessor: replica.lessor });
+            this.options.logger.info({ dealId, replicaIndex: i, period: p, lessor: replica.lessor }, "watcher: reported a missed proof");
+          } catch (error) {
+            if (!(error instanceof MarketActionError)) throw error;
+            this.options.logger.debug({ dealId, replicaIndex: i, period: p, err: error.shortMessage }, "watcher: report refused");
+          }
+        }
+      }
+    }
+    if (this.options.timedChallenge) {
+      for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
+        for (let i = 0; i < deal.replicas; i++) {
+          const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
+          if (lessor !== "0x0000000000000000000000000000000000000000") await this.options.timedChallenge({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge failed"));
+        }
+      }
+    }
+    this.state.lastCheckedPeriod = closed;
+    await this.chain.putState("watcher", this.state);
+    if (this.options.withdrawBounties !== false) await withdraw(this.chain).catch((err) => this.options.logger.warn({ err }, "watcher: withdraw failed"));
+  }
+
+  suspects(): LessorRecord[] {
+    return [...this.lessors.values()].filter((r) => r.suspect);
+  }
+}

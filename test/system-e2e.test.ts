@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { network } from "hardhat";
+import { parseEther } from "viem";
+import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
+import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
+import { ReplicaState } from "../node/roles/common.js";
+import { startSystem, type RunningSystem } from "../scripts/lib/system-harness.js";
+
+const connection = await network.create("hardhat");
+
+describe("the whole system: buy, prove, slash, repair, download", function () {
+  this.timeout(240_000);
+  let system: RunningSystem;
+  after(async () => {
+    await system?.stopAll();
+    await connection.close();
+  });
+
+  it("runs a 2-replica deal with one dishonest lessor end to end", async function () {
+    system = await startSystem(connection, { periodLength: 8, lessors: 3, dishonest: [0] });
+    const { user, lessors, watcher, deployment } = system;
+    const publicClient = await connection.viem.getPublicClient();
+    const market = { address: deployment.contracts.StorageMarket!.address, abi: storageMarketAbi } as const;
+    const file = join(system.root, "file.bin");
+    await writeFile(file, randomBytes(300_000));
+
+    // Bad input is refused with a clear error and nothing is bought.
+    await assert.rejects(user.buyDeal({ file, replicas: 11, durationPeriods: 10, maxPricePerGiBPerPeriod: parseEther("2") }), /replicas must be 1 to 10/);
+    await assert.rejects(user.buyDeal({ file, replicas: 2, durationPeriods: 10, maxPricePerGiBPerPeriod: 1n }), /lessors offered/);
+
+    const deal = await user.buyDeal({ file, replicas: 2, durationPeriods: 12, maxPricePerGiBPerPeriod: parseEther("2"), lessors: [lessors[0]!.node.peerId, lessors[1]!.node.peerId] });
+    await user.waitUntilProving(deal.dealId);
+    const dishonestSlot = deal.replicas.find((r) => r.lessor.toLowerCase() === lessors[0]!.address.toLowerCase())!.replicaIndex;
+
+    const deadline = Date.now() + 150_000;
+    let repaired = false;
+    while (!repaired && Date.now() < deadline) {
+      const replica = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(dishonestSlot)] });
+      const state = await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(dishonestSlot)] });
+      repaired = state === ReplicaState.Proving && replica.lessor.toLowerCase() === lessors[2]!.address.toLowerCase();
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(repaired, "the failed replica is repaired by lessor-2");
+    const reportsOnDishonest = watcher.reports.filter((r) => r.lessor.toLowerCase() === lessors[0]!.address.toLowerCase());
+    assert.equal(reportsOnDishonest.length, 2, "maxMisses = 2 reports fail the replica");
+    assert.ok(watcher.suspects().some((s) => s.lessor.toLowerCase() === lessors[0]!.address.toLowerCase()));
+    assert.equal(user.repairsDone.length, 1);
+
+    const honestSlot = 1 - dishonestSlot;
+    const out = join(system.root, "out.bin");
+    const got = await user.get(deal.dealId, out, { replicaIndex: honestSlot });
+    assert.deepEqual(await readFile(out), await readFile(file));
+    assert.equal(got.lessor.toLowerCase(), lessors[1]!.address.toLowerCase());
+
+    // The honest lessor was paid for proven periods (withdrawn or still withdrawable).
+    const vault = { address: deployment.contracts.MarketVault!.address, abi: marketVaultAbi } as const;
+    const paid = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(honestSlot)] });
+    assert.ok(paid.paidPeriods >= 1, "the honest replica was paid at least one period");
+    assert.ok(lessors[1]!.stats.replicasProven >= 1);
+    const watcherOwed = await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] });
+    assert.ok(watcherOwed >= 0n);
+  });
+});
