@@ -3,10 +3,11 @@
  * transactions on Hardhat's in-process chain (default hardfork: Prague rules, EIP-7623 calldata floor).
  *
  * Proofs for a 1 TiB replica cannot come from a real tree here, so every replica is FABRICATED as a
- * uniform tree: all sealed segments equal one word V0 (no zero bytes), and all data segments equal
- * U0 = V0 xor H(V0 ‖ V0). Level h of each tree is the single value V[h] = H(V[h-1] ‖ V[h-1]), so commR = V[depth]
- * and EVERY index has a valid opening (V0, V[0..depth-1]); the sealing relation of §4.2 holds for every i >= 1
- * (S[i-1] = S[d(i)] = V0, K = H(V0 ‖ V0)). Only i = 0 would fail (its key derives from replicaId); it is
+ * uniform tree: all sealed segments equal one word V0 (no zero bytes), and all data segments of a deal equal
+ * U0 = V0 xor H((V0 xor replicaId) ‖ V0) — the replicaId is known before the deal exists (dealId = H(client,
+ * nonce)), so each deal gets its own data tree. Level h of each tree is the single value V[h] = H(V[h-1] ‖ V[h-1]),
+ * so commR = V[depth] and EVERY index has a valid opening (V0, V[0..depth-1]); the sealing relation of §4.2 holds
+ * for every i >= 1 (S[i-1] = S[d(i)] = V0). Only i = 0 would fail (its key is H(replicaId ‖ replicaId)); it is
  * challenged with probability k/n (< 0.05 % at 1 MiB) and the bench checks it never is. The verifier does the
  * same hashing on any values and the calldata has the same nonzero-byte count as random hashes, so the gas is
  * that of real proofs of the same depth. Calldata floor is computed from the exact transaction data.
@@ -50,7 +51,10 @@ function nonzeroWord(label: string): Uint8Array {
 }
 
 const V0 = nonzeroWord("coffer-bench-sealed-segment");
-const U0 = xor(V0, hashPair(V0, V0));
+/** The data word that seals to V0 at every i >= 1 for this replicaId (sealRounds = 1). */
+function dataWordFor(replicaId: Uint8Array): Uint8Array {
+  return xor(V0, hashPair(xor(V0, replicaId), V0));
+}
 const E0 = nonzeroWord("coffer-bench-cipher-segment");
 const KEY = nonzeroWord("coffer-bench-pod-key");
 
@@ -89,13 +93,10 @@ async function benchSize(label: string, size: bigint) {
   await stakeLessor(system, lessorA.account.address, 1_000_000n * TOKEN);
   const depth = depthOf(size);
   const sealed = uniformTree(V0, depth);
-  const data = uniformTree(U0, depth);
   const cipher = uniformTree(E0, depth);
   const commR = bytesToHex(sealed[depth]);
-  const commD = bytesToHex(data[depth]);
   const segments = Number((size + 31n) / 32n);
   const sOpen = uniformOpening(sealed, depth);
-  const dOpen = uniformOpening(data, depth);
   const eOpen = uniformOpening(cipher, depth);
   const pricePerGiB = 10n ** 12n;
   const collateral = (size * DEFAULT_MARKET_PARAMS.collateralPerGiB + (1n << 30n) - 1n) >> 30n;
@@ -103,9 +104,17 @@ async function benchSize(label: string, size: bigint) {
   // Deals: 0 for the single-replica PoSt, 1..10 for the batch, 11 unproven in period 2 (markProofMissing).
   const results: Record<string, Measured> = {};
   const deals: Hex[] = [];
+  const dataOf = new Map<Hex, { word: Uint8Array; opening: Hex[] }>();
+  if (DEFAULT_MARKET_PARAMS.sealRounds !== 1) throw new Error("the fabricated trees assume sealRounds = 1");
   for (let d = 0; d < BATCH + 2; d++) {
-    const args = [commD, size, 1, 30, pricePerGiB, collateral] as const;
-    const { result } = await market.simulate.createDeal(args, { account: client.account.address });
+    // dealId does not depend on commD: learn it first, then build this deal's data tree for its replicaId.
+    const { result } = await market.simulate.createDeal([bytesToHex(V0), size, 1, 30, pricePerGiB, collateral], { account: client.account.address });
+    const replicaId = sha256Words(hexToBytes(lessorA.account.address), hexToBytes(result), 0n);
+    const word = dataWordFor(replicaId);
+    const data = uniformTree(word, depth);
+    const dOpen = uniformOpening(data, depth);
+    dataOf.set(result, { word, opening: dOpen });
+    const args = [bytesToHex(data[depth]), size, 1, 30, pricePerGiB, collateral] as const;
     const m = await measure(market.write.createDeal(args, { account: client.account }));
     if (d === 0) results.createDeal = m;
     deals.push(result);
@@ -114,7 +123,6 @@ async function benchSize(label: string, size: bigint) {
     await networkHelpers.mine(1);
     const replica = await market.read.getReplica([result, 0n]);
     const seed = (await publicClient.getBlock({ blockNumber: replica.fillBlock + 1n })).hash;
-    const replicaId = sha256Words(hexToBytes(lessorA.account.address), hexToBytes(result), 0n);
     const proof: Hex[] = [];
     for (let j = 0; j < DEFAULT_MARKET_PARAMS.kPoRep; j++) {
       const i = wordMod(sha256Words(hexToBytes(seed), replicaId, hexToBytes(commR), BigInt(j)), segments);
@@ -160,8 +168,8 @@ async function benchSize(label: string, size: bigint) {
   await downloads.write.confirmReceipt([second.id, eOpen], { account: downloader.account });
   await downloads.write.revealKey([second.id, bytesToHex(KEY)], { account: lessorA.account });
   const keystream = hashPair(KEY, toWord(1n));
-  if (bytesToHex(xor(E0, keystream)) === bytesToHex(U0)) throw new Error("fabricated cipher decrypts correctly");
-  results.podDispute = await measure(downloads.write.disputeDownload([second.id, 1n, [...eOpen, ...dOpen]], { account: downloader.account }));
+  if (bytesToHex(xor(E0, keystream)) === bytesToHex(dataOf.get(deals[0])!.word)) throw new Error("fabricated cipher decrypts correctly");
+  results.podDispute = await measure(downloads.write.disputeDownload([second.id, 1n, [...eOpen, ...dataOf.get(deals[0])!.opening]], { account: downloader.account }));
   await networkHelpers.time.increase(Number(DEFAULT_POD_PARAMS.disputeWindow) + 1);
   results.podClaim = await measure(downloads.write.claimDownload([first.id]));
 

@@ -93,7 +93,8 @@ describe("proofs on-chain: the TypeScript engine against ProofVerifierHarness", 
     for (const rounds of [1, 2, 3]) {
       const previous = randomBytes(32);
       const dependency = randomBytes(32);
-      assert.equal(await harness.read.sealKey([hex(previous), hex(dependency), BigInt(rounds)]), hex(sealKey(previous, dependency, rounds)));
+      const replica = randomBytes(32);
+      assert.equal(await harness.read.sealKey([hex(replica), hex(previous), hex(dependency), BigInt(rounds)]), hex(sealKey(previous, dependency, rounds, replica)));
     }
     const key = randomBytes(32);
     for (const i of [0n, 1n, 12_345_678n]) assert.equal(await harness.read.podKeystream([hex(key), i]), hex(podKeystream(key, i)));

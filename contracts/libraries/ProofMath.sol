@@ -59,10 +59,15 @@ library ProofMath {
         }
     }
 
-    /// @notice The sealing key K[i] = H(S[i-1] ‖ S[d(i)]), strengthened `rounds - 1` times as K = H(K ‖ S[d(i)]).
-    /// For i = 0 both inputs are the replicaId.
-    function sealKey(bytes32 previousSealed, bytes32 dependencySealed, uint256 rounds) internal view returns (bytes32 key) {
-        key = Sha256Merkle.hashPair(previousSealed, dependencySealed);
+    /// @notice The sealing key K[i] = H((S[i-1] xor replicaId) ‖ S[d(i)]), strengthened `rounds - 1` times as
+    /// K = H(K ‖ S[d(i)]). For i = 0 previousSealed is 0 and dependencySealed the replicaId. The replicaId in
+    /// every key stops another identity's sealed chain from passing for this replica (docs/protocol.md §4.4).
+    function sealKey(bytes32 replica, bytes32 previousSealed, bytes32 dependencySealed, uint256 rounds)
+        internal
+        view
+        returns (bytes32 key)
+    {
+        key = Sha256Merkle.hashPair(previousSealed ^ replica, dependencySealed);
         for (uint256 r = 1; r < rounds; ++r) {
             key = Sha256Merkle.hashPair(key, dependencySealed);
         }

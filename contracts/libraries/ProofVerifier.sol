@@ -73,13 +73,13 @@ library ProofVerifier {
 
         bytes32 key;
         if (i == 0) {
-            key = ProofMath.sealKey(claim.replica, claim.replica, claim.sealRounds);
+            key = ProofMath.sealKey(claim.replica, bytes32(0), claim.replica, claim.sealRounds);
         } else {
             bytes32 previous = proof[cursor + 2 * stride];
             if (!Sha256Merkle.verifyOpening(claim.commR, i - 1, proof, cursor + 2 * stride, claim.depth)) return (false, next);
             uint256 d = ProofMath.sealDependency(previous, i);
             if (!Sha256Merkle.verifyOpening(claim.commR, d, proof, cursor + 3 * stride, claim.depth)) return (false, next);
-            key = ProofMath.sealKey(previous, proof[cursor + 3 * stride], claim.sealRounds);
+            key = ProofMath.sealKey(claim.replica, previous, proof[cursor + 3 * stride], claim.sealRounds);
         }
         // Sealing relation (docs/protocol.md §4.2): S[i] = D[i] xor K[i].
         return (proof[cursor] == proof[cursor + stride] ^ key, next);

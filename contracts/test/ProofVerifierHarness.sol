@@ -44,8 +44,8 @@ contract ProofVerifierHarness {
         return ProofMath.sealDependency(previousSealed, i);
     }
 
-    function sealKey(bytes32 previousSealed, bytes32 dependencySealed, uint256 rounds) external view returns (bytes32) {
-        return ProofMath.sealKey(previousSealed, dependencySealed, rounds);
+    function sealKey(bytes32 replica, bytes32 previousSealed, bytes32 dependencySealed, uint256 rounds) external view returns (bytes32) {
+        return ProofMath.sealKey(replica, previousSealed, dependencySealed, rounds);
     }
 
     function podKeystream(bytes32 key, uint256 i) external view returns (bytes32) {

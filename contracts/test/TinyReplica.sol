@@ -15,10 +15,10 @@ library TinyReplica {
     }
 
     function seal(bytes32[4] memory d, bytes32 replica, uint256 rounds) internal view returns (bytes32[4] memory s) {
-        s[0] = d[0] ^ ProofMath.sealKey(replica, replica, rounds);
+        s[0] = d[0] ^ ProofMath.sealKey(replica, bytes32(0), replica, rounds);
         for (uint256 i = 1; i < SEGMENTS; ++i) {
             uint256 dep = ProofMath.sealDependency(s[i - 1], i);
-            s[i] = d[i] ^ ProofMath.sealKey(s[i - 1], s[dep], rounds);
+            s[i] = d[i] ^ ProofMath.sealKey(replica, s[i - 1], s[dep], rounds);
         }
     }
 

@@ -129,7 +129,7 @@ export function unsealBatch(
     const dep = (position - 1 - back) * 8;
     dependency[k] = dep;
     for (let w = 0; w < 8; w++) {
-      in32[out + w] = s32[previous + w];
+      in32[out + w] = s32[previous + w] ^ rid32[w];
       in32[out + 8 + w] = s32[dep + w];
     }
   }

@@ -87,13 +87,13 @@ export function verifyPoRep(claim: PoRepClaim, proof: readonly (Hex | Uint8Array
     if (!verifyOpeningWords(commD, i, depth, words, cursor + stride)) return false;
     let key: Uint8Array;
     if (i === 0) {
-      key = sealKey(replica, replica, claim.sealRounds);
+      key = sealKey(new Uint8Array(32), replica, claim.sealRounds, replica);
     } else {
       const previous = words[cursor + 2 * stride];
       if (!verifyOpeningWords(commR, i - 1, depth, words, cursor + 2 * stride)) return false;
       const d = sealDependency(previous, i);
       if (!verifyOpeningWords(commR, d, depth, words, cursor + 3 * stride)) return false;
-      key = sealKey(previous, words[cursor + 3 * stride], claim.sealRounds);
+      key = sealKey(previous, words[cursor + 3 * stride], claim.sealRounds, replica);
     }
     const expected = xorWords(words[cursor + stride], key);
     if (!equalBytes(words[cursor], expected)) return false;

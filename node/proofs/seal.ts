@@ -35,10 +35,17 @@ export function sealDependency(previousSealed: Uint8Array, i: number): number {
   return i - 1 - (u48(previousSealed, 0) % Math.min(i, SEAL_WINDOW));
 }
 
-/** K = H(S[i-1] ‖ S[d(i)]), strengthened rounds - 1 times as K = H(K ‖ S[d(i)]). Mirrors ProofMath.sealKey. */
-export function sealKey(previousSealed: Uint8Array, dependencySealed: Uint8Array, rounds: number): Uint8Array {
+/**
+ * K = H((S[i-1] ⊕ replicaId) ‖ S[d(i)]), strengthened rounds - 1 times as K = H(K ‖ S[d(i)]) (§4.2). For
+ * i = 0 pass previousSealed = 0 and dependencySealed = replicaId. The replicaId in EVERY key is what stops
+ * another identity's sealed chain from satisfying this replica's sealing relation (Sybil, §4.4).
+ * Mirrors ProofMath.sealKey.
+ */
+export function sealKey(previousSealed: Uint8Array, dependencySealed: Uint8Array, rounds: number, replicaId: Uint8Array): Uint8Array {
   checkRounds(rounds);
-  let key = hashPair(previousSealed, dependencySealed);
+  const keyed = new Uint8Array(32);
+  for (let b = 0; b < 32; b++) keyed[b] = previousSealed[b] ^ replicaId[b];
+  let key = hashPair(keyed, dependencySealed);
   for (let r = 1; r < rounds; r++) key = hashPair(key, dependencySealed);
   return key;
 }
@@ -103,7 +110,7 @@ export class Sealer {
         const back = backEdge(ring, previous * 4, i, SEAL_WINDOW);
         dependency = (position - 1 - back) * 8;
         for (let w = 0; w < 8; w++) {
-          input32[w] = ring32[previous + w];
+          input32[w] = ring32[previous + w] ^ replica32[w];
           input32[8 + w] = ring32[dependency + w];
         }
       }

@@ -28,6 +28,19 @@ export interface ChallengeRequest {
   indices: number[];
   deadlineMs: number;
   peer: PeerId;
+  /** Optional signed-challenge fields (docs/protocol.md §7.1), passed through untouched when present. */
+  nonce?: string;
+  issuedAt?: number;
+  watcher?: string;
+  watcherSignature?: string;
+}
+
+/** The optional fields of a signed challenge (§7.1) as they travel in the request header. */
+export interface SignedChallengeFields {
+  nonce: string;
+  issuedAt: number;
+  watcher: string;
+  watcherSignature: string;
 }
 
 export interface ChallengeAnswer {
@@ -35,6 +48,18 @@ export interface ChallengeAnswer {
   openings: SegmentOpening[];
   /** Optional signature over the answer by the lessor's chain key (hex), passed through untouched. */
   signature?: string;
+  /** The lessor's clock (ms since the epoch) when it signed the answer (§7.1), covered by `signature`. */
+  answeredAt?: number;
+}
+
+export interface ChallengeOptions {
+  /** Signed-challenge fields to send with the request (§7.1). */
+  signed?: SignedChallengeFields;
+  /**
+   * How long to keep waiting for an answer (ms, ≥ deadlineMs). A watcher waits past the deadline to collect
+   * a late answer as signed evidence; the default is the deadline itself.
+   */
+  waitMs?: number;
 }
 
 /** Produces openings; throw a BaseError (e.g. UnknownRootError) to answer with an error frame. */
@@ -77,7 +102,7 @@ export class ChallengeService {
       const signal = AbortSignal.any([ctx.stopSignal, AbortSignal.timeout(deadlineMs)]);
       let answer: ChallengeAnswer;
       try {
-        answer = await this.deps.responder({ root, indices: indices as number[], deadlineMs, peer: ctx.remotePeer }, signal);
+        answer = await this.deps.responder({ root, indices: indices as number[], deadlineMs, peer: ctx.remotePeer, ...signedFields(header) }, signal);
       } catch (error) {
         if (error instanceof BaseError) {
           await ctx.framed.write(errorHeader(error.code, error.shortMessage), undefined, ctx.idleSignal());
@@ -93,6 +118,7 @@ export class ChallengeService {
       });
       const reply: Record<string, unknown> = { t: "openings", depth: answer.depth, count: answer.openings.length };
       if (answer.signature !== undefined) reply.signature = answer.signature;
+      if (answer.answeredAt !== undefined) reply.answeredAt = answer.answeredAt;
       await ctx.framed.write(reply as { t: string }, body, ctx.idleSignal());
     });
     await this.deps.network.handle(CHALLENGE_PROTOCOL, handler, handlerOptions(this.limits));
@@ -107,12 +133,12 @@ export class ChallengeService {
    * Challenges `peer` for the openings of `indices` of `root`; rejects (TimeoutError) when the deadline
    * passes. The caller verifies the openings ({@link verifyOpenings}) against the committed root.
    */
-  async challenge(peer: PeerId, root: Uint8Array, indices: number[], deadlineMs: number): Promise<ChallengeResult> {
-    const signal = AbortSignal.timeout(deadlineMs);
+  async challenge(peer: PeerId, root: Uint8Array, indices: number[], deadlineMs: number, options: ChallengeOptions = {}): Promise<ChallengeResult> {
+    const signal = AbortSignal.timeout(Math.max(deadlineMs, options.waitMs ?? deadlineMs));
     const started = performance.now();
     const framed = await openFramed(this.deps.network, peer, CHALLENGE_PROTOCOL, this.limits.maxFrameSize, signal);
     try {
-      await framed.write({ t: "challenge", root: toHex(root), indices, deadlineMs } as { t: string }, undefined, signal);
+      await framed.write({ t: "challenge", root: toHex(root), indices, deadlineMs, ...options.signed } as { t: string }, undefined, signal);
       const { header, body } = await framed.read(signal);
       const { depth, count } = header;
       if (header.t !== "openings" || typeof depth !== "number" || !Number.isSafeInteger(depth) || depth < 0 || depth > 64 || count !== indices.length || body.length !== indices.length * (1 + depth) * 32) {
@@ -125,11 +151,21 @@ export class ChallengeService {
         siblings: splitSiblings(body.slice((k * wordsPer + 1) * 32, (k + 1) * wordsPer * 32), depth),
       }));
       const signature = typeof header.signature === "string" ? header.signature : undefined;
-      return { depth, openings, signature, elapsedMs: performance.now() - started };
+      const answeredAt = typeof header.answeredAt === "number" && Number.isSafeInteger(header.answeredAt) ? header.answeredAt : undefined;
+      return { depth, openings, signature, answeredAt, elapsedMs: performance.now() - started };
     } finally {
       await framed.stream.close({ signal: AbortSignal.timeout(500) }).catch(() => undefined);
     }
   }
+}
+
+/** The §7.1 fields of a request header, when they are all present and well-typed (otherwise none). */
+function signedFields(header: Record<string, unknown>): Partial<SignedChallengeFields> {
+  const { nonce, issuedAt, watcher, watcherSignature } = header;
+  if (typeof nonce !== "string" || typeof watcher !== "string" || typeof watcherSignature !== "string") return {};
+  if (typeof issuedAt !== "number" || !Number.isSafeInteger(issuedAt) || issuedAt < 0) return {};
+  if (nonce.length > 66 || watcher.length > 42 || watcherSignature.length > 200) return {};
+  return { nonce, issuedAt, watcher, watcherSignature };
 }
 
 /** True when every opening folds up to `root` with exactly `depth` siblings. */

@@ -1,0 +1,92 @@
+/**
+ * Outsourcing attack (docs/protocol.md §4.4, §7): a lessor keeps no data (only commR's kept tree, 0.78 % of
+ * the replica). When a timed challenge comes it downloads the unsealed file from another node over libp2p
+ * and re-seals up to the largest challenged index before answering. Its signed answers are correct — and
+ * late: the watcher flags it, while the honest lessor answers within the 1 s deadline.
+ *
+ * Size: 128 MiB. The download (loopback, same process) plus re-sealing ≥ 0.75·n segments (~0.37–0.9 µs each
+ * measured) takes several seconds; over a real network the download alone would take longer still.
+ */
+import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Harness, mesh } from "./helpers/p2p-harness.js";
+import { RegeneratingReplica } from "./helpers/attack-lessors.js";
+import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/attack-setup.js";
+import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
+import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
+import { fromHex } from "../node/proofs/words.js";
+
+const SIZE = 128 * 1024 * 1024;
+const SEAL_ROUNDS = 1;
+const DEADLINE_MS = 1_000;
+
+describe("attack: outsourcing (fetch and seal when challenged)", function () {
+  this.timeout(180_000);
+  const harness = new Harness();
+  after(() => harness.cleanup());
+
+  it("the lessor that fetches the data over libp2p when challenged is late and flagged; the honest one is not", async function () {
+    const honestKey = newAccount();
+    const attackerKey = newAccount();
+    const dealId = randomDealId();
+    const dataPath = await bigRandomFile(harness, SIZE);
+    const honestReplica = await sealFor(harness, dataPath, honestKey.address, dealId, 0, SEAL_ROUNDS);
+    const attackerReplica = await sealFor(harness, dataPath, attackerKey.address, dealId, 1, SEAL_ROUNDS);
+    await rm(attackerReplica.replicaPath); // it keeps nothing but the kept tree
+
+    // The user's node still holds the unsealed file: the attacker's outside source.
+    const userNode = await harness.node({ role: "user" });
+    const info = await userNode.add(dataPath);
+    const commD = fromHex(info.root);
+
+    const honest = new ReplicaChallengeResponder({ account: honestKey });
+    await honest.addSealedFile(honestReplica.replicaPath, honestReplica.treePath, honestReplica.sealed.commR);
+    const attacker = new ReplicaChallengeResponder({ account: attackerKey });
+    const honestNode = await harness.node({ role: "lessor", challengeResponder: honest.responder });
+    const attackerNode = await harness.node({ role: "lessor", challengeResponder: attacker.responder });
+    const watcherNode = await harness.node({ role: "watcher" });
+    await mesh([watcherNode, honestNode, attackerNode, userNode]);
+
+    const fetchedPath = join(await harness.dir("coffer-outsourced-"), "fetched.bin");
+    let fetches = 0;
+    const outsourced = new RegeneratingReplica(fetchedPath, attackerReplica.replicaId, SEAL_ROUNDS, attackerReplica.sealed.tree, async () => {
+      // Fetch the whole file from the user over /coffer/fetch, then forget it again (nothing stays stored).
+      await attackerNode.get(commD, fetchedPath, { peers: [userNode.peerId], discoveryTimeoutMs: 5_000 });
+      await attackerNode.store.remove(commD);
+      fetches += 1;
+    });
+    attacker.add({ source: outsourced, dealId, replicaIndex: 1 });
+
+    const challenger = new TimedChallenger({ challenges: watcherNode.challenge, account: newAccount(), deadlineMs: DEADLINE_MS, graceMs: 60_000 });
+    const replicas: WatchedReplica[] = [
+      { lessor: honestKey.address, peer: honestNode.peerId, commR: honestReplica.sealed.commR, size: SIZE },
+      { lessor: attackerKey.address, peer: attackerNode.peerId, commR: attackerReplica.sealed.commR, size: SIZE },
+    ];
+    const outcomes = await challenger.round([...replicas, ...replicas]);
+    await honest.close();
+
+    assert.equal(fetches, 2, "the attacker fetched the data for each challenge");
+    for (const o of outcomes) {
+      if (o.lessor === honestKey.address) assert.equal(o.status, "ok", `honest: ${o.reason}`);
+      else assert.equal(o.status, "late", `attacker: ${o.status} ${o.reason}`);
+    }
+    assert.deepEqual(challenger.suspects(), [attackerKey.address]);
+    const attackerStats = challenger.statsOf(attackerKey.address);
+    assert.equal(attackerStats.late, 2);
+    assert.equal(challenger.evidence(attackerKey.address).length, 2);
+    assert.ok(attackerStats.medianLatencyMs! > DEADLINE_MS);
+    assert.ok(challenger.statsOf(honestKey.address).medianLatencyMs! < DEADLINE_MS);
+    const timing = outsourced.lastTiming!;
+    console.log(
+      `      outsourcing: ${JSON.stringify({
+        replicaMiB: SIZE / 2 ** 20,
+        honestMedianMs: Math.round(challenger.statsOf(honestKey.address).medianLatencyMs!),
+        attackerMedianMs: Math.round(attackerStats.medianLatencyMs!),
+        lastFetchMs: Math.round(timing.fetchMs),
+        lastResealMs: Math.round(timing.sealMs),
+        deadlineMs: DEADLINE_MS,
+      })}`,
+    );
+  });
+});
