@@ -233,8 +233,9 @@ export class LessorRole {
     }
     if (r.stage === "filled") {
       const fillBlock = BigInt(r.fillBlock!);
-      // The seed is blockhash(fill + 1): wait until that block exists (the answer lands in fill + 2 or later).
-      if ((await this.chain.publicClient.getBlockNumber({ cacheTime: 0 })) < fillBlock + 1n) return;
+      // The seed is blockhash(fill + 1), readable on-chain from block fill + 2; an eth_call at "latest" runs at
+      // the latest block's number, so answer once fill + 2 is the latest block.
+      if ((await this.chain.publicClient.getBlockNumber({ cacheTime: 0 })) < fillBlock + 2n) return;
       const seed = (await this.chain.publicClient.getBlock({ blockNumber: fillBlock + 1n })).hash;
       const replica = await CommittedFile.open(p.replica, p.tree, { kind: "replica" });
       const data = await CommittedFile.open(p.data, p.dataTree);
