@@ -294,8 +294,9 @@ export class UserRole {
     const cipherCommit = await commitFile(cipherPath);
     let download = await this.chain.publicClient.readContract({ ...downloads, functionName: "getDownload", args: [downloadId] });
     if (toHex(cipherCommit.root).toLowerCase() !== download.commE.toLowerCase()) throw new UserRoleError(`received ciphertext root ${toHex(cipherCommit.root)} is not the committed commE ${download.commE}`);
-    // The receipt challenge is blockhash(commitBlock + 1): wait for that block (the call lands in commitBlock + 2).
-    while ((await this.chain.publicClient.getBlockNumber({ cacheTime: 0 })) < download.commitBlock + 1n) await sleep(250, timeout);
+    // The receipt challenge is blockhash(commitBlock + 1), open from block commitBlock + 2: wait until that block
+    // exists, so the call's simulation (on the latest block) is not refused on a chain that mines by interval.
+    while ((await this.chain.publicClient.getBlockNumber({ cacheTime: 0 })) < download.commitBlock + 2n) await sleep(250, timeout);
     const seed = (await this.chain.publicClient.getBlock({ blockNumber: download.commitBlock + 1n })).hash;
     const challenged = podReceiptChallenge(seed, downloadId, layout.segmentCount);
     const cipherFile = await CommittedFile.open(cipherPath, cipherCommit.tree, { kind: "ciphertext" });
