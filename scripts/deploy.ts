@@ -20,7 +20,9 @@ const command = addNetworkOptions(new Command("deploy"))
   .addOption(new Option("--min-stake <CFR>", "minimum lessor stake in CFR (default 1000)").env("COFFER_MIN_STAKE"))
   .addOption(new Option("--unbonding-delay <seconds>", "unstake delay (default 604800 = 7 days)").env("COFFER_UNBONDING_DELAY"))
   .addOption(new Option("--initial-supply <CFR>", "CFR minted to the deployer (default 100000000)").env("COFFER_INITIAL_SUPPLY"))
-  .addOption(new Option("--no-faucet", "disable the token faucet even on a local chain"));
+  .addOption(new Option("--no-faucet", "disable the token faucet even on a local chain"))
+  .addOption(new Option("--period-length <seconds>", "proving period length (default 3600; e.g. 30 to try the system locally)").env("COFFER_PERIOD_LENGTH"))
+  .addOption(new Option("--dispute-window <seconds>", "PoD dispute window (default 86400)").env("COFFER_DISPUTE_WINDOW"));
 
 async function main(): Promise<number> {
   const parsed = parseCommand(command, scriptArgs(import.meta.url), io);
@@ -33,6 +35,8 @@ async function main(): Promise<number> {
     unbondingDelay?: string;
     initialSupply?: string;
     faucet: boolean;
+    periodLength?: string;
+    disputeWindow?: string;
   }>();
   let connection;
   try {
@@ -42,9 +46,14 @@ async function main(): Promise<number> {
       ...(opts.initialSupply !== undefined && { initialSupply: parseCfr(opts.initialSupply, "--initial-supply") }),
       ...(!opts.faucet && { faucetEnabled: false }),
     };
+    const marketParameters = {
+      ...(opts.periodLength !== undefined && { periodLength: BigInt(parseIndex(opts.periodLength, "--period-length")) }),
+      ...(opts.disputeWindow !== undefined && { disputeWindow: BigInt(parseIndex(opts.disputeWindow, "--dispute-window")) }),
+    };
     connection = await connectNetwork(opts);
     const { deployment, file, parameters: used } = await deployCoffer(connection, {
       parameters,
+      marketParameters,
       write: true,
       location: { dir: opts.deploymentsDir },
     });

@@ -12,7 +12,10 @@ import type { Role } from "../p2p/host.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
 import { CofferNode } from "../p2p/node.js";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { formatEther, parseEther } from "viem";
+import { DEFAULT_RPC_URL, loadOrCreateChainAccount } from "../chain/client.js";
 import { ControlClient, startControlServer } from "./control.js";
+import { clientsForDataDir, fundLocally, loadDeploymentFor, registerFromDataDir, startRole, type ChainTarget } from "./role-runner.js";
 
 /** Exit codes: what the caller (a script) can branch on. */
 const EXIT = { ok: 0, error: 1, usage: 2, notRunning: 3, notFound: 4, diskFull: 5 } as const;
@@ -27,6 +30,8 @@ const CODE_TO_EXIT: Record<string, number> = {
   "bad-multiaddr": EXIT.usage,
   "bad-request": EXIT.usage,
   "no-lessors": EXIT.notFound,
+  refused: EXIT.error,
+  chain: EXIT.error,
 };
 
 interface Config {
@@ -69,6 +74,26 @@ function parseRate(value: string): number {
   return Number(match[1]) * ({ "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 } as Record<string, number>)[match[2].toLowerCase()];
 }
 
+function parseCfrAmount(value: string): bigint {
+  if (!/^\d+(\.\d{1,18})?$/.test(value.trim())) throw new InvalidArgumentError(`not a CFR amount: ${value} (example: 1000 or 0.25)`);
+  return parseEther(value.trim());
+}
+
+function parsePositiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`not a positive integer: ${value}`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, bigint> = { "": 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n };
+
+function parseSize(value: string): bigint {
+  const match = /^\s*(\d+)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = match ? SIZE_UNITS[match[2]!.toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw new InvalidArgumentError(`not a size: ${value} (example: 500GiB)`);
+  return BigInt(match[1]!) * unit;
+}
+
 async function loadConfig(dataDir: string): Promise<Config | undefined> {
   try {
     return JSON.parse(await readFile(join(dataDir, "config.json"), "utf8"));
@@ -102,44 +127,145 @@ program.command("init")
     const config: Config = { role: o.role, listen: o.listen ?? existing?.listen ?? ["/ip4/0.0.0.0/tcp/4001"], bootstrap: o.bootstrap ?? existing?.bootstrap ?? [] };
     await writeFile(join(dataDir, "config.json"), JSON.stringify(config, null, 2));
     const peerId = peerIdFromPrivateKey(key).toString();
-    print({ dataDir, peerId, ...config }, () => `initialised ${dataDir}\npeer id: ${peerId}\nrole: ${config.role}`);
+    const chainAddress = (await loadOrCreateChainAccount(dataDir)).address;
+    print({ dataDir, peerId, chainAddress, ...config }, () => `initialised ${dataDir}\npeer id: ${peerId}\nchain address: ${chainAddress} (key in ${join(dataDir, "chain-key")}, never printed)\nrole: ${config.role}`);
   });
 
 program.command("start")
-  .description("run the node in the foreground (Ctrl-C stops it)")
+  .description("run the node in the foreground (Ctrl-C stops it); with --rpc/--network it runs the ROLE against that chain")
   .option("--role <role>", "user | lessor | watcher", parseRole)
   .option("--listen <multiaddr>", "address to listen on (repeatable)", parseMultiaddr)
   .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable)", parseMultiaddr)
   .option("--upload-limit <rate>", "cap upload bandwidth, e.g. 10MiB/s", parseRate)
-  .option("--lan", "keep private/loopback addresses in the DHT (LAN, local testing)")
-  .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean }) => {
+  .option("--lan", "keep private/loopback addresses in the DHT (LAN, local testing; the default with --rpc)")
+  .option("--no-lan", "drop private/loopback addresses from the DHT (public networks)")
+  .option("--rpc <url>", "JSON-RPC endpoint of the chain: runs the role (lessor proves, user buys/downloads, watcher reports)")
+  .option("--network <name>", "network name: reads deployments/<name>.json (default localhost with --rpc)")
+  .option("--deployment <file>", "deployment JSON to use instead of deployments/<network>.json")
+  .option("--price <CFR>", "lessor: asking price in CFR per GiB per period", parseCfrAmount, parseEther("1"))
+  .option("--capacity <bytes>", "lessor: disk offered, e.g. 100GiB", parseSize, 100n << 30n)
+  .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean; rpc?: string; network?: string; deployment?: string; price: bigint | string; capacity: bigint }) => {
     const { dataDir } = opts();
     const config = await loadConfig(dataDir);
     const logger = pino({ level: process.env.COFFER_LOG ?? "info" }, pino.destination(2));
-    const node = await CofferNode.create({
-      dataDir,
-      role: o.role ?? config?.role ?? "user",
-      listen: o.listen ?? config?.listen ?? ["/ip4/0.0.0.0/tcp/4001"],
-      bootstrap: o.bootstrap ?? config?.bootstrap ?? [],
-      uploadLimit: o.uploadLimit ?? config?.uploadLimit,
-      allowPrivateAddresses: o.lan ?? false,
-      overlay: { enabled: true },
-      resumeIncomplete: true,
-      logger,
-    });
-    await node.start();
-    const control = await startControlServer(node, dataDir, logger);
-    print({ peerId: node.peerId.toString(), role: node.role, addresses: node.addresses() }, () => `coffer ${node.role} ${node.peerId}\n${node.addresses().map((a) => `  listening on ${a}`).join("\n")}`);
+    const role = o.role ?? config?.role ?? "user";
+    const listen = o.listen ?? config?.listen ?? ["/ip4/0.0.0.0/tcp/4001"];
+    const bootstrap = o.bootstrap ?? config?.bootstrap ?? [];
+    const withChain = o.rpc !== undefined || o.network !== undefined || o.deployment !== undefined;
+    let node: CofferNode;
+    let stopRole: (() => Promise<void>) | undefined;
+    let control: Awaited<ReturnType<typeof startControlServer>>;
+    let chainAddress: string | undefined;
+    if (withChain) {
+      await mkdir(dataDir, { recursive: true, mode: 0o700 });
+      const running = await startRole({
+        role,
+        dataDir,
+        listen,
+        bootstrap,
+        logger,
+        rpcUrl: o.rpc ?? DEFAULT_RPC_URL,
+        network: o.network ?? "localhost",
+        deploymentFile: o.deployment,
+        allowPrivateAddresses: o.lan ?? true,
+        uploadLimit: o.uploadLimit ?? config?.uploadLimit,
+        pricePerGiBPerPeriod: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
+        capacityBytes: o.capacity,
+      });
+      node = running.node;
+      stopRole = running.stop;
+      chainAddress = running.address;
+      control = await startControlServer(node, dataDir, logger, running.control);
+    } else {
+      node = await CofferNode.create({
+        dataDir,
+        role,
+        listen,
+        bootstrap,
+        uploadLimit: o.uploadLimit ?? config?.uploadLimit,
+        allowPrivateAddresses: o.lan ?? false,
+        overlay: { enabled: true },
+        resumeIncomplete: true,
+        logger,
+      });
+      await node.start();
+      control = await startControlServer(node, dataDir, logger);
+    }
+    print({ peerId: node.peerId.toString(), role: node.role, addresses: node.addresses(), chainAddress }, () =>
+      [`coffer ${node.role} ${node.peerId}`, ...(chainAddress ? [`  chain address ${chainAddress}`] : []), ...node.addresses().map((a) => `  listening on ${a}`)].join("\n"));
     let stopping = false;
     const shutdown = async () => {
       if (stopping) return;
       stopping = true;
       await control.close();
-      await node.stop();
+      if (stopRole) await stopRole();
+      else await node.stop();
       process.exit(EXIT.ok);
     };
     process.on("SIGINT", shutdown);
     process.on("SIGTERM", shutdown);
+  });
+
+/** Chain flags of the commands that talk to the chain without a running node. */
+function chainTarget(o: { rpc?: string; network?: string; deployment?: string }): ChainTarget {
+  return { rpcUrl: o.rpc ?? DEFAULT_RPC_URL, network: o.network ?? "localhost", deploymentFile: o.deployment };
+}
+
+program.command("register")
+  .description("stake and register this data dir's chain key as the lessor of its peer id (funds it first on a local chain)")
+  .option("--rpc <url>", "JSON-RPC endpoint", DEFAULT_RPC_URL)
+  .option("--network <name>", "reads deployments/<name>.json", "localhost")
+  .option("--deployment <file>", "deployment JSON instead of deployments/<network>.json")
+  .option("--stake <CFR>", "stake (default: the registry's minimum)", parseCfrAmount)
+  .option("--price <CFR>", "asking price in CFR per GiB per period", parseCfrAmount, parseEther("1"))
+  .option("--capacity <bytes>", "disk offered, e.g. 100GiB", parseSize, 100n << 30n)
+  .option("--announce <multiaddr>", "public address other nodes dial (repeatable; default: the config's listen addresses on a local chain)", parseMultiaddr)
+  .action(async (o: { rpc?: string; network?: string; deployment?: string; stake?: bigint; price: bigint | string; capacity: bigint; announce?: string[] }) => {
+    const { dataDir } = opts();
+    const config = await loadConfig(dataDir);
+    const announce = o.announce ?? (config?.listen ?? []).map((a) => a.replace("/ip4/0.0.0.0/", "/ip4/127.0.0.1/")).filter((a) => !a.endsWith("/tcp/0"));
+    if (announce.length === 0) throw new BaseError("give --announce <multiaddr> (or `coffer init --listen` with a fixed port): users must be able to dial the lessor", { code: "bad-request" });
+    const result = await registerFromDataDir(dataDir, chainTarget(o), {
+      stake: o.stake,
+      capacityBytes: o.capacity,
+      pricePerGiBPerEpoch: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
+      announce,
+    });
+    print(result, () => `registered lessor ${result.lessor}\npeer id: ${result.peerId}\nmultiaddrs: ${result.multiaddrs.join(" ")}\nstake: ${result.stake} CFR\ntransaction: ${result.transaction}`);
+  });
+
+program.command("fund")
+  .description("local chains only: give this data dir's chain account gas and CFR from the faucet")
+  .option("--rpc <url>", "JSON-RPC endpoint", DEFAULT_RPC_URL)
+  .option("--network <name>", "reads deployments/<name>.json", "localhost")
+  .option("--deployment <file>", "deployment JSON instead of deployments/<network>.json")
+  .option("--cfr <CFR>", "CFR balance to reach", parseCfrAmount, parseEther("10000"))
+  .action(async (o: { rpc?: string; network?: string; deployment?: string; cfr: bigint | string }) => {
+    const { dataDir } = opts();
+    const target = chainTarget(o);
+    const clients = await clientsForDataDir(dataDir, target.rpcUrl);
+    const balances = await fundLocally(clients, await loadDeploymentFor(target), typeof o.cfr === "bigint" ? o.cfr : parseCfrAmount(o.cfr));
+    const address = clients.walletClient.account.address;
+    print({ address, eth: formatEther(balances.eth), cfr: formatEther(balances.cfr) }, () => `${address}: ${formatEther(balances.eth)} ETH, ${formatEther(balances.cfr)} CFR`);
+  });
+
+program.command("buy-deal <file>")
+  .description("user node: buy a storage deal for <file> and upload it to the chosen lessors")
+  .requiredOption("--replicas <n>", "number of replicas (1-10)", parsePositiveInteger)
+  .requiredOption("--periods <n>", "duration in proving periods", parsePositiveInteger)
+  .requiredOption("--max-price <CFR>", "highest price accepted, CFR per GiB per period", parseCfrAmount)
+  .option("--wait", "return only when every replica is Proving")
+  .action(async (file: string, o: { replicas: number; periods: number; maxPrice: bigint; wait?: boolean }) => {
+    const path = resolve(file);
+    await stat(path).catch(() => { throw new BaseError(`no such file: ${file}`, { code: "not-found" }); });
+    const client = await ControlClient.connect(opts().dataDir);
+    const result = (await client.call("POST", "/buy-deal", { file: path, replicas: o.replicas, periods: o.periods, maxPrice: o.maxPrice.toString(), wait: o.wait === true }, (line) => {
+      const p = line.progress as { message?: string } | undefined;
+      if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
+    })) as { result?: { dealId: string; commD: string; size: number; replicas: { replicaIndex: number; lessor: string }[] } };
+    if (!result?.result) throw new BaseError("this node offers no buy-deal: start it with --role user --rpc <url>", { code: "bad-request" });
+    const deal = result.result;
+    print(deal, () => `deal ${deal.dealId}\ncommD ${deal.commD} (${deal.size} bytes)\n${deal.replicas.map((r) => `  replica ${r.replicaIndex}: ${r.lessor}`).join("\n")}`);
   });
 
 program.command("status").description("identity, addresses, connections and stored files of the running node").action(async () => {
@@ -193,22 +319,24 @@ program.command("put <file>")
     print(result.result, () => `${result.result.root}\nstored on ${result.result.storedOn.length} lessor(s)`);
   });
 
-program.command("get <root> <out>")
-  .description("fetch a file by root from every peer that has it")
+program.command("get <root-or-dealId> <out>")
+  .description("fetch a file: on a user node with --rpc, a deal id or a deal's commD downloads with PoD; otherwise by root from every peer that has it")
   .action(async (rootArg: string, out: string) => {
-    if (parseRoot(rootArg) === undefined) throw new BaseError(`not a root: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
+    if (parseRoot(rootArg) === undefined) throw new BaseError(`not a root or deal id: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
     const client = await ControlClient.connect(opts().dataDir);
     const progress = opts().json || !process.stderr.isTTY ? undefined : bar("get");
     let startedBar = false;
     const started = performance.now();
     const result = (await client.call("POST", "/get", { root: rootArg, out: resolve(out) }, (line) => {
-      const p = line.progress as { done: number; total: number; sources: number } | undefined;
-      if (!p || !progress) return;
+      const p = line.progress as { done: number; total: number; sources: number; message?: string } | undefined;
+      if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
+      if (!p || !progress || p.total === undefined) return;
       if (!startedBar) { progress.start(mib(p.total), 0, { rate: "0" }); startedBar = true; }
       progress.update(mib(p.done), { rate: (p.done / 1048576 / ((performance.now() - started) / 1000)).toFixed(1) });
-    })) as { result: { root: string; size: number; out: string; sources: number } };
+    })) as { result: { root?: string; dealId?: string; size: number; out: string; sources: number; disputed?: boolean } };
     progress?.stop();
-    print(result.result, () => `saved ${mib(result.result.size)} MiB to ${result.result.out} from ${result.result.sources} source(s)`);
+    const r = result.result;
+    print(r, () => `saved ${mib(r.size)} MiB to ${r.out} from ${r.sources} source(s)${r.dealId ? ` (PoD download of deal ${r.dealId}${r.disputed ? "; the lessor served wrong bytes: dispute won, this is your own verified copy" : ""})` : ""}`);
   });
 
 try {

@@ -3,6 +3,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { CofferChainError } from "../chain/errors.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { CofferNode } from "../p2p/node.js";
@@ -23,10 +24,20 @@ export interface ControlInfo {
   peerId: string;
 }
 
-export async function startControlServer(node: CofferNode, dataDir: string, logger?: Logger): Promise<{ server: Server; close: () => Promise<void> }> {
+/** A role's own long operation: POST <path>, JSON body in, NDJSON progress lines out, then its result. */
+export type ControlRoute = (body: Record<string, unknown>, emit: (progress: unknown) => void, signal: AbortSignal) => Promise<unknown>;
+
+export interface ControlExtensions {
+  /** POST routes a role adds (a route here replaces a built-in one of the same path). */
+  routes?: Record<string, ControlRoute>;
+  /** Fields a role adds to GET /status (chain address, replicas...). */
+  status?: () => Promise<Record<string, unknown>>;
+}
+
+export async function startControlServer(node: CofferNode, dataDir: string, logger?: Logger, extensions: ControlExtensions = {}): Promise<{ server: Server; close: () => Promise<void> }> {
   const token = randomBytes(24).toString("hex");
   const server = createServer((req, res) => {
-    handle(node, token, req, res).catch((error) => {
+    handle(node, token, req, res, extensions).catch((error) => {
       logger?.warn({ err: (error as Error).message }, "control request failed");
       if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" });
       res.end(JSON.stringify({ error: { code: "internal", message: (error as Error).message } }));
@@ -63,13 +74,15 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 function errorOf(error: unknown): { code: string; message: string } {
   if (error instanceof BaseError) return { code: error.code, message: error.shortMessage };
+  // Chain-side refusals (UserRoleError, MarketActionError...) say what to change in their shortMessage.
+  if (error instanceof CofferChainError) return { code: error.name === "UserRoleError" ? "refused" : "chain", message: error.shortMessage };
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === "ENOSPC") return { code: "disk-full", message: "disk full" };
   if (code === "ENOENT") return { code: "not-found", message: (error as Error).message };
   return { code: "internal", message: (error as Error)?.message ?? String(error) };
 }
 
-async function handle(node: CofferNode, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(node: CofferNode, token: string, req: IncomingMessage, res: ServerResponse, extensions: ControlExtensions): Promise<void> {
   if (req.headers.authorization !== `Bearer ${token}`) {
     res.writeHead(401).end(JSON.stringify({ error: { code: "unauthorized", message: "bad control token" } }));
     return;
@@ -87,7 +100,23 @@ async function handle(node: CofferNode, token: string, req: IncomingMessage, res
       connections: node.host.getConnections().length,
       dhtMode: node.host.services.dht.getMode(),
       files: node.store.roots().map((r) => node.store.info(r)),
+      ...(extensions.status ? await extensions.status() : {}),
     });
+  }
+  const route = req.method === "POST" ? extensions.routes?.[path] : undefined;
+  if (route) {
+    const body = await readBody(req);
+    res.writeHead(200, { "content-type": "application/x-ndjson" });
+    const abort = new AbortController();
+    res.on("close", () => abort.abort());
+    try {
+      const result = await route(body, (progress) => res.write(JSON.stringify({ progress }) + "\n"), abort.signal);
+      res.write(JSON.stringify({ result }) + "\n");
+    } catch (error) {
+      res.write(JSON.stringify({ error: errorOf(error) }) + "\n");
+    }
+    res.end();
+    return;
   }
   if (req.method === "GET" && path === "/peers") {
     return json(200, node.host.getConnections().map((c) => ({ peerId: c.remotePeer.toString(), address: c.remoteAddr.toString(), direction: c.direction })));

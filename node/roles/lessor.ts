@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { bytesToHex, type Address, type Hex } from "viem";
@@ -31,7 +31,7 @@ export interface LessorOptions extends RoleOptions {
   /** Disk offered (bytes). */
   capacityBytes: bigint;
   /** Demo/test only: delete the sealed replica right after its PoRep passed (a lessor that loses the data). */
-  dishonest?: { deleteReplicaAfterPoRep?: boolean };
+  dishonest?: { deleteReplicaAfterPoRep?: boolean; serveWrongBytes?: boolean };
 }
 
 /** Where a replica of this lessor is in its life; persisted so a restarted lessor resumes. */
@@ -325,6 +325,7 @@ export class LessorRole {
     await unsealFile(p.replica, plain, replicaId(this.address, r.dealId, r.replicaIndex), { size: r.size, sealRounds: this.chain.params.sealRounds, expectedCommD: r.commD, signal });
     const key = bytesToHex(randomBytes(32));
     try {
+      if (this.options.dishonest?.serveWrongBytes) await corruptOneByte(plain, r.size);
       const cipher = await encryptForDownload(plain, key, { ciphertextPath: cipherPath, signal });
       // The key is persisted before the commit so a restarted lessor can still reveal it.
       this.state.downloads[downloadId] = { downloadId, key, stage: "committed" };
@@ -357,5 +358,19 @@ export class LessorRole {
       }
       if (d.stage === "paid") await rm(join(this.replicaDir, `pod-${d.downloadId.slice(2, 18)}.cipher`), { force: true });
     }
+  }
+}
+
+/** Demo/test only (`dishonest.serveWrongBytes`): flips one byte in the middle of the plaintext before encrypting. */
+async function corruptOneByte(path: string, size: number): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const at = Math.floor(size / 2);
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0] ^= 0xff;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
   }
 }

@@ -1,4 +1,4 @@
-import { mkdir, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, open, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -18,7 +18,8 @@ import { encodePeerId } from "../chain/lessor-profile.js";
 import type { CofferNode } from "../p2p/node.js";
 import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type OfferService, type SignedOffer } from "../protocols/offer/index.js";
 import { createPodService, type PodService } from "../protocols/pod/index.js";
-import { CommittedFile, commitFile, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
+import { CommittedFile, commitFile, type Commitment, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
+import { SEGMENT_SIZE } from "../proofs/constants.js";
 import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
 
 /** The user could not buy, repair or download: `shortMessage` says what to change. */
@@ -104,6 +105,11 @@ export class UserRole {
   async stop(): Promise<void> {
     await this.loop.stop();
     await this.node.stop();
+  }
+
+  /** The deals this user bought (persisted; survives a restart). */
+  trackedDeals(): BoughtDeal[] {
+    return Object.values(this.deals);
   }
 
   private async saveDeals(): Promise<void> {
@@ -233,6 +239,26 @@ export class UserRole {
   }
 
   /**
+   * Our own copy of the deal's data with its tree, only if its root is commD: the file we bought the deal
+   * with, else the node store's copy (exported to a temporary file).
+   */
+  private async verifiedOriginal(dealId: Hex, commD: Hex, workDir: string): Promise<{ path: string; tree: Commitment["tree"]; temporary: boolean } | undefined> {
+    const candidates: { path: string; temporary: boolean }[] = [];
+    const file = this.deals[dealId]?.file;
+    if (file) candidates.push({ path: file, temporary: false });
+    if (this.node.store.info(commD)?.complete) {
+      const exported = join(workDir, `${commD.slice(2, 18)}.original`);
+      await this.node.store.exportFile(commD, exported).then(() => candidates.push({ path: exported, temporary: true })).catch(() => undefined);
+    }
+    for (const candidate of candidates) {
+      const commitment = await commitFile(candidate.path).catch(() => undefined);
+      if (commitment && toHex(commitment.root).toLowerCase() === commD) return { ...candidate, tree: commitment.tree };
+      if (candidate.temporary) await rm(candidate.path, { force: true });
+    }
+    return undefined;
+  }
+
+  /**
    * Downloads deal `dealId` with PoD from a proving replica: openDownload (escrow), receive E over
    * /coffer/pod/1.0.0, check commE, confirmReceipt with the challenged tile, wait for the key, decrypt into
    * `outPath` and check commD; a wrong segment is disputed on-chain (refund + bond).
@@ -281,20 +307,48 @@ export class UserRole {
       await decryptDownload(cipherPath, download.key, outPath, { size: Number(deal.size) });
       const plain = await commitFile(outPath);
       if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) return { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false };
-      // Find a segment that does not decrypt to D and prove it on-chain.
-      const data = await CommittedFile.open(outPath, plain.tree);
-      try {
+      // Wrong bytes: open D[i] against commD from our own copy, find a differing segment, dispute on-chain.
+      const original = await this.verifiedOriginal(dealId, deal.commD.toLowerCase() as Hex, workDir);
+      if (!original) {
         await rm(outPath, { force: true });
-        throw new UserRoleError(`decrypted data does not match commD ${deal.commD}; the dispute needs the original's tree, which this node does not hold`);
+        throw new UserRoleError(`decrypted data does not match commD ${deal.commD} and this node holds no copy to prove it: nothing was disputed`);
+      }
+      const data = await CommittedFile.open(original.path, original.tree);
+      try {
+        const index = await firstDifferingSegment(original.path, outPath, Number(deal.size));
+        const proof = await podDisputeProof(cipherFile, data, index);
+        await disputeDownload(this.chain, { downloadId, index, proof });
+        this.options.logger.warn({ dealId, downloadId, lessor, index }, "user: lessor served wrong bytes, dispute won");
+        // Our copy is the right data: hand it out instead of the wrong bytes.
+        await copyFile(original.path, outPath);
       } finally {
         await data.close();
-        void disputeDownload;
-        void podDisputeProof;
+        if (original.temporary) await rm(original.path, { force: true });
       }
+      return { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: true };
     } finally {
       await cipherFile.close();
       await rm(cipherPath, { force: true });
     }
+  }
+}
+
+/** First 32-byte segment where the two files differ (docs/protocol.md §2: segment i = bytes [32i, 32i+32)). */
+async function firstDifferingSegment(a: string, b: string, size: number): Promise<number> {
+  const [fa, fb] = await Promise.all([open(a, "r"), open(b, "r")]);
+  try {
+    const block = 1 << 20;
+    const ba = Buffer.alloc(block);
+    const bb = Buffer.alloc(block);
+    for (let offset = 0; offset < size; offset += block) {
+      const length = Math.min(block, size - offset);
+      await Promise.all([fa.read(ba, 0, length, offset), fb.read(bb, 0, length, offset)]);
+      for (let i = 0; i < length; i++) if (ba[i] !== bb[i]) return Math.floor((offset + i) / SEGMENT_SIZE);
+    }
+    throw new UserRoleError("the decrypted file equals our copy although its root differs from commD");
+  } finally {
+    await fa.close();
+    await fb.close();
   }
 }
 

@@ -21,6 +21,8 @@ export interface SystemOptions {
   periodLength: number;
   lessors: number;
   dishonest?: number[];
+  /** Lessors (by index) that serve wrong bytes in PoD downloads. */
+  serveWrongBytes?: number[];
   kPoRep?: number;
   kPoSt?: number;
   maxMisses?: number;
@@ -68,7 +70,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         logger: logger.child({ role: `lessor-${i}` }),
         pricePerGiBPerPeriod: parseEther("1") - BigInt(i) * parseEther("0.01"),
         capacityBytes: 1n << 34n,
-        dishonest: options.dishonest?.includes(i) ? { deleteReplicaAfterPoRep: true } : undefined,
+        dishonest: { deleteReplicaAfterPoRep: options.dishonest?.includes(i), serveWrongBytes: options.serveWrongBytes?.includes(i) },
       };
       const lessor = await LessorRole.create(opts);
       await lessor.start();

@@ -1,0 +1,221 @@
+/**
+ * What `coffer start --role ... --rpc ...` runs: one role (lessor, user or watcher) against a JSON-RPC chain,
+ * its chain key in the data dir, plus the control routes the CLI's buy-deal / get call. Also `coffer register`
+ * and `coffer fund` (local chains): staking and funding an account whose key lives in the data dir.
+ */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import type { Logger } from "pino";
+import { createPublicClient, createWalletClient, formatEther, http, parseEther, type Hex } from "viem";
+import { cofferTokenAbi } from "../chain/abi/cofferToken.js";
+import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
+import { storageMarketAbi } from "../chain/abi/storageMarket.js";
+import { mintFromFaucet } from "../chain/actions/mintFromFaucet.js";
+import { registerLessor } from "../chain/actions/registerLessor.js";
+import { loadOrCreateChainAccount } from "../chain/client.js";
+import type { CofferClients } from "../chain/clients.js";
+import { parseDeployment, readDeployment, type CofferDeployment } from "../chain/deployments.js";
+import { BaseError } from "../p2p/errors.js";
+import { parseRoot } from "../p2p/hex.js";
+import { loadOrCreatePeerKey } from "../p2p/identity.js";
+import type { CofferNode } from "../p2p/node.js";
+import { LessorRole } from "../roles/lessor.js";
+import { UserRole } from "../roles/user.js";
+import { WatcherRole } from "../roles/watcher.js";
+import type { ControlExtensions } from "./control.js";
+
+/** Chain ids where `hardhat_setBalance` and the token faucet exist (npm run chain). */
+const LOCAL_CHAIN_IDS = [31337, 1337];
+const ZERO = "0x0000000000000000000000000000000000000000";
+
+export interface ChainTarget {
+  rpcUrl: string;
+  network: string;
+  /** Path of a deployment JSON; default deployments/<network>.json. */
+  deploymentFile?: string;
+}
+
+export async function loadDeploymentFor(target: ChainTarget): Promise<CofferDeployment> {
+  if (!target.deploymentFile) return readDeployment(target.network);
+  let text: string;
+  try {
+    text = await readFile(resolve(target.deploymentFile), "utf8");
+  } catch (cause) {
+    throw new BaseError(`cannot read the deployment file ${target.deploymentFile}`, { code: "not-found", cause, details: "deploy first: npm run deploy -- --network <name>" });
+  }
+  try {
+    return parseDeployment(JSON.parse(text), target.deploymentFile);
+  } catch (cause) {
+    throw new BaseError(`${target.deploymentFile} is not a Coffer deployment: ${(cause as Error).message}`, { code: "bad-request", cause });
+  }
+}
+
+/** Clients for the data dir's chain key over `rpcUrl` (the key is read here and never printed). */
+export async function clientsForDataDir(dataDir: string, rpcUrl: string): Promise<CofferClients> {
+  const transport = http(rpcUrl);
+  const publicClient = createPublicClient({ transport, pollingInterval: 250 });
+  const walletClient = createWalletClient({ account: await loadOrCreateChainAccount(dataDir), transport, pollingInterval: 250 });
+  return { publicClient, walletClient };
+}
+
+/**
+ * Local chains only: gives the data dir's account gas (hardhat_setBalance) and `cfr` CFR from the faucet.
+ * Public networks: refuses, the operator funds the printed address.
+ */
+export async function fundLocally(clients: CofferClients, deployment: CofferDeployment, cfr: bigint): Promise<{ eth: bigint; cfr: bigint }> {
+  const chainId = await clients.publicClient.getChainId();
+  const address = clients.walletClient.account.address;
+  if (!LOCAL_CHAIN_IDS.includes(chainId)) {
+    throw new BaseError(`chain ${chainId} is not a local chain: send ETH for gas and CFR to ${address} yourself`, { code: "bad-request" });
+  }
+  const gas = parseEther("100");
+  if ((await clients.publicClient.getBalance({ address })) < gas) {
+    await clients.publicClient.request({ method: "hardhat_setBalance" as never, params: [address, `0x${gas.toString(16)}`] as never });
+  }
+  const token = { address: deployment.contracts.CofferToken.address, abi: cofferTokenAbi } as const;
+  const [balance, maxPerCall] = await Promise.all([
+    clients.publicClient.readContract({ ...token, functionName: "balanceOf", args: [address] }),
+    clients.publicClient.readContract({ ...token, functionName: "FAUCET_MAX_PER_CALL" }),
+  ]);
+  for (let missing = cfr - balance; missing > 0n; missing -= maxPerCall) {
+    await mintFromFaucet(clients, { token: token.address, amount: missing < maxPerCall ? missing : maxPerCall });
+  }
+  return { eth: await clients.publicClient.getBalance({ address }), cfr: await clients.publicClient.readContract({ ...token, functionName: "balanceOf", args: [address] }) };
+}
+
+export interface RegisterFromDataDirParameters {
+  stake?: bigint;
+  capacityBytes: bigint;
+  pricePerGiBPerEpoch: bigint;
+  /** Where other nodes reach this one; `/p2p/<peer id>` is appended when missing. */
+  announce: string[];
+}
+
+/** Registers the data dir's chain key as the lessor of the data dir's peer id (funding it first on local chains). */
+export async function registerFromDataDir(dataDir: string, target: ChainTarget, params: RegisterFromDataDirParameters) {
+  const deployment = await loadDeploymentFor(target);
+  const clients = await clientsForDataDir(dataDir, target.rpcUrl);
+  const peerId = peerIdFromPrivateKey(await loadOrCreatePeerKey(dataDir));
+  const registry = deployment.contracts.LessorRegistry.address;
+  const stake = params.stake ?? (await clients.publicClient.readContract({ address: registry, abi: lessorRegistryAbi, functionName: "minStake" }));
+  if (LOCAL_CHAIN_IDS.includes(await clients.publicClient.getChainId())) await fundLocally(clients, deployment, stake);
+  const multiaddrs = params.announce.map((a) => (a.includes("/p2p/") ? a : `${a}/p2p/${peerId.toString()}`));
+  const result = await registerLessor(clients, { registry, stake, capacityBytes: params.capacityBytes, pricePerGiBPerEpoch: params.pricePerGiBPerEpoch, peerId, multiaddrs });
+  return { lessor: result.lessor, peerId: peerId.toString(), multiaddrs, stake: formatEther(stake), transaction: result.registrationHash };
+}
+
+export interface RunningRole {
+  node: CofferNode;
+  address: Hex;
+  control: ControlExtensions;
+  stop(): Promise<void>;
+}
+
+export interface StartRoleOptions extends ChainTarget {
+  role: "lessor" | "user" | "watcher";
+  dataDir: string;
+  listen: string[];
+  bootstrap: string[];
+  logger: Logger;
+  allowPrivateAddresses: boolean;
+  uploadLimit?: number;
+  /** Lessor terms (CFR wei per GiB per period, bytes). */
+  pricePerGiBPerPeriod: bigint;
+  capacityBytes: bigint;
+}
+
+/** Starts the role; its control routes: user `/buy-deal` and `/get` (a deal id or a commD of one of its deals). */
+export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
+  const deployment = await loadDeploymentFor(o);
+  const common = {
+    dataDir: o.dataDir,
+    listen: o.listen,
+    bootstrap: o.bootstrap,
+    chain: { deployment, rpcUrl: o.rpcUrl },
+    logger: o.logger,
+    node: { allowPrivateAddresses: o.allowPrivateAddresses, uploadLimit: o.uploadLimit, overlay: { enabled: true } },
+  };
+  if (o.role === "lessor") {
+    const lessor = await LessorRole.create({ ...common, pricePerGiBPerPeriod: o.pricePerGiBPerPeriod, capacityBytes: o.capacityBytes });
+    await lessor.start();
+    const registered = await lessor.chain.publicClient.readContract({ address: deployment.contracts.LessorRegistry.address, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor.address] });
+    if (registered.registeredAt === 0n) o.logger.warn({ address: lessor.address }, "this lessor is not registered yet: run `coffer register` (users only pick registered lessors)");
+    return {
+      node: lessor.node,
+      address: lessor.address,
+      control: { status: async () => ({ chainAddress: lessor.address, replicas: lessor.replicas(), stats: lessor.stats }) },
+      stop: () => lessor.stop(),
+    };
+  }
+  if (o.role === "watcher") {
+    const watcher = await WatcherRole.create(common);
+    await watcher.start();
+    return {
+      node: watcher.node,
+      address: watcher.chain.address,
+      control: { status: async () => ({ chainAddress: watcher.chain.address, reports: watcher.reports.length, suspects: watcher.suspects() }) },
+      stop: () => watcher.stop(),
+    };
+  }
+  const user = await UserRole.create(common);
+  await user.start();
+  const market = { address: user.chain.addresses.market, abi: storageMarketAbi } as const;
+  return {
+    node: user.node,
+    address: user.address,
+    control: {
+      status: async () => ({ chainAddress: user.address, deals: user.trackedDeals().map((d) => ({ dealId: d.dealId, commD: d.commD, size: d.size, replicas: d.replicas.length })) }),
+      routes: {
+        "/buy-deal": async (body, emit, signal) => {
+          const file = requireString(body, "file");
+          const replicas = requireInteger(body, "replicas");
+          const periods = requireInteger(body, "periods");
+          const maxPrice = parseWei(body.maxPrice);
+          const deal = await user.buyDeal({ file: resolve(file), replicas, durationPeriods: periods, maxPricePerGiBPerPeriod: maxPrice, signal, onProgress: (message) => emit({ message }) });
+          if (body.wait === true) {
+            emit({ message: "waiting until every replica is Proving" });
+            await user.waitUntilProving(deal.dealId, typeof body.waitMs === "number" ? body.waitMs : 600_000);
+          }
+          return { ...deal, pricePerGiBPerPeriod: deal.pricePerGiBPerPeriod.toString() };
+        },
+        "/get": async (body, emit) => {
+          const id = requireString(body, "root").toLowerCase() as Hex;
+          const out = resolve(requireString(body, "out"));
+          let dealId: Hex | undefined = user.trackedDeals().find((d) => d.commD === id)?.dealId;
+          if (!dealId) {
+            const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] }).catch(() => undefined);
+            if (deal && deal.client !== ZERO) dealId = id;
+          }
+          if (!dealId) {
+            // Not a deal of ours: a plain p2p fetch by root.
+            const root = parseRoot(id);
+            if (!root) throw new BaseError(`not a root or deal id: ${id}`, { code: "bad-root" });
+            const result = await user.node.get(root, out, { onProgress: (p) => emit({ done: p.bytes, total: p.size, sources: p.sources }) });
+            return { root: result.root, size: result.size, out, sources: Object.keys(result.stats.bytesFrom).length };
+          }
+          emit({ message: `PoD download of deal ${dealId}` });
+          const got = await user.get(dealId, out);
+          return { dealId, downloadId: got.downloadId, lessor: got.lessor, price: got.price.toString(), size: got.bytes, out, sources: 1, disputed: got.disputed };
+        },
+      },
+    },
+    stop: () => user.stop(),
+  };
+}
+
+function requireString(body: Record<string, unknown>, name: string): string {
+  if (typeof body[name] !== "string" || body[name] === "") throw new BaseError(`\`${name}\` is required`, { code: "bad-request" });
+  return body[name] as string;
+}
+
+function requireInteger(body: Record<string, unknown>, name: string): number {
+  const value = body[name];
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw new BaseError(`\`${name}\` must be a positive integer`, { code: "bad-request" });
+  return value;
+}
+
+function parseWei(value: unknown): bigint {
+  if (typeof value !== "string" || !/^\d+$/.test(value)) throw new BaseError("`maxPrice` must be a decimal string of CFR wei", { code: "bad-request" });
+  return BigInt(value);
+}
