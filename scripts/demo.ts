@@ -100,7 +100,10 @@ try {
   console.log(line(widths.map((w) => "-".repeat(w))));
   for (const row of rows) console.log(line(row));
   const suspects = watcher.suspects().map((s) => `${s.lessor.slice(0, 10)}… (misses ${s.misses}, failures ${s.failures})`);
-  console.log(`\nwatcher suspects: ${suspects.join(", ") || "none"}`);
+  console.log(`\nwatcher suspects (on-chain misses): ${suspects.join(", ") || "none"}`);
+  const timed = (watcher.timed?.allStats() ?? []).map((t) => `${t.lessor.slice(0, 10)}… ok ${t.ok}, late ${t.late}, wrong ${t.wrong}, unanswered ${t.unanswered}${t.medianLatencyMs === undefined ? "" : `, median ${t.medianLatencyMs.toFixed(0)} ms`}`);
+  console.log(`watcher timed challenges (signed, 1 s deadline): ${timed.join("; ") || "none"}`);
+  console.log(`timed-challenge suspects: ${(watcher.timed?.suspects() ?? []).map((a) => `${a.slice(0, 10)}…`).join(", ") || "none"}`);
   console.log(`demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } catch (error) {
   exitCode = 1;

@@ -48,6 +48,13 @@ describe("the whole system: buy, prove, slash, repair, download", function () {
     assert.equal(reportsOnDishonest.length, 2, "maxMisses = 2 reports fail the replica");
     assert.ok(watcher.suspects().some((s) => s.lessor.toLowerCase() === lessors[0]!.address.toLowerCase()));
     assert.equal(user.repairsDone.length, 1);
+    // Off-chain: the watcher's signed timed challenges find the dishonest lessor unable to answer, while the
+    // honest one answers every challenge in time.
+    const timed = watcher.timed!;
+    assert.ok(timed.suspects().some((a) => a.toLowerCase() === lessors[0]!.address.toLowerCase()), "timed challenges flag the dishonest lessor");
+    const honestTimed = timed.statsOf(lessors[1]!.address);
+    assert.ok(honestTimed.ok > 0, "the honest lessor answered timed challenges");
+    assert.equal(honestTimed.late + honestTimed.wrong + honestTimed.unanswered, 0, "the honest lessor never failed one");
 
     const honestSlot = 1 - dishonestSlot;
     const out = join(system.root, "out.bin");

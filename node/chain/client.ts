@@ -3,6 +3,8 @@ import { join } from "node:path";
 import type { AbstractSublevel } from "abstract-level";
 import { pino, type Logger } from "pino";
 import {
+  type LocalAccount,
+  type SignableMessage,
   createPublicClient,
   createWalletClient,
   http,
@@ -143,6 +145,18 @@ export class ChainClient implements MarketActionContext {
 
   get address(): Address {
     return this.walletClient.account.address;
+  }
+
+  /**
+   * The chain key as an EIP-191 message signer for off-chain evidence (offers, timed challenges). Works for
+   * a local key and for an RPC-held account alike; the key itself never leaves the wallet client.
+   */
+  messageSigner(): LocalAccount {
+    const walletClient = this.walletClient;
+    return {
+      address: walletClient.account.address,
+      signMessage: ({ message }: { message: SignableMessage }) => walletClient.signMessage({ account: walletClient.account, message }),
+    } as unknown as LocalAccount;
   }
 
   /** Runs transactions of this account one at a time (sendContractTransaction picks the pending nonce). */

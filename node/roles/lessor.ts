@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
-import { bytesToHex, type Address, type Hex } from "viem";
+import { bytesToHex, hexToBytes, type Address, type Hex } from "viem";
 import { downloadMarketAbi } from "../chain/abi/downloadMarket.js";
 import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
@@ -24,6 +24,7 @@ import { createPodService, type PodCipher, type PodService } from "../protocols/
 import type { UploadOffer } from "../protocols/upload/index.js";
 import { CommittedFile, commitFile, encryptForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealFile, type ProvePoStParams } from "../proofs/index.js";
 import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
 
 export interface LessorOptions extends RoleOptions {
   /** Asking price, CFR wei per GiB per period. */
@@ -86,6 +87,7 @@ export class LessorRole {
 
   private constructor(readonly options: LessorOptions, readonly node: CofferNode, readonly chain: ChainClient) {
     this.replicaDir = join(options.dataDir, "replicas");
+    this.challenges = new ReplicaChallengeResponder({ account: chain.messageSigner(), logger: options.logger });
     this.offers = createOfferService({ network: node.host, logger: options.logger, handlers: { quote: (p, r) => this.quote(p, r), assign: (p, a) => this.assign(p, a) } });
     this.pod = createPodService({ network: node.host, logger: options.logger, serve: (p, id, s) => this.serveDownload(p, id, s), onServed: (b) => (this.stats.bytesServed += b) });
     this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "lessor");
@@ -93,10 +95,20 @@ export class LessorRole {
 
   static async create(options: LessorOptions): Promise<LessorRole> {
     let role: LessorRole | undefined;
-    const { node, chain } = await createNodeAndChain(options, "lessor", { acceptUpload: (offer) => role?.acceptUpload(offer) ?? false });
+    const { node, chain } = await createNodeAndChain(options, "lessor", {
+      acceptUpload: (offer) => role?.acceptUpload(offer) ?? false,
+      // Watchers' timed challenges are answered from the SEALED replicas, signed with the chain key (§7).
+      challengeResponder: (request, signal) => {
+        if (!role) throw new Error("lessor is starting");
+        return role.challenges.answer(request, signal);
+      },
+    });
     role = new LessorRole(options, node, chain);
     return role;
   }
+
+  /** Answers timed challenges on the replicas this lessor proves. */
+  readonly challenges: ReplicaChallengeResponder;
 
   get address(): Address {
     return this.chain.address;
@@ -109,10 +121,20 @@ export class LessorRole {
   async start(): Promise<void> {
     await mkdir(this.replicaDir, { recursive: true });
     this.state = { ...this.state, ...((await this.chain.getState<LessorState>(STATE_KEY)) ?? {}) };
+    for (const r of this.replicas().filter((x) => x.stage === "proving")) await this.serveChallenges(r);
     await this.node.start();
     await this.offers.start();
     await this.pod.start();
     this.loop.start();
+  }
+
+  /** Serves timed challenges on a proving replica (if its file is still there). */
+  private async serveChallenges(r: LessorReplica): Promise<void> {
+    const p = this.paths(r);
+    if (!r.commR || this.challenges.has(hexToBytes(r.commR))) return;
+    await this.challenges
+      .addSealedFile(p.replica, p.tree, hexToBytes(r.commR), { dealId: r.dealId, replicaIndex: r.replicaIndex })
+      .catch((err) => this.log.warn({ err, dealId: r.dealId, replicaIndex: r.replicaIndex }, "lessor: cannot serve challenges on replica"));
   }
 
   /** Stops the loop, the protocols and the node (the state is already persisted after every change). */
@@ -121,6 +143,7 @@ export class LessorRole {
     await this.offers.stop();
     await this.pod.stop();
     await this.node.stop();
+    await this.challenges.close();
   }
 
   replicas(): LessorReplica[] {
@@ -253,7 +276,9 @@ export class LessorRole {
       await rm(p.dataTree, { force: true });
       await this.node.store.remove(r.commD).catch(() => undefined);
       this.log.info({ dealId: r.dealId, replicaIndex: r.replicaIndex }, "lessor: PoRep accepted, proving");
+      await this.serveChallenges(r);
       if (this.options.dishonest?.deleteReplicaAfterPoRep) {
+        await this.challenges.remove(hexToBytes(r.commR!));
         await rm(p.replica, { force: true });
         this.log.warn({ dealId: r.dealId, replicaIndex: r.replicaIndex }, "lessor (dishonest): deleted its replica");
       }
@@ -275,6 +300,7 @@ export class LessorRole {
       if (onChain.lessor.toLowerCase() !== this.address.toLowerCase() || (state !== ReplicaState.Proving && state !== ReplicaState.Finished)) {
         r.stage = "gone";
         r.note = `no longer ours (state ${state})`;
+        if (r.commR) await this.challenges.remove(hexToBytes(r.commR));
         await rm(this.paths(r).replica, { force: true });
         continue;
       }

@@ -6,7 +6,11 @@ import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
 import type { EventFollower } from "../chain/event-follower.js";
 import type { CofferNode } from "../p2p/node.js";
+import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
+import { multiaddr } from "@multiformats/multiaddr";
+import { peerIdFromString } from "@libp2p/peer-id";
 import { createNodeAndChain, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { TimedChallenger, type TimedChallengerOptions } from "./timed-challenger.js";
 
 /** Per-lessor statistics the watcher keeps from chain events and its own reports. */
 export interface LessorRecord {
@@ -29,7 +33,13 @@ export interface WatchedReplica {
 export type TimedChallengeHook = (replica: WatchedReplica & { lessor: Address; period: bigint }) => Promise<void>;
 
 export interface WatcherOptions extends RoleOptions {
+  /** An extra hook called once per closed period for each replica with a lessor. */
   timedChallenge?: TimedChallengeHook;
+  /**
+   * Built-in signed timed challenges over libp2p (docs/protocol.md §7), once per closed period per proving
+   * replica: on by default; `false` turns them off.
+   */
+  timedChallenges?: false | Pick<TimedChallengerOptions, "kTimed" | "deadlineMs" | "graceMs" | "suspectAfter">;
   /** Withdraw bounties each period (default true). */
   withdrawBounties?: boolean;
 }
@@ -51,7 +61,13 @@ export class WatcherRole {
   private readonly follower: EventFollower<typeof storageMarketAbi>;
   private readonly loop: RoleLoop;
 
+  /** The watcher's timed challenger (statistics, suspects, signed evidence), unless turned off. */
+  readonly timed?: TimedChallenger;
+
   private constructor(readonly options: WatcherOptions, readonly node: CofferNode, readonly chain: ChainClient) {
+    if (options.timedChallenges !== false) {
+      this.timed = new TimedChallenger({ challenges: node.challenge, account: chain.messageSigner(), logger: options.logger, ...options.timedChallenges });
+    }
     this.follower = chain.followMarketEvents("watcher", (logs) => this.onLogs(logs)) as unknown as EventFollower<typeof storageMarketAbi>;
     this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "watcher");
   }
@@ -144,17 +160,37 @@ export class WatcherRole {
         }
       }
     }
-    if (this.options.timedChallenge) {
+    if (this.options.timedChallenge || this.timed) {
       for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
         for (let i = 0; i < deal.replicas; i++) {
           const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
-          if (lessor !== "0x0000000000000000000000000000000000000000") await this.options.timedChallenge({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge failed"));
+          if (lessor === "0x0000000000000000000000000000000000000000") continue;
+          await this.options.timedChallenge?.({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge hook failed"));
+          await this.challengeReplica(dealId, i, lessor).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge failed"));
         }
       }
     }
     this.state.lastCheckedPeriod = closed;
     await this.chain.putState("watcher", this.state);
     if (this.options.withdrawBounties !== false) await withdraw(this.chain).catch((err) => this.options.logger.warn({ err }, "watcher: withdraw failed"));
+  }
+
+  /** One signed timed challenge of a proving replica, reaching the lessor through its registered multiaddrs. */
+  private async challengeReplica(dealId: Hex, replicaIndex: number, lessor: Address): Promise<void> {
+    if (!this.timed) return;
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    const [state, replica, deal, info] = await Promise.all([
+      this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [dealId, BigInt(replicaIndex)] }),
+      this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [dealId, BigInt(replicaIndex)] }),
+      this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] }),
+      this.chain.publicClient.readContract({ address: this.chain.addresses.registry, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor] }),
+    ]);
+    if (state !== ReplicaState.Proving) return;
+    const peerText = info.multiaddrs.map((a) => a.split("/p2p/")[1]).find((x) => x);
+    if (!peerText) return;
+    for (const addr of info.multiaddrs) await this.node.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+    const outcome = await this.timed.challenge({ lessor, peer: peerIdFromString(peerText), commR: replica.commR, size: Number(deal.size), dealId, replicaIndex });
+    this.options.logger.info({ dealId, replicaIndex, lessor, status: outcome.status }, "watcher: timed challenge");
   }
 
   suspects(): LessorRecord[] {
