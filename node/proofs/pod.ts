@@ -1,4 +1,5 @@
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import { writeFileAtomically } from "./atomic-file.js";
 import { readFully, StreamingTreeBuilder, throwIfAborted, type LongOperationOptions } from "./commit.js";
 import type { SegmentSource } from "./committed-file.js";
 import { SEGMENT_SIZE } from "./constants.js";
@@ -67,32 +68,24 @@ export async function encryptForDownload(dataPath: string, key: Uint8Array | Hex
   const keyHash = podKeyHash(secret);
   const ciphertextPath = options.ciphertextPath ?? `${dataPath}.pod-${toHex(keyHash).slice(2, 18)}`;
   const input = await open(dataPath, "r");
-  const partial = `${ciphertextPath}.partial-${process.pid}`;
-  let output: FileHandle | undefined;
   try {
     const { size } = await input.stat();
     const layout = fileLayout(fileLayout(size).segmentCount * SEGMENT_SIZE);
     const builder = new StreamingTreeBuilder(layout);
-    output = await open(partial, "w");
-    for (let position = 0; position < layout.size; position += BLOCK_BYTES) {
-      throwIfAborted(options.signal, `encryptForDownload(${dataPath})`);
-      const block = new Uint8Array(Math.min(BLOCK_BYTES, layout.size - position));
-      await readFully(input, block, Math.min(block.length, size - position), position, dataPath, size);
-      keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
-      await output.write(block, 0, block.length, position);
-      await builder.push(block);
-      options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position + block.length), bytesTotal: size });
-    }
-    const tree = await builder.finish();
-    await output.close();
-    output = undefined;
-    await rename(partial, ciphertextPath);
+    const tree = await writeFileAtomically(ciphertextPath, async (output) => {
+      for (let position = 0; position < layout.size; position += BLOCK_BYTES) {
+        throwIfAborted(options.signal, `encryptForDownload(${dataPath})`);
+        const block = new Uint8Array(Math.min(BLOCK_BYTES, layout.size - position));
+        await readFully(input, block, Math.min(block.length, size - position), position, dataPath, size);
+        keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
+        await output.write(block, 0, block.length, position);
+        await builder.push(block);
+        options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position + block.length), bytesTotal: size });
+      }
+      return builder.finish();
+    });
     if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
     return { commE: tree.root, keyHash, ciphertextPath, layout, tree };
-  } catch (error) {
-    await output?.close();
-    await rm(partial, { force: true });
-    throw error;
   } finally {
     await input.close();
   }
@@ -108,28 +101,20 @@ export async function decryptDownload(ciphertextPath: string, key: Uint8Array | 
   const secret = asWord(key, "key");
   const cipherBytes = fileLayout(options.size).segmentCount * SEGMENT_SIZE;
   const input = await open(ciphertextPath, "r");
-  const partial = `${outPath}.partial-${process.pid}`;
-  let output: FileHandle | undefined;
   try {
     const { size: actual } = await input.stat();
     if (actual !== cipherBytes) throw new TruncatedFileError(ciphertextPath, cipherBytes, actual);
-    output = await open(partial, "w");
-    for (let position = 0; position < cipherBytes; position += BLOCK_BYTES) {
-      throwIfAborted(options.signal, `decryptDownload(${ciphertextPath})`);
-      const block = new Uint8Array(Math.min(BLOCK_BYTES, cipherBytes - position));
-      await readFully(input, block, block.length, position, ciphertextPath, cipherBytes);
-      keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
-      const length = Math.min(block.length, options.size - position);
-      if (length > 0) await output.write(block, 0, length, position);
-      options.onProgress?.({ phase: "decrypt", bytesDone: Math.min(options.size, position + block.length), bytesTotal: options.size });
-    }
-    await output.close();
-    output = undefined;
-    await rename(partial, outPath);
-  } catch (error) {
-    await output?.close();
-    await rm(partial, { force: true });
-    throw error;
+    await writeFileAtomically(outPath, async (output) => {
+      for (let position = 0; position < cipherBytes; position += BLOCK_BYTES) {
+        throwIfAborted(options.signal, `decryptDownload(${ciphertextPath})`);
+        const block = new Uint8Array(Math.min(BLOCK_BYTES, cipherBytes - position));
+        await readFully(input, block, block.length, position, ciphertextPath, cipherBytes);
+        keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
+        const length = Math.min(block.length, options.size - position);
+        if (length > 0) await output.write(block, 0, length, position);
+        options.onProgress?.({ phase: "decrypt", bytesDone: Math.min(options.size, position + block.length), bytesTotal: options.size });
+      }
+    });
   } finally {
     await input.close();
   }

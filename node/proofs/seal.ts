@@ -1,5 +1,6 @@
 import { hashInto } from "@chainsafe/hashtree";
-import { open, rename, rm } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import { writeFileAtomically } from "./atomic-file.js";
 import { isAddress, type Address } from "viem";
 import { readFully, throwIfAborted, StreamingTreeBuilder, type LongOperationOptions } from "./commit.js";
 import { SEAL_WINDOW, SEGMENT_SIZE } from "./constants.js";
@@ -181,40 +182,35 @@ export async function sealFile(dataPath: string, replicaPath: string, replica: U
   const rounds = options.sealRounds ?? 1;
   const sealer = new Sealer(asWord(replica, "replicaId"), rounds);
   const input = await open(dataPath, "r");
-  const partial = `${replicaPath}.partial-${process.pid}`;
-  let output: import("node:fs/promises").FileHandle | undefined;
   try {
     const { size } = await input.stat();
     const dataLayout = fileLayout(size);
     const replicaLayout = fileLayout(dataLayout.segmentCount * SEGMENT_SIZE);
     const builder = new StreamingTreeBuilder(replicaLayout);
-    output = await open(partial, "w");
     let chainSeconds = 0;
     const blockBytes = BLOCK_SEGMENTS * SEGMENT_SIZE;
-    for (let position = 0; position < replicaLayout.size; position += blockBytes) {
-      throwIfAborted(options.signal, `sealFile(${dataPath})`);
-      const length = Math.min(blockBytes, replicaLayout.size - position);
-      const block = new Uint8Array(length); // the last one is zero-padded past the data's end
-      await readFully(input, block, Math.min(length, size - position), position, dataPath, size);
-      const started = performance.now();
-      const sealed = sealer.sealBlock(block);
-      chainSeconds += (performance.now() - started) / 1000;
-      await output.write(sealed, 0, sealed.length, position);
-      await builder.push(sealed); // transfers `sealed` to a hash worker
-      options.onProgress?.({ phase: "seal", bytesDone: Math.min(size, position + length), bytesTotal: size });
-    }
-    const tree = await builder.finish();
-    await output.sync();
-    await output.close();
-    output = undefined;
-    await rename(partial, replicaPath);
+    const tree = await writeFileAtomically(
+      replicaPath,
+      async (output) => {
+        for (let position = 0; position < replicaLayout.size; position += blockBytes) {
+          throwIfAborted(options.signal, `sealFile(${dataPath})`);
+          const length = Math.min(blockBytes, replicaLayout.size - position);
+          const block = new Uint8Array(length); // the last one is zero-padded past the data's end
+          await readFully(input, block, Math.min(length, size - position), position, dataPath, size);
+          const started = performance.now();
+          const sealed = sealer.sealBlock(block);
+          chainSeconds += (performance.now() - started) / 1000;
+          await output.write(sealed, 0, sealed.length, position);
+          await builder.push(sealed); // transfers `sealed` to a hash worker
+          options.onProgress?.({ phase: "seal", bytesDone: Math.min(size, position + length), bytesTotal: size });
+        }
+        return builder.finish();
+      },
+      { sync: true },
+    );
     if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
     logger.debug({ dataPath, replicaPath, size, rounds, chainSeconds }, "sealed replica");
     return { commR: tree.root, dataLayout, replicaLayout, tree, secondsPerSegment: chainSeconds / dataLayout.segmentCount };
-  } catch (error) {
-    await output?.close();
-    await rm(partial, { force: true });
-    throw error;
   } finally {
     await input.close();
   }
@@ -242,53 +238,50 @@ export async function unsealFile(replicaPath: string, outPath: string, replica: 
   const dataLayout = fileLayout(options.size);
   const replicaBytes = dataLayout.segmentCount * SEGMENT_SIZE;
   const input = await open(replicaPath, "r");
-  const partial = `${outPath}.partial-${process.pid}`;
-  let output: import("node:fs/promises").FileHandle | undefined;
   try {
     const { size: actual } = await input.stat();
     if (actual !== replicaBytes) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
-    output = await open(partial, "w");
-    const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
-    const pool = hashWorkerPool();
-    const maxInFlight = Math.max(2, pool.size * 3);
-    const queue: { start: number; result: Promise<Uint8Array> }[] = [];
-    const drain = async () => {
-      const { start, result } = queue.shift()!;
-      const decoded = await result;
-      const length = Math.min(decoded.length, options.size - start * SEGMENT_SIZE);
-      if (length > 0) await output!.write(decoded, 0, length, start * SEGMENT_SIZE);
-      if (builder) {
-        // commD hashes the data bytes: the padding of the last segment must read as zeros.
-        if (length < decoded.length) decoded.fill(0, length);
-        await builder.push(decoded);
-      }
-      options.onProgress?.({ phase: "unseal", bytesDone: Math.max(0, Math.min(options.size, start * SEGMENT_SIZE + decoded.length)), bytesTotal: options.size });
-    };
-    for (let start = 0; start < dataLayout.segmentCount; start += BLOCK_SEGMENTS) {
-      throwIfAborted(options.signal, `unsealFile(${replicaPath})`);
-      const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
-      const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
-      queue.push({ start, result: pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW) });
-      if (queue.length >= maxInFlight) await drain();
-    }
-    while (queue.length > 0) await drain();
-    if (builder) {
-      const tree = await builder.finish();
-      const expected = asWord(options.expectedCommD!, "expectedCommD");
-      if (!equalBytes(tree.root, expected)) {
-        throw new CorruptReplicaError(replicaPath, undefined, {
-          reason: `it unseals to data with root ${toHex(tree.root)}, not the deal's commD ${toHex(expected)}`,
-        });
-      }
-    }
     // No fsync: the unsealed copy is re-creatable from the replica; durability is the caller's choice.
-    await output.close();
-    output = undefined;
-    await rename(partial, outPath);
-  } catch (error) {
-    await output?.close();
-    await rm(partial, { force: true });
-    throw error;
+    await writeFileAtomically(outPath, async (output) => {
+      const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
+      const pool = hashWorkerPool();
+      const maxInFlight = Math.max(2, pool.size * 3);
+      const queue: { start: number; result: Promise<Uint8Array> }[] = [];
+      const drain = async () => {
+        const { start, result } = queue.shift()!;
+        const decoded = await result;
+        const length = Math.min(decoded.length, options.size - start * SEGMENT_SIZE);
+        if (length > 0) await output.write(decoded, 0, length, start * SEGMENT_SIZE);
+        if (builder) {
+          // commD hashes the data bytes: the padding of the last segment must read as zeros.
+          if (length < decoded.length) decoded.fill(0, length);
+          await builder.push(decoded);
+        }
+        options.onProgress?.({ phase: "unseal", bytesDone: Math.max(0, Math.min(options.size, start * SEGMENT_SIZE + decoded.length)), bytesTotal: options.size });
+      };
+      try {
+        for (let start = 0; start < dataLayout.segmentCount; start += BLOCK_SEGMENTS) {
+          throwIfAborted(options.signal, `unsealFile(${replicaPath})`);
+          const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
+          const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
+          queue.push({ start, result: pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW) });
+          if (queue.length >= maxInFlight) await drain();
+        }
+        while (queue.length > 0) await drain();
+      } finally {
+        // Settle batches still in flight before the output closes (an abort leaves them unawaited).
+        await Promise.allSettled(queue.map((q) => q.result));
+      }
+      if (builder) {
+        const tree = await builder.finish();
+        const expected = asWord(options.expectedCommD!, "expectedCommD");
+        if (!equalBytes(tree.root, expected)) {
+          throw new CorruptReplicaError(replicaPath, undefined, {
+            reason: `it unseals to data with root ${toHex(tree.root)}, not the deal's commD ${toHex(expected)}`,
+          });
+        }
+      }
+    });
   } finally {
     await input.close();
   }
