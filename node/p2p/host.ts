@@ -8,6 +8,7 @@ import { ping, type Ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import type { Identify } from "@libp2p/identify";
 import { createLibp2p, type Libp2p } from "libp2p";
+import { nativeNoiseCrypto } from "./noise-crypto.js";
 
 /** Which part a node plays: lessors store and serve (DHT server), users put/get (DHT client), watchers challenge. */
 export type Role = "user" | "lessor" | "watcher";
@@ -44,7 +45,7 @@ export interface HostOptions {
   limits?: Partial<HostLimits>;
   /** Yamux tuning: largest muxer message and per-stream receive window (bytes). */
   yamux?: { maxMessageSize?: number; initialStreamWindowSize?: number; maxStreamWindowSize?: number };
-  /** Noise cipher implementation (the bench swaps it). */
+  /** Noise cipher implementation: Node's native ChaCha20-Poly1305 by default (the bench swaps it). */
   noiseCrypto?: ICryptoInterface;
 }
 
@@ -60,7 +61,7 @@ export async function createHost(options: HostOptions): Promise<CofferHost> {
     start: false,
     addresses: { listen: options.listen },
     transports: [tcp()],
-    connectionEncrypters: [noise(options.noiseCrypto ? { crypto: options.noiseCrypto } : {})],
+    connectionEncrypters: [noise({ crypto: options.noiseCrypto ?? nativeNoiseCrypto })],
     streamMuxers: [yamux({
       ...(options.yamux?.maxMessageSize ? { maxMessageSize: options.yamux.maxMessageSize } : {}),
       streamOptions: {
