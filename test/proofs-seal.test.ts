@@ -36,6 +36,7 @@ import {
   unsealBytes,
   unsealFile,
   unsealRange,
+  unsealStream,
   verifyPoRep,
   verifyPoSt,
   verifyPoStAt,
@@ -106,7 +107,35 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
       const part = await unsealRange(`${dataPath}.replica`, { start, end: n }, id, { sealRounds: 2 });
       assert.ok(equalBytes(part.subarray(0, Math.max(0, size - start * 32)), data.subarray(start * 32)));
       await rm(`${dataPath}.out`);
+      // Streamed (what serving a download does): the same bytes, in order, at their offsets.
+      const parts: Uint8Array[] = [];
+      let expectedOffset = 0;
+      for await (const block of unsealStream(`${dataPath}.replica`, id, { size, sealRounds: 2 })) {
+        assert.equal(block.offset, expectedOffset);
+        expectedOffset += block.bytes.length;
+        parts.push(new Uint8Array(block.bytes));
+      }
+      assert.ok(equalBytes(Buffer.concat(parts), data), `streamed round trip ${size}`);
     }
+  });
+
+  it("a streamed unseal checks commD at the end and can stop early without leaking work", async function () {
+    const id = replicaId(LESSOR, DEAL, 0);
+    const size = 9 * 1024 * 1024 + 5;
+    const data = randomBytes(size);
+    const dataPath = join(dir, "stream.bin");
+    await writeFile(dataPath, data);
+    await sealFile(dataPath, `${dataPath}.replica`, id);
+    const wrongRoot = commitBytes(randomBytes(size)).root;
+    await assert.rejects(async () => {
+      for await (const _ of unsealStream(`${dataPath}.replica`, id, { size, expectedCommD: wrongRoot })) void _;
+    }, CorruptReplicaError);
+    let blocks = 0;
+    for await (const block of unsealStream(`${dataPath}.replica`, id, { size })) {
+      assert.ok(equalBytes(block.bytes, data.subarray(block.offset, block.offset + block.bytes.length)));
+      if (++blocks === 1) break;
+    }
+    assert.equal(blocks, 1);
   });
 
   it("refuses a truncated or corrupted stored replica with typed errors and leaves no output", async function () {

@@ -48,12 +48,14 @@ export {
   unsealBytes,
   sealFile,
   unsealFile,
+  unsealStream,
   unsealRange,
   commitSealedBytes,
   type SealFileOptions,
   type SealResult,
   type UnsealOptions,
   type UnsealFileOptions,
+  type UnsealedBlock,
 } from "./seal.js";
 export { porepChallenges, postChallenges, podReceiptChallenge } from "./challenges.js";
 export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";

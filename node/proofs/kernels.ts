@@ -115,6 +115,10 @@ export function unsealBatch(
   const { inputs, in32, keys, key32 } = scratchFor(count);
   // Word offset (in `source`) of S[d(i)] per segment; -1 means "replicaId" (segment 0).
   const dependency = new Int32Array(count);
+  const [r0, r1, r2, r3, r4, r5, r6, r7] = rid32;
+  // Segments past the first `window` take the power-of-two fast path of backEdge inline: the low 13 bits of
+  // bytes 4..5 of S[i-1], i.e. of the little-endian word previous + 1 (no per-segment call or byte reads).
+  const fastMask = window <= 65536 && (window & (window - 1)) === 0 ? window - 1 : -1;
   for (let k = 0; k < count; k++) {
     const i = firstIndex + k;
     const position = prefix + k;
@@ -125,13 +129,31 @@ export function unsealBatch(
       continue;
     }
     const previous = (position - 1) * 8;
-    const back = backEdge(source, previous * 4, i, window);
+    let back: number;
+    if (fastMask >= 0 && i >= window) {
+      const word = s32[previous + 1];
+      back = (((word & 0xff) << 8) | ((word >>> 8) & 0xff)) & fastMask;
+    } else {
+      back = backEdge(source, previous * 4, i, window);
+    }
     const dep = (position - 1 - back) * 8;
     dependency[k] = dep;
-    for (let w = 0; w < 8; w++) {
-      in32[out + w] = s32[previous + w] ^ rid32[w];
-      in32[out + 8 + w] = s32[dep + w];
-    }
+    in32[out] = s32[previous] ^ r0;
+    in32[out + 1] = s32[previous + 1] ^ r1;
+    in32[out + 2] = s32[previous + 2] ^ r2;
+    in32[out + 3] = s32[previous + 3] ^ r3;
+    in32[out + 4] = s32[previous + 4] ^ r4;
+    in32[out + 5] = s32[previous + 5] ^ r5;
+    in32[out + 6] = s32[previous + 6] ^ r6;
+    in32[out + 7] = s32[previous + 7] ^ r7;
+    in32[out + 8] = s32[dep];
+    in32[out + 9] = s32[dep + 1];
+    in32[out + 10] = s32[dep + 2];
+    in32[out + 11] = s32[dep + 3];
+    in32[out + 12] = s32[dep + 4];
+    in32[out + 13] = s32[dep + 5];
+    in32[out + 14] = s32[dep + 6];
+    in32[out + 15] = s32[dep + 7];
   }
   hashInto(inputs, keys);
   for (let r = 1; r < rounds; r++) {

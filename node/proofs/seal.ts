@@ -227,64 +227,79 @@ export interface UnsealFileOptions extends UnsealOptions {
   expectedCommD?: Uint8Array | Hex;
 }
 
+/** One decoded block of {@link unsealStream}: `bytes` are the data at byte `offset` (exactly the file's bytes). */
+export interface UnsealedBlock {
+  offset: number;
+  bytes: Uint8Array;
+}
+
 /**
- * Unseals `replicaPath` into `outPath` with exactly `size` bytes. Blocks decode in parallel in the hash
- * workers (each needs only the window before it); output goes to a temporary file renamed at the end.
+ * Decodes a whole replica of a `size`-byte file in order, without writing anything: blocks of 4 MiB decode in
+ * parallel in the hash workers (each needs only the window before it) and are yielded in file order, trimmed
+ * to the file's length. What a lessor serving a download does; {@link unsealFile} writes the same to disk.
  */
-export async function unsealFile(replicaPath: string, outPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): Promise<void> {
+export async function* unsealStream(replicaPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): AsyncGenerator<UnsealedBlock> {
   const rounds = options.sealRounds ?? 1;
   checkRounds(rounds);
   const id = asWord(replica, "replicaId");
   const dataLayout = fileLayout(options.size);
   const replicaBytes = dataLayout.segmentCount * SEGMENT_SIZE;
   const input = await open(replicaPath, "r");
+  const pool = hashWorkerPool();
+  const maxInFlight = Math.max(2, pool.size * 3);
+  const queue: { start: number; result: Promise<Uint8Array> }[] = [];
   try {
     const { size: actual } = await input.stat();
     if (actual !== replicaBytes) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
-    // No fsync: the unsealed copy is re-creatable from the replica; durability is the caller's choice.
-    await writeFileAtomically(outPath, async (output) => {
-      const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
-      const pool = hashWorkerPool();
-      const maxInFlight = Math.max(2, pool.size * 3);
-      const queue: { start: number; result: Promise<Uint8Array> }[] = [];
-      const drain = async () => {
-        const { start, result } = queue.shift()!;
-        const decoded = await result;
-        const length = Math.min(decoded.length, options.size - start * SEGMENT_SIZE);
-        if (length > 0) await output.write(decoded, 0, length, start * SEGMENT_SIZE);
-        if (builder) {
-          // commD hashes the data bytes: the padding of the last segment must read as zeros.
-          if (length < decoded.length) decoded.fill(0, length);
-          await builder.push(decoded);
-        }
-        options.onProgress?.({ phase: "unseal", bytesDone: Math.max(0, Math.min(options.size, start * SEGMENT_SIZE + decoded.length)), bytesTotal: options.size });
-      };
-      try {
-        for (let start = 0; start < dataLayout.segmentCount; start += BLOCK_SEGMENTS) {
-          throwIfAborted(options.signal, `unsealFile(${replicaPath})`);
-          const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
-          const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
-          queue.push({ start, result: pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW) });
-          if (queue.length >= maxInFlight) await drain();
-        }
-        while (queue.length > 0) await drain();
-      } finally {
-        // Settle batches still in flight before the output closes (an abort leaves them unawaited).
-        await Promise.allSettled(queue.map((q) => q.result));
-      }
+    const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
+    const next = async (): Promise<UnsealedBlock> => {
+      const { start, result } = queue.shift()!;
+      const decoded = await result;
+      const length = Math.max(0, Math.min(decoded.length, options.size - start * SEGMENT_SIZE));
       if (builder) {
-        const tree = await builder.finish();
-        const expected = asWord(options.expectedCommD!, "expectedCommD");
-        if (!equalBytes(tree.root, expected)) {
-          throw new CorruptReplicaError(replicaPath, undefined, {
-            reason: `it unseals to data with root ${toHex(tree.root)}, not the deal's commD ${toHex(expected)}`,
-          });
-        }
+        // commD hashes the data bytes: the padding of the last segment must read as zeros.
+        const copy = new Uint8Array(decoded);
+        copy.fill(0, length);
+        await builder.push(copy);
       }
-    });
+      options.onProgress?.({ phase: "unseal", bytesDone: Math.min(options.size, start * SEGMENT_SIZE + length), bytesTotal: options.size });
+      return { offset: start * SEGMENT_SIZE, bytes: decoded.subarray(0, length) };
+    };
+    for (let start = 0; start < dataLayout.segmentCount; start += BLOCK_SEGMENTS) {
+      throwIfAborted(options.signal, `unseal(${replicaPath})`);
+      const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
+      const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
+      queue.push({ start, result: pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW) });
+      if (queue.length >= maxInFlight) yield await next();
+    }
+    while (queue.length > 0) yield await next();
+    if (builder) {
+      const tree = await builder.finish();
+      const expected = asWord(options.expectedCommD!, "expectedCommD");
+      if (!equalBytes(tree.root, expected)) {
+        throw new CorruptReplicaError(replicaPath, undefined, {
+          reason: `it unseals to data with root ${toHex(tree.root)}, not the deal's commD ${toHex(expected)}`,
+        });
+      }
+    }
   } finally {
+    // Settle batches still in flight (an abort or an early return leaves them unawaited).
+    await Promise.allSettled(queue.map((q) => q.result));
     await input.close();
   }
+}
+
+/**
+ * Unseals `replicaPath` into `outPath` with exactly `size` bytes ({@link unsealStream} written to a
+ * temporary file renamed at the end: a failed or aborted unseal leaves no output).
+ */
+export async function unsealFile(replicaPath: string, outPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): Promise<void> {
+  // No fsync: the unsealed copy is re-creatable from the replica; durability is the caller's choice.
+  await writeFileAtomically(outPath, async (output) => {
+    for await (const block of unsealStream(replicaPath, replica, options)) {
+      if (block.bytes.length > 0) await output.write(block.bytes, 0, block.bytes.length, block.offset);
+    }
+  });
 }
 
 /**
