@@ -66,12 +66,15 @@ export class DeploymentStaleError extends CofferChainError {
 /** A contract call reverted with a custom error that has no more specific class here. */
 export class ContractRevertedError extends CofferChainError {
   override name = "ContractRevertedError";
+  /** The contract function that reverted, when known. */
+  readonly functionName: string | undefined;
   constructor(
     readonly errorName: string,
     readonly args: readonly unknown[],
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; functionName?: string } = {},
   ) {
-    super(`The contract refused the call: ${errorName}(${args.map(formatArg).join(", ")})`, options);
+    super(`The contract refused ${options.functionName ?? "the call"}: ${errorName}(${args.map(formatArg).join(", ")})`, options);
+    this.functionName = options.functionName;
   }
 }
 

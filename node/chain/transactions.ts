@@ -1,6 +1,4 @@
 import {
-  BaseError,
-  ContractFunctionRevertedError,
   type Abi,
   type Account,
   type Address,
@@ -14,25 +12,13 @@ import {
   type WalletClient,
 } from "viem";
 import type { Logger } from "pino";
-
-/** A transaction the chain refused, named by the contract's custom error (e.g. `MarketProofInvalid`). */
-export class TransactionRevertedError extends BaseError {
-  override name = "TransactionRevertedError";
-  constructor(
-    readonly functionName: string,
-    readonly errorName: string,
-    readonly errorArgs: readonly unknown[],
-    options: { cause?: Error } = {},
-  ) {
-    super(`${functionName} reverted with ${errorName}(${errorArgs.map(String).join(", ")})`, { cause: options.cause });
-  }
-}
+import { CofferChainError, ContractRevertedError, decodeContractRevert } from "./errors.js";
 
 /** The transaction was sent but no receipt arrived after every fee bump. */
-export class TransactionNotMinedError extends BaseError {
+export class TransactionNotMinedError extends CofferChainError {
   override name = "TransactionNotMinedError";
-  constructor(readonly functionName: string, readonly hashes: Hash[], options: { cause?: Error } = {}) {
-    super(`${functionName} was not mined after ${hashes.length} attempt(s)`, { cause: options.cause });
+  constructor(readonly functionName: string, readonly hashes: Hash[], options: { cause?: unknown } = {}) {
+    super(`${functionName} was not mined after ${hashes.length} attempt(s); check the RPC and the account's gas funds`, options);
   }
 }
 
@@ -134,11 +120,11 @@ export async function sendContractTransaction<
         } catch (error) {
           throw asRevertError(functionName, error);
         }
-        throw new TransactionRevertedError(functionName, "unknown", []);
+        throw new ContractRevertedError("unknown", [], { functionName });
       }
       return receipt;
     } catch (error) {
-      if (error instanceof TransactionRevertedError) throw error;
+      if (error instanceof ContractRevertedError) throw error;
       lastError = error as Error;
       logger?.warn({ functionName, attempt, err: error }, "transaction not mined; bumping fees");
       maxFeePerGas += (maxFeePerGas * BigInt(feeBumpPercent)) / 100n + 1n;
@@ -148,14 +134,9 @@ export async function sendContractTransaction<
   throw new TransactionNotMinedError(functionName, hashes, { cause: lastError });
 }
 
-/** Turns a viem contract error into a {@link TransactionRevertedError} named by the custom error. */
+/** Turns a viem contract error into a {@link ContractRevertedError} named by the custom error (else returns it). */
 export function asRevertError(functionName: string, error: unknown): Error {
-  if (error instanceof BaseError) {
-    const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (reverted instanceof ContractFunctionRevertedError) {
-      const name = reverted.data?.errorName ?? reverted.reason ?? "unknown";
-      return new TransactionRevertedError(functionName, name, reverted.data?.args ?? [], { cause: error });
-    }
-  }
+  const decoded = decodeContractRevert(error);
+  if (decoded) return new ContractRevertedError(decoded.errorName, decoded.args, { cause: error, functionName });
   return error instanceof Error ? error : new Error(String(error));
 }

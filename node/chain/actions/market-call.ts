@@ -1,7 +1,7 @@
 import type { Abi, Account, Address, Chain, Hash, PublicClient, TransactionReceipt, Transport, WalletClient } from "viem";
 import type { Logger } from "pino";
-import { CofferChainError } from "../errors.js";
-import { sendContractTransaction, TransactionNotMinedError, TransactionRevertedError, type TransactionLedger } from "../transactions.js";
+import { CofferChainError, ContractRevertedError } from "../errors.js";
+import { sendContractTransaction, TransactionNotMinedError, type TransactionLedger } from "../transactions.js";
 
 /** Addresses of the market system's contracts (from deployments/<network>.json). */
 export interface MarketAddresses {
@@ -68,7 +68,7 @@ export async function marketCall(
       return { hash: receipt.transactionHash, receipt };
     } catch (error) {
       if (error instanceof MarketActionError) throw error;
-      if (error instanceof TransactionRevertedError) throw new MarketActionError(action, error.errorName, error.errorArgs, { cause: error });
+      if (error instanceof ContractRevertedError) throw new MarketActionError(action, error.errorName, error.args, { cause: error });
       if (error instanceof TransactionNotMinedError) throw new MarketActionError(action, "NotMined", error.hashes, { cause: error, reason: `${action} was not mined` });
       const short = (error as { shortMessage?: string }).shortMessage ?? (error as Error).message;
       throw new MarketActionError(action, "Failed", [], { cause: error, reason: `${action} failed: ${short}` });
