@@ -98,6 +98,39 @@ export function framedHandler(
   };
 }
 
+/**
+ * The responder half every `/coffer/*` service shares: its per-peer rate guard and stop signal, the framed
+ * handler registered on `start` and removed on `stop`.
+ */
+export class FramedResponder {
+  private stopController = new AbortController();
+  private readonly guard: RequestRateGuard;
+  private registered = false;
+
+  constructor(
+    private readonly network: Network,
+    readonly protocol: string,
+    readonly limits: StreamLimits,
+    private readonly logger?: Logger,
+  ) {
+    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+  }
+
+  async start(handle: (ctx: FramedHandlerContext) => Promise<void>): Promise<void> {
+    this.stopController = new AbortController();
+    const handler = framedHandler(this.protocol, this.limits, this.stopController.signal, this.guard, this.logger, handle);
+    await this.network.handle(this.protocol, handler, handlerOptions(this.limits));
+    this.registered = true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopController.abort();
+    if (!this.registered) return;
+    this.registered = false;
+    await this.network.unhandle(this.protocol).catch(() => undefined);
+  }
+}
+
 /** Handler options from limits. */
 export function handlerOptions(limits: StreamLimits): StreamHandlerOptions {
   return { maxInboundStreams: limits.maxInboundStreams, maxOutboundStreams: limits.maxOutboundStreams };

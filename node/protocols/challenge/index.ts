@@ -5,7 +5,7 @@ import { BaseError, ProtocolError } from "../../p2p/errors.js";
 import { errorHeader, indexField } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import { verifyPath } from "../../proofs/merkle.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { CHALLENGE_LIMITS, CHALLENGE_PROTOCOL, MAX_CHALLENGE_INDICES, MAX_DEADLINE_MS } from "./constants.js";
 
 /**
@@ -78,16 +78,14 @@ export interface ChallengeResult extends ChallengeAnswer {
 
 export class ChallengeService {
   readonly protocol = CHALLENGE_PROTOCOL;
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: ChallengeDeps, readonly limits: StreamLimits = CHALLENGE_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, CHALLENGE_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
-    this.stopController = new AbortController();
-    const handler = framedHandler(CHALLENGE_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (header.t !== "challenge") throw new ProtocolError("expected a `challenge` request", { code: "bad-type" });
@@ -121,12 +119,10 @@ export class ChallengeService {
       if (answer.answeredAt !== undefined) reply.answeredAt = answer.answeredAt;
       await ctx.framed.write(reply as { t: string }, body, ctx.idleSignal());
     });
-    await this.deps.network.handle(CHALLENGE_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    await this.deps.network.unhandle(CHALLENGE_PROTOCOL);
+    await this.responder.stop();
   }
 
   /**

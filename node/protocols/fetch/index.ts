@@ -9,7 +9,7 @@ import type { Throttle } from "../../p2p/throttle.js";
 import { fileLayout } from "../../proofs/layout.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
 import type { SuperSeeder } from "../../download/super-seed.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
 import { FETCH_LIMITS, FETCH_PROTOCOL, MAX_MANIFEST_CHUNKS } from "./constants.js";
 
 /**
@@ -44,22 +44,18 @@ export interface ChunkResponse {
 
 export class FetchService {
   readonly protocol = FETCH_PROTOCOL;
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: FetchDeps, readonly limits: StreamLimits = FETCH_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, FETCH_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
-    this.stopController = new AbortController();
-    const handler = framedHandler(FETCH_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, (ctx) => this.serve(ctx.framed, ctx));
-    await this.deps.network.handle(FETCH_PROTOCOL, handler, handlerOptions(this.limits));
+    await this.responder.start((ctx) => this.serve(ctx.framed, ctx));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    await this.deps.network.unhandle(FETCH_PROTOCOL);
+    await this.responder.stop();
   }
 
   private async serve(framed: FramedStream, ctx: FramedHandlerContext): Promise<void> {

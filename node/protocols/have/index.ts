@@ -5,7 +5,7 @@ import { errorHeader } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
 import type { SuperSeeder } from "../../download/super-seed.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { HAVE_LIMITS, HAVE_PROTOCOL } from "./constants.js";
 
 /**
@@ -22,16 +22,14 @@ export interface HaveDeps {
 
 export class HaveService {
   readonly protocol = HAVE_PROTOCOL;
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: HaveDeps, readonly limits: StreamLimits = HAVE_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, HAVE_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
-    this.stopController = new AbortController();
-    const handler = framedHandler(HAVE_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (header.t !== "have") throw new ProtocolError("expected a `have` request", { code: "bad-type" });
@@ -45,12 +43,10 @@ export class HaveService {
         await ctx.framed.write({ t: "have", root: info.root, chunkCount: info.chunkCount } as { t: string }, advertised, ctx.idleSignal());
       }
     });
-    await this.deps.network.handle(HAVE_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    await this.deps.network.unhandle(HAVE_PROTOCOL);
+    await this.responder.stop();
   }
 
   /** The peer's bitfield for `root` (throws ProtocolError code `remote:unknown-root` if it has none). */

@@ -1,7 +1,7 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { ProtocolError } from "../../p2p/errors.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_ADDRS_PER_PEER, MAX_NEIGHBOURS_LISTED, NEIGHBOURS_LIMITS, NEIGHBOURS_PROTOCOL } from "./constants.js";
 
 /**
@@ -22,16 +22,14 @@ export interface NeighboursDeps {
 
 export class NeighboursService {
   readonly protocol = NEIGHBOURS_PROTOCOL;
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: NeighboursDeps, readonly limits: StreamLimits = NEIGHBOURS_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, NEIGHBOURS_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
-    this.stopController = new AbortController();
-    const handler = framedHandler(NEIGHBOURS_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (header.t !== "neighbours") throw new ProtocolError("expected a `neighbours` request", { code: "bad-type" });
@@ -39,12 +37,10 @@ export class NeighboursService {
         .map((p) => ({ id: p.id, addrs: p.addrs.slice(0, MAX_ADDRS_PER_PEER) }));
       await ctx.framed.write({ t: "neighbours", peers } as { t: string }, undefined, ctx.idleSignal());
     });
-    await this.deps.network.handle(NEIGHBOURS_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    await this.deps.network.unhandle(NEIGHBOURS_PROTOCOL);
+    await this.responder.stop();
   }
 
   async query(peer: PeerId, signal: AbortSignal): Promise<NeighbourRecord[]> {

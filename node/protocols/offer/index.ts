@@ -2,7 +2,7 @@ import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { isHex, type Address, type Hex } from "viem";
 import { ProtocolError } from "../../p2p/errors.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { OFFER_LIMITS, OFFER_PROTOCOL, OFFER_TYPES } from "./constants.js";
 
 /**
@@ -53,18 +53,16 @@ export interface OfferDeps {
 export { OFFER_PROTOCOL, OFFER_TYPES };
 
 export class OfferService {
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: OfferDeps, readonly limits: StreamLimits = OFFER_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, OFFER_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
     const handlers = this.deps.handlers;
     if (!handlers) return;
-    this.stopController = new AbortController();
-    const handler = framedHandler(OFFER_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (header.t === "quote") {
@@ -77,12 +75,10 @@ export class OfferService {
         throw new ProtocolError("expected `quote` or `assign`", { code: "bad-type" });
       }
     });
-    await this.deps.network.handle(OFFER_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    if (this.deps.handlers) await this.deps.network.unhandle(OFFER_PROTOCOL).catch(() => undefined);
+    await this.responder.stop();
   }
 
   /** Asks `peer` for a signed offer (not yet verified: the caller checks the signer and the terms). */

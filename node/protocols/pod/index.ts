@@ -3,7 +3,7 @@ import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { isHex, type Hex } from "viem";
 import { ProtocolError } from "../../p2p/errors.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { POD_DATA_BYTES, POD_LIMITS, POD_MAX_CIPHER_BYTES, POD_PROTOCOL } from "./constants.js";
 
 /**
@@ -29,18 +29,16 @@ export interface PodDeps {
 }
 
 export class PodService {
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: PodDeps, readonly limits: StreamLimits = POD_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, POD_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
     const serve = this.deps.serve;
     if (!serve) return;
-    this.stopController = new AbortController();
-    const handler = framedHandler(POD_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (header.t !== "pod") throw new ProtocolError("expected a `pod` request", { code: "bad-type" });
@@ -62,12 +60,10 @@ export class PodService {
       await ctx.framed.write({ t: "end" }, undefined, ctx.idleSignal());
       this.deps.onServed?.(cipher.bytes);
     });
-    await this.deps.network.handle(POD_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    if (this.deps.serve) await this.deps.network.unhandle(POD_PROTOCOL).catch(() => undefined);
+    await this.responder.stop();
   }
 
   /** Receives the ciphertext of `downloadId` into `outPath`; `expectedBytes` is n·32 of the deal. */

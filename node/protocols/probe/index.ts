@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { ProtocolError } from "../../p2p/errors.js";
 import { indexField } from "../../p2p/framing.js";
 import type { Throttle } from "../../p2p/throttle.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_PROBE_BYTES, PROBE_FRAME_BYTES, PROBE_LIMITS, PROBE_PROTOCOL } from "./constants.js";
 
 /**
@@ -28,16 +28,14 @@ const FILLER = new Uint8Array(PROBE_FRAME_BYTES);
 
 export class ProbeService {
   readonly protocol = PROBE_PROTOCOL;
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: ProbeDeps, readonly limits: StreamLimits = PROBE_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, PROBE_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
-    this.stopController = new AbortController();
-    const handler = framedHandler(PROBE_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (header.t !== "probe") throw new ProtocolError("expected a `probe` request", { code: "bad-type" });
@@ -50,12 +48,10 @@ export class ProbeService {
         await ctx.framed.write({ t: "data" }, body, signal);
       }
     });
-    await this.deps.network.handle(PROBE_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    await this.deps.network.unhandle(PROBE_PROTOCOL);
+    await this.responder.stop();
   }
 
   /** Times a `bytes`-long transfer from `peer` (stream open excluded, first byte to last byte included). */

@@ -8,7 +8,7 @@ import type { Throttle } from "../../p2p/throttle.js";
 import { fileLayout } from "../../proofs/layout.js";
 import { verifyPath } from "../../proofs/merkle.js";
 import { hasBit, type ChunkStore } from "../../store/chunk-store.js";
-import { framedHandler, handlerOptions, openFramed, RequestRateGuard, type Network, type StreamLimits } from "../serve.js";
+import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_UPLOAD_CHUNKS, UPLOAD_LIMITS, UPLOAD_PROTOCOL, UPLOAD_WINDOW } from "./constants.js";
 
 /**
@@ -45,17 +45,15 @@ export interface UploadProgress {
 
 export class UploadService {
   readonly protocol = UPLOAD_PROTOCOL;
-  private stopController = new AbortController();
-  private readonly guard: RequestRateGuard;
+  private readonly responder: FramedResponder;
 
   constructor(private readonly deps: UploadDeps, readonly limits: StreamLimits = UPLOAD_LIMITS) {
-    this.guard = new RequestRateGuard(limits.requestsPerSecond);
+    this.responder = new FramedResponder(deps.network, UPLOAD_PROTOCOL, limits, deps.logger);
   }
 
   async start(): Promise<void> {
-    this.stopController = new AbortController();
     const { store } = this.deps;
-    const handler = framedHandler(UPLOAD_PROTOCOL, this.limits, this.stopController.signal, this.guard, this.deps.logger, async (ctx) => {
+    await this.responder.start(async (ctx) => {
       const offer = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
       if (offer.header.t !== "offer") throw new ProtocolError("expected an `offer`", { code: "bad-type" });
@@ -90,12 +88,10 @@ export class UploadService {
       if (complete) this.deps.onStored?.(root);
       await ctx.framed.write({ t: "stored", complete } as { t: string }, undefined, ctx.idleSignal());
     });
-    await this.deps.network.handle(UPLOAD_PROTOCOL, handler, handlerOptions(this.limits));
   }
 
   async stop(): Promise<void> {
-    this.stopController.abort();
-    await this.deps.network.unhandle(UPLOAD_PROTOCOL);
+    await this.responder.stop();
   }
 
   /** Pushes a complete local file to `peer`; resolves true once the peer confirms it holds all of it. */
