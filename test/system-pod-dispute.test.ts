@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { network } from "hardhat";
 import { parseEther } from "viem";
 import { downloadMarketAbi } from "../node/chain/abi/downloadMarket.js";
 import { lessorRegistryAbi } from "../node/chain/abi/lessorRegistry.js";
 import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
+import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { startSystem, type RunningSystem } from "../scripts/lib/system-harness.js";
 
 const connection = await network.create("hardhat");
@@ -50,5 +51,37 @@ describe("the whole system: a lessor serving wrong bytes loses the PoD dispute",
     assert.equal(await stakeOf(), stakeBefore - got.price, "the lessor's bond (the price) was slashed");
     const owedAfter = await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [user.address] });
     assert.equal(owedAfter - owedBefore, 2n * got.price, "refund + the slashed bond go to the downloader");
+  });
+
+  it("with no copy of its own, the user buys a verified copy from another replica with PoD and still wins the dispute", async function () {
+    await system?.stopAll();
+    system = await startSystem(connection, { periodLength: 20, lessors: 2, serveWrongBytes: [0] });
+    const { user, lessors, deployment } = system;
+    const publicClient = await connection.viem.getPublicClient();
+    const market = { address: deployment.contracts.StorageMarket!.address, abi: storageMarketAbi } as const;
+    const file = join(system.root, "file.bin");
+    const bytes = randomBytes(150_000);
+    await writeFile(file, bytes);
+    const deal = await user.buyDeal({ file, replicas: 2, durationPeriods: 6, maxPricePerGiBPerPeriod: parseEther("2"), lessors: lessors.map((l) => l.node.peerId) });
+    await user.waitUntilProving(deal.dealId);
+    // The user keeps nothing: neither the file it bought the deal with nor its store's copy.
+    await rm(file);
+    await user.node.store.remove(deal.commD).catch(() => undefined);
+    let wrongIndex = 0;
+    for (let i = 0; i < 2; i++) {
+      const serving = await publicClient.readContract({ ...market, functionName: "servingLessor", args: [deal.dealId, BigInt(i)] });
+      if (serving.toLowerCase() === lessors[0]!.address.toLowerCase()) wrongIndex = i;
+    }
+
+    const out = join(system.root, "out2.bin");
+    const got = await user.get(deal.dealId, out, { replicaIndex: wrongIndex });
+
+    assert.equal(got.disputed, true);
+    assert.deepEqual(await readFile(out), bytes, "the copy bought from the honest replica is handed out");
+    const download = await publicClient.readContract({ address: deployment.contracts.DownloadMarket!.address, abi: downloadMarketAbi, functionName: "getDownload", args: [got.downloadId] });
+    assert.equal(download.stage, DISPUTED);
+    const opened = await publicClient.getContractEvents({ address: deployment.contracts.DownloadMarket!.address, abi: downloadMarketAbi, eventName: "DownloadOpened", fromBlock: 0n });
+    const byUser = opened.filter((e) => (e.args as { downloader?: string }).downloader?.toLowerCase() === user.address.toLowerCase() && (e.args as { dealId?: string }).dealId === deal.dealId);
+    assert.equal(byUser.length, 2, "the disputed download and the fallback download from the honest replica");
   });
 });

@@ -60,6 +60,15 @@ interface TrackedDeal extends BoughtDeal {
   repairs: number;
 }
 
+export interface GetOptions {
+  /** Download from this replica (default: the first proving one). */
+  replicaIndex?: number;
+  pricePerByte?: bigint;
+  timeoutMs?: number;
+  /** When the bytes are wrong and this node has no copy, buy one from another replica to dispute (default true). */
+  fallbackToOtherReplicas?: boolean;
+}
+
 export interface GetResult {
   dealId: Hex;
   downloadId: Hex;
@@ -259,11 +268,35 @@ export class UserRole {
   }
 
   /**
+   * A verified copy of the deal's data bought with PoD from another proving replica than `badIndex` (for a
+   * dispute when this node kept no copy of its own); undefined when no other replica serves the right bytes.
+   */
+  private async verifiedFromAnotherReplica(dealId: Hex, badIndex: number, replicas: number, workDir: string, options: GetOptions) {
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    for (let i = 0; i < replicas; i++) {
+      if (i === badIndex) continue;
+      const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
+      if (lessor === "0x0000000000000000000000000000000000000000") continue;
+      const path = join(workDir, `${dealId.slice(2, 18)}-${i}.verified`);
+      try {
+        await this.get(dealId, path, { ...options, replicaIndex: i, fallbackToOtherReplicas: false });
+        const commitment = await commitFile(path);
+        this.options.logger.info({ dealId, replicaIndex: i }, "user: bought a verified copy from another replica for the dispute");
+        return { path, tree: commitment.tree, temporary: true };
+      } catch (error) {
+        this.options.logger.warn({ dealId, replicaIndex: i, err: (error as Error).message }, "user: no verified copy from this replica");
+        await rm(path, { force: true });
+      }
+    }
+    return undefined;
+  }
+
+  /**
    * Downloads deal `dealId` with PoD from a proving replica: openDownload (escrow), receive E over
    * /coffer/pod/1.0.0, check commE, confirmReceipt with the challenged tile, wait for the key, decrypt into
    * `outPath` and check commD; a wrong segment is disputed on-chain (refund + bond).
    */
-  async get(dealId: Hex, outPath: string, options: { replicaIndex?: number; pricePerByte?: bigint; timeoutMs?: number } = {}): Promise<GetResult> {
+  async get(dealId: Hex, outPath: string, options: GetOptions = {}): Promise<GetResult> {
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
     const downloads = { address: this.chain.addresses.downloads, abi: downloadMarketAbi } as const;
     const deal = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] });
@@ -307,11 +340,14 @@ export class UserRole {
       await decryptDownload(cipherPath, download.key, outPath, { size: Number(deal.size) });
       const plain = await commitFile(outPath);
       if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) return { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false };
-      // Wrong bytes: open D[i] against commD from our own copy, find a differing segment, dispute on-chain.
-      const original = await this.verifiedOriginal(dealId, deal.commD.toLowerCase() as Hex, workDir);
+      // Wrong bytes: open D[i] against commD from a verified copy (our own, else one bought with PoD from
+      // another replica), find a differing segment, dispute on-chain.
+      const original =
+        (await this.verifiedOriginal(dealId, deal.commD.toLowerCase() as Hex, workDir)) ??
+        (options.fallbackToOtherReplicas === false ? undefined : await this.verifiedFromAnotherReplica(dealId, index, deal.replicas, workDir, options));
       if (!original) {
         await rm(outPath, { force: true });
-        throw new UserRoleError(`decrypted data does not match commD ${deal.commD} and this node holds no copy to prove it: nothing was disputed`);
+        throw new UserRoleError(`decrypted data does not match commD ${deal.commD} and no verified copy could be had to prove it: nothing was disputed`);
       }
       const data = await CommittedFile.open(original.path, original.tree);
       try {
