@@ -13,6 +13,8 @@ export const DEFAULT_MARKET_PARAMS = {
   bountyBps: 2_000,
   repairBps: 5_000,
   collateralPerGiB: 10n ** 18n, // one whole token per GiB of replica
+  challengeWindow: 3, // blocks: 36 s on a 12 s chain; generation-safe from ~12 GiB replicas (§7.2)
+  challengeBond: 10n ** 18n, // one token: pays the honest lessor's answer gas several times over
 } as const;
 
 export const DEFAULT_POD_PARAMS = {

@@ -33,6 +33,11 @@ interface IStorageMarket {
         uint16 repairBps;
         /// Minimum collateral per GiB of replica (token units); a deal may ask for more.
         uint128 collateralPerGiB;
+        /// Blocks a lessor has to answer an on-chain challenge, counted from the challenge's block (§7.2).
+        uint16 challengeWindow;
+        /// Tokens a challenger escrows per on-chain challenge: paid to the lessor if it answers in time,
+        /// returned to the challenger otherwise.
+        uint128 challengeBond;
     }
 
     enum DealState {
@@ -102,6 +107,17 @@ interface IStorageMarket {
         uint128 repairReward;
     }
 
+    /// @notice An open on-chain challenge of one replica (docs/protocol.md §7.2). Zero challenger: none open.
+    struct Challenge {
+        address challenger;
+        /// Block the challenge was opened in; the answer is due by openedBlock + challengeWindow.
+        uint64 openedBlock;
+        /// The lessor challenged (the slot may change hands before the challenge is settled).
+        address lessor;
+        /// sha256(abi.encode(prevrandao, blockhash(openedBlock - 1), dealId, replicaIndex)).
+        bytes32 seed;
+    }
+
     // ------------------------------------------------------------------ events
 
     event DealCreated(
@@ -130,6 +146,22 @@ interface IStorageMarket {
         bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 period, uint256 slashed, uint256 bounty, address reporter
     );
     event ReplicaFailed(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 slashed, uint256 repairReward);
+    event ReplicaChallenged(
+        bytes32 indexed dealId,
+        uint256 replicaIndex,
+        address indexed lessor,
+        address indexed challenger,
+        bytes32 seed,
+        uint256 deadlineBlock,
+        uint256 bond
+    );
+    event ChallengeAnswered(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 bond);
+    /// @notice The lessor did not answer in time: its replica failed, `slashed` = its whole remaining collateral.
+    event ChallengeExpired(
+        bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, address indexed challenger, uint256 slashed, uint256 bounty
+    );
+    /// @notice The challenged lessor lost the slot otherwise before answering; the bond went back.
+    event ChallengeVoided(bytes32 indexed dealId, uint256 replicaIndex, address indexed challenger, uint256 bond);
     event ReplicaFinished(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 collateralReleased);
 
     // ------------------------------------------------------------------ errors
@@ -169,6 +201,12 @@ interface IStorageMarket {
     error MarketPeriodNotClosed(uint256 period, uint256 currentPeriod);
     error MarketMissAlreadyMarked(bytes32 dealId, uint256 replicaIndex, uint256 period);
     error MarketReplicaNotFinishable(bytes32 dealId, uint256 replicaIndex, uint256 finishPeriod);
+    error MarketChallengeOpen(bytes32 dealId, uint256 replicaIndex, uint256 deadlineBlock);
+    error MarketNoChallenge(bytes32 dealId, uint256 replicaIndex);
+    error MarketChallengeLate(bytes32 dealId, uint256 replicaIndex, uint256 deadlineBlock);
+    error MarketChallengeNotExpired(bytes32 dealId, uint256 replicaIndex, uint256 deadlineBlock);
+    error MarketChallengeVoid(bytes32 dealId, uint256 replicaIndex, address challengedLessor);
+    error MarketInvalidChallengeAnswer(bytes32 dealId, uint256 replicaIndex);
 
     // ------------------------------------------------------------------ deals
 
@@ -227,8 +265,28 @@ interface IStorageMarket {
     /// fails: the remaining collateral is slashed (repairBps to the slot's repair reward, the rest to the client).
     function markProofMissing(bytes32 dealId, uint256 replicaIndex, uint256 period) external;
 
+    // ------------------------------------------------------------------ on-chain challenges (§7.2)
+
+    /// @notice Anyone challenges a Proving replica: its lessor must open kPoSt stratified segments of the sealed
+    /// replica (ProofVerifier.verifyChallenge) by block `block.number + challengeWindow`. The caller escrows
+    /// challengeBond in the vault. One open challenge per replica. The window is short enough that re-sealing
+    /// (generation) or fetching and sealing (outsourcing) cannot finish in it for replicas above the size in §7.2.
+    function challengeReplica(bytes32 dealId, uint256 replicaIndex) external;
+
+    /// @notice Answers the open challenge (anyone may send it; the lessor is the one credited): `proof` holds, for
+    /// j < kPoSt, the opening of S[i_j] (segment + depth siblings), i_j = ProofMath.spotChallenge(seed, replicaId,
+    /// j, kPoSt, n). The bond is credited to the lessor.
+    function answerChallenge(bytes32 dealId, uint256 replicaIndex, bytes32[] calldata proof) external;
+
+    /// @notice Settles an unanswered challenge after its window: the replica fails and the lessor's whole
+    /// remaining collateral is slashed (bountyBps to the challenger, repairBps to the slot's repair reward, the
+    /// rest to the client); the bond returns to the challenger. If the challenged lessor no longer holds the
+    /// replica as Proving (it failed or was replaced), the challenge is voided at any time and the bond returned.
+    function expireChallenge(bytes32 dealId, uint256 replicaIndex) external;
+
     /// @notice From the period after the deal's last one, releases a proving replica's remaining collateral.
     /// Anyone may call.
+    /// Refused while a challenge of the replica is open.
     function finishReplica(bytes32 dealId, uint256 replicaIndex) external;
 
     // ------------------------------------------------------------------ views
@@ -251,6 +309,8 @@ interface IStorageMarket {
     function refundable(bytes32 dealId) external view returns (uint256);
     /// @notice Lessor of a replica currently in the Proving state, zero otherwise (used by the download market).
     function servingLessor(bytes32 dealId, uint256 replicaIndex) external view returns (address);
+    /// @notice The replica's open challenge (zero challenger when none).
+    function getChallenge(bytes32 dealId, uint256 replicaIndex) external view returns (Challenge memory);
     function vault() external view returns (address);
     function registry() external view returns (address);
 }

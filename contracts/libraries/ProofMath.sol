@@ -48,6 +48,22 @@ library ProofMath {
         return uint256(sha256(abi.encode(periodSeed, replica, j))) % segments;
     }
 
+    /// @notice On-chain challenge j of k (docs/protocol.md §7.2), stratified so that challenge j falls in
+    /// [floor(j·n/k), floor((j+1)·n/k)): the last one lies in the final 1/k of the replica, so regenerating it
+    /// means re-sealing at least (k-1)/k of the chain. h = u256(H(abi(seed, replicaId, j))); when n < k a
+    /// stratum can be empty and the index is h mod n.
+    function spotChallenge(bytes32 seed, bytes32 replica, uint256 j, uint256 k, uint256 segments)
+        internal
+        pure
+        returns (uint256)
+    {
+        uint256 h = uint256(sha256(abi.encode(seed, replica, j)));
+        uint256 lo = j * segments / k;
+        uint256 hi = (j + 1) * segments / k;
+        if (hi == lo) return h % segments;
+        return lo + h % (hi - lo);
+    }
+
     /// @notice The earlier segment d(i) that segment i >= 1 depends on, from the sealed segment S[i-1].
     function sealDependency(bytes32 previousSealed, uint256 i) internal pure returns (uint256) {
         uint256 window = i < SEAL_WINDOW ? i : SEAL_WINDOW;

@@ -33,6 +33,26 @@ library ProofVerifier {
         return (true, next);
     }
 
+    /// @notice Verifies the answer to an on-chain challenge: for j < k, the opening of S[i_j] with
+    /// i_j = ProofMath.spotChallenge(seed, replica, j, k, n). The proof must be exactly k openings.
+    function verifyChallenge(
+        bytes32 commR,
+        bytes32 seed,
+        bytes32 replica,
+        uint256 segments,
+        uint256 depth,
+        uint256 k,
+        bytes32[] calldata proof
+    ) internal view returns (bool) {
+        uint256 stride = depth + 1;
+        if (proof.length != k * stride) return false;
+        for (uint256 j; j < k; ++j) {
+            uint256 index = ProofMath.spotChallenge(seed, replica, j, k, segments);
+            if (!Sha256Merkle.verifyOpening(commR, index, proof, j * stride, depth)) return false;
+        }
+        return true;
+    }
+
     /// @notice What a PoRep answer is checked against.
     struct PoRepClaim {
         bytes32 commR;

@@ -38,6 +38,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     uint256 private immutable _bountyBps;
     uint256 private immutable _repairBps;
     uint256 private immutable _collateralPerGiB;
+    uint256 private immutable _challengeWindow;
+    uint256 private immutable _challengeBond;
 
     mapping(bytes32 dealId => Deal) private _deals;
     mapping(bytes32 dealId => mapping(uint256 replicaIndex => Replica)) private _replicas;
@@ -45,6 +47,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     mapping(bytes32 dealId => mapping(uint256 key => uint256)) private _periodBits;
     mapping(uint256 period => bytes32) private _seeds;
     mapping(address client => uint256) private _nonces;
+    mapping(bytes32 dealId => mapping(uint256 replicaIndex => Challenge)) private _challenges;
 
     constructor(ILessorRegistry registry_, IMarketVault vault_, Params memory p) {
         if (p.periodLength == 0) revert MarketInvalidParameter("periodLength");
@@ -56,6 +59,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (p.missSlashBps > BPS) revert MarketInvalidParameter("missSlashBps");
         if (p.bountyBps > BPS) revert MarketInvalidParameter("bountyBps");
         if (p.repairBps > BPS) revert MarketInvalidParameter("repairBps");
+        // A failed challenge pays both shares out of the same collateral.
+        if (uint256(p.bountyBps) + p.repairBps > BPS) revert MarketInvalidParameter("bountyBps+repairBps");
+        if (p.challengeWindow == 0) revert MarketInvalidParameter("challengeWindow");
         if (vault_.token() != address(registry_.stakeToken())) revert MarketInvalidParameter("vault");
         _registry = registry_;
         _vault = vault_;
@@ -70,6 +76,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         _bountyBps = p.bountyBps;
         _repairBps = p.repairBps;
         _collateralPerGiB = p.collateralPerGiB;
+        _challengeWindow = p.challengeWindow;
+        _challengeBond = p.challengeBond;
     }
 
     // ================================================================== deals
@@ -256,7 +264,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         replica.commR = bytes32(0);
         replica.collateralLeft = 0;
         emit PoRepExpired(dealId, replicaIndex, lessor, slashed, bounty, msg.sender);
-        _slash(lessor, slashed, bounty, deal.client, 0);
+        _slash(lessor, slashed, msg.sender, bounty, deal.client, 0);
         // slashed <= left (min above).
         unchecked {
             if (left - slashed > 0) _registry.unlockStake(lessor, left - slashed);
@@ -341,7 +349,83 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         } else {
             replica.collateralLeft = uint128(left);
         }
-        _slash(lessor, slashed, bounty, deal.client, repair);
+        _slash(lessor, slashed, msg.sender, bounty, deal.client, repair);
+    }
+
+    // ================================================================== on-chain challenges (§7.2)
+
+    /// @inheritdoc IStorageMarket
+    function challengeReplica(bytes32 dealId, uint256 replicaIndex) external nonReentrant {
+        Deal storage deal = _existingDeal(dealId);
+        if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
+        Replica storage replica = _replicas[dealId][replicaIndex];
+        ReplicaState state = _replicaState(deal, replica, currentPeriod());
+        if (state != ReplicaState.Proving) revert MarketReplicaNotProving(dealId, replicaIndex, state);
+        Challenge storage challenge = _challenges[dealId][replicaIndex];
+        if (challenge.challenger != address(0)) {
+            revert MarketChallengeOpen(dealId, replicaIndex, challenge.openedBlock + _challengeWindow);
+        }
+        // prevrandao: nobody outside the proposer knows the indices before this block is out (§7.2).
+        bytes32 seed = sha256(abi.encode(block.prevrandao, blockhash(block.number - 1), dealId, replicaIndex));
+        address lessor = replica.lessor;
+        challenge.challenger = msg.sender;
+        challenge.openedBlock = uint64(block.number);
+        challenge.lessor = lessor;
+        challenge.seed = seed;
+        emit ReplicaChallenged(dealId, replicaIndex, lessor, msg.sender, seed, block.number + _challengeWindow, _challengeBond);
+        if (_challengeBond > 0) _vault.deposit(msg.sender, _challengeBond);
+    }
+
+    /// @inheritdoc IStorageMarket
+    function answerChallenge(bytes32 dealId, uint256 replicaIndex, bytes32[] calldata proof) external nonReentrant {
+        Challenge storage challenge = _openChallenge(dealId, replicaIndex);
+        address lessor = challenge.lessor;
+        Replica storage replica = _replicas[dealId][replicaIndex];
+        if (replica.lessor != lessor || replica.status != SlotStatus.PROVING) revert MarketChallengeVoid(dealId, replicaIndex, lessor);
+        uint256 deadline = challenge.openedBlock + _challengeWindow;
+        if (block.number > deadline) revert MarketChallengeLate(dealId, replicaIndex, deadline);
+        Deal storage deal = _deals[dealId];
+        bool ok = ProofVerifier.verifyChallenge(
+            replica.commR,
+            challenge.seed,
+            ProofMath.replicaId(lessor, dealId, replicaIndex),
+            deal.segments,
+            deal.depth,
+            _kPoSt,
+            proof
+        );
+        if (!ok) revert MarketInvalidChallengeAnswer(dealId, replicaIndex);
+        delete _challenges[dealId][replicaIndex];
+        emit ChallengeAnswered(dealId, replicaIndex, lessor, _challengeBond);
+        if (_challengeBond > 0) _vault.credit(lessor, _challengeBond);
+    }
+
+    /// @inheritdoc IStorageMarket
+    function expireChallenge(bytes32 dealId, uint256 replicaIndex) external nonReentrant {
+        Challenge storage challenge = _openChallenge(dealId, replicaIndex);
+        address challenger = challenge.challenger;
+        address lessor = challenge.lessor;
+        uint256 deadline = challenge.openedBlock + _challengeWindow;
+        Replica storage replica = _replicas[dealId][replicaIndex];
+        bool held = replica.lessor == lessor && replica.status == SlotStatus.PROVING;
+        if (held && block.number <= deadline) revert MarketChallengeNotExpired(dealId, replicaIndex, deadline);
+        delete _challenges[dealId][replicaIndex];
+        uint256 bond = _challengeBond;
+        if (!held) {
+            emit ChallengeVoided(dealId, replicaIndex, challenger, bond);
+        } else {
+            // The lessor could not open its own sealed replica in time: the replica fails outright.
+            uint256 slashed = replica.collateralLeft;
+            uint256 bounty = slashed * _bountyBps / BPS;
+            uint256 repair = slashed * _repairBps / BPS;
+            replica.status = SlotStatus.FAILED;
+            replica.collateralLeft = 0;
+            replica.repairReward += uint128(repair);
+            emit ChallengeExpired(dealId, replicaIndex, lessor, challenger, slashed, bounty);
+            emit ReplicaFailed(dealId, replicaIndex, lessor, slashed, repair);
+            _slash(lessor, slashed, challenger, bounty, _deals[dealId].client, repair);
+        }
+        if (bond > 0) _vault.credit(challenger, bond);
     }
 
     /// @inheritdoc IStorageMarket
@@ -356,6 +440,10 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         // One period of grace after the last one, so its misses can still be reported.
         uint256 finishPeriod = uint256(deal.endPeriod) + 1;
         if (current < finishPeriod) revert MarketReplicaNotFinishable(dealId, replicaIndex, finishPeriod);
+        Challenge storage challenge = _challenges[dealId][replicaIndex];
+        if (challenge.challenger != address(0)) {
+            revert MarketChallengeOpen(dealId, replicaIndex, challenge.openedBlock + _challengeWindow);
+        }
         address lessor = replica.lessor;
         uint256 amount = replica.collateralLeft;
         replica.status = SlotStatus.FINISHED;
@@ -377,7 +465,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             missSlashBps: uint16(_missSlashBps),
             bountyBps: uint16(_bountyBps),
             repairBps: uint16(_repairBps),
-            collateralPerGiB: uint128(_collateralPerGiB)
+            collateralPerGiB: uint128(_collateralPerGiB),
+            challengeWindow: uint16(_challengeWindow),
+            challengeBond: uint128(_challengeBond)
         });
     }
 
@@ -455,6 +545,10 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         return replica.lessor;
     }
 
+    function getChallenge(bytes32 dealId, uint256 replicaIndex) external view returns (Challenge memory) {
+        return _challenges[dealId][replicaIndex];
+    }
+
     function vault() external view returns (address) {
         return address(_vault);
     }
@@ -480,6 +574,11 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (replica.status != SlotStatus.COMMITTED) {
             revert MarketReplicaNotCommitted(dealId, replicaIndex, _replicaState(deal, replica, currentPeriod()));
         }
+    }
+
+    function _openChallenge(bytes32 dealId, uint256 replicaIndex) private view returns (Challenge storage challenge) {
+        challenge = _challenges[dealId][replicaIndex];
+        if (challenge.challenger == address(0)) revert MarketNoChallenge(dealId, replicaIndex);
     }
 
     /// @dev Verifies and records one replica of a PoSt submission; O(1) storage work. Returns the cursor past
@@ -518,12 +617,14 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         price = deal.pricePerPeriod;
     }
 
-    /// @dev Slashes `amount` of `lessor`'s locked stake into the vault: `bounty` to the reporter (msg.sender),
-    /// `repair` to escrow (the slot's repair reward), the rest to `client`.
-    function _slash(address lessor, uint256 amount, uint256 bounty, address client, uint256 repair) private {
+    /// @dev Slashes `amount` of `lessor`'s locked stake into the vault: `bounty` to `reporter`, `repair` to escrow
+    /// (the slot's repair reward), the rest to `client`.
+    function _slash(address lessor, uint256 amount, address reporter, uint256 bounty, address client, uint256 repair)
+        private
+    {
         if (amount == 0) return;
         _registry.slashStake(lessor, amount, address(_vault));
-        if (bounty > 0) _vault.creditIncoming(msg.sender, bounty);
+        if (bounty > 0) _vault.creditIncoming(reporter, bounty);
         if (repair > 0) _vault.escrowIncoming(repair);
         // bounty <= slashed share and repair <= failure share, both parts of amount.
         uint256 toClient = amount - bounty - repair;

@@ -46,7 +46,9 @@ abstract contract MarketSetup is CofferTest {
                 missSlashBps: 2000,
                 bountyBps: 2500,
                 repairBps: 5000,
-                collateralPerGiB: 0
+                collateralPerGiB: 0,
+                challengeWindow: 3,
+                challengeBond: 0
             })
         );
         vault.grantRole(vault.OPERATOR_ROLE(), address(market));

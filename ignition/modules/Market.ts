@@ -34,6 +34,8 @@ export function buildMarketContracts(m: ModuleBuilder, registry: RegistryFuture,
     bountyBps: m.getParameter("bountyBps", DEFAULT_MARKET_PARAMS.bountyBps),
     repairBps: m.getParameter("repairBps", DEFAULT_MARKET_PARAMS.repairBps),
     collateralPerGiB: m.getParameter("collateralPerGiB", DEFAULT_MARKET_PARAMS.collateralPerGiB),
+    challengeWindow: m.getParameter("challengeWindow", DEFAULT_MARKET_PARAMS.challengeWindow),
+    challengeBond: m.getParameter("challengeBond", DEFAULT_MARKET_PARAMS.challengeBond),
   };
   const podParams = {
     commitTimeout: m.getParameter("commitTimeout", DEFAULT_POD_PARAMS.commitTimeout),

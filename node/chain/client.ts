@@ -42,6 +42,9 @@ export interface MarketParameters {
   bountyBps: number;
   repairBps: number;
   collateralPerGiB: bigint;
+  /** Blocks to answer an on-chain challenge (§7.2). */
+  challengeWindow: number;
+  challengeBond: bigint;
 }
 
 export interface PodParameters {

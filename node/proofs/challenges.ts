@@ -22,6 +22,24 @@ export function postChallenges(periodSeed: Uint8Array | Hex, replicaId: Uint8Arr
   return Array.from({ length: k }, (_, j) => wordMod(sha256Words(s, r, j), n));
 }
 
+/**
+ * On-chain challenge indices (§7.2), stratified: challenge j of k lies in [floor(j·n/k), floor((j+1)·n/k)),
+ * at lo + h mod (hi − lo) with h = u256(H(abi(seed, replicaId, uint256 j))); h mod n when the stratum is empty
+ * (n < k). The last index falls in the final 1/k of the replica, so regenerating it re-seals ≥ (k−1)/k of it.
+ */
+export function spotChallenges(seed: Uint8Array | Hex, replicaId: Uint8Array | Hex, k: number, n: number): number[] {
+  const s = asWord(seed, "seed");
+  const r = asWord(replicaId, "replicaId");
+  checkCount(k, n);
+  return Array.from({ length: k }, (_, j) => {
+    const h = sha256Words(s, r, j);
+    // BigInt: j·n can pass 2^53 for large replicas.
+    const lo = Number((BigInt(j) * BigInt(n)) / BigInt(k));
+    const hi = Number((BigInt(j + 1) * BigInt(n)) / BigInt(k));
+    return hi === lo ? wordMod(h, n) : lo + wordMod(h, hi - lo);
+  });
+}
+
 function checkCount(k: number, n: number): void {
   if (!Number.isSafeInteger(k) || k < 0) throw new RangeError(`challenge count must be a non-negative integer, got ${k}`);
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`segment count must be a positive integer, got ${n}`);

@@ -57,9 +57,20 @@ export {
   type UnsealFileOptions,
   type UnsealedBlock,
 } from "./seal.js";
-export { porepChallenges, postChallenges, podReceiptChallenge } from "./challenges.js";
+export { porepChallenges, postChallenges, spotChallenges, podReceiptChallenge } from "./challenges.js";
 export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
-export { provePoSt, provePoStBatch, verifyPoSt, verifyPoStAt, type PoStClaim, type ProvePoStParams } from "./post.js";
+export {
+  provePoSt,
+  provePoStBatch,
+  verifyPoSt,
+  verifyPoStAt,
+  proveChallengeAnswer,
+  verifyChallengeAnswer,
+  type PoStClaim,
+  type ProvePoStParams,
+  type ChallengeAnswerClaim,
+  type ProveChallengeAnswerParams,
+} from "./post.js";
 export {
   podKeystream,
   podKeyHash,

@@ -1,4 +1,4 @@
-import { postChallenges } from "./challenges.js";
+import { postChallenges, spotChallenges } from "./challenges.js";
 import type { SegmentSource } from "./committed-file.js";
 import { flattenOpenings, proofWords, verifyOpeningWords } from "./openings.js";
 import { depthOf } from "./porep.js";
@@ -65,4 +65,39 @@ export function verifyPoStAt(claim: PoStClaim, proof: readonly (Hex | Uint8Array
 export function verifyPoSt(claim: PoStClaim, proof: readonly (Hex | Uint8Array)[]): boolean {
   const { ok, next } = verifyPoStAt(claim, proof, 0);
   return ok && next === proof.length;
+}
+
+export interface ProveChallengeAnswerParams {
+  /** The sealed replica with its commR tree. */
+  replica: SegmentSource;
+  replicaId: Uint8Array | Hex;
+  /** The challenge's seed as stored on-chain (StorageMarket.getChallenge). */
+  seed: Uint8Array | Hex;
+  /** kPoSt: the contract uses the same count. */
+  challenges: number;
+}
+
+/** The answer to an on-chain challenge (§7.2): the openings of the stratified challenged segments, in order. */
+export async function proveChallengeAnswer(params: ProveChallengeAnswerParams): Promise<Hex[]> {
+  const indices = spotChallenges(params.seed, params.replicaId, params.challenges, params.replica.layout.segmentCount);
+  return flattenOpenings(await params.replica.openSegments(indices));
+}
+
+export interface ChallengeAnswerClaim {
+  commR: Uint8Array | Hex;
+  seed: Uint8Array | Hex;
+  replicaId: Uint8Array | Hex;
+  segments: number;
+  challenges: number;
+}
+
+/** Mirrors ProofVerifier.verifyChallenge: exactly k openings of the stratified indices against commR. */
+export function verifyChallengeAnswer(claim: ChallengeAnswerClaim, proof: readonly (Hex | Uint8Array)[]): boolean {
+  const depth = depthOf(claim.segments);
+  const stride = depth + 1;
+  const words = proofWords(proof);
+  if (words === null || words.length !== claim.challenges * stride) return false;
+  const commR = asWord(claim.commR, "commR");
+  const indices = spotChallenges(claim.seed, claim.replicaId, claim.challenges, claim.segments);
+  return indices.every((index, j) => verifyOpeningWords(commR, index, depth, words, j * stride));
 }

@@ -22,6 +22,8 @@ export const TEST_MARKET_PARAMS = {
   bountyBps: 2500,
   repairBps: 5000,
   collateralPerGiB: GIB * 1000n, // 1,000 units per byte
+  challengeWindow: 3,
+  challengeBond: 5_000n,
 } as const;
 
 export const TEST_POD_PARAMS = {

@@ -7,6 +7,7 @@ import { fileLayout } from "../../node/proofs/layout.js";
 import { hashPair, sha256Words, toWord, wordMod } from "../../node/proofs/hash.js";
 import { buildLevels, merkleRoot, siblingsFromLevels, toSegments } from "../../node/proofs/merkle.js";
 import { sealBytes, sealDependency } from "../../node/proofs/seal.js";
+import { spotChallenges } from "../../node/proofs/challenges.js";
 
 export interface Tree {
   readonly leaves: Uint8Array;
@@ -86,6 +87,11 @@ export function postChallenges(seed: Hex, replicaId: Uint8Array, n: number, k: n
 /** PoSt openings (§6) of one replica for one period seed. */
 export function postProof(seed: Hex, replica: SealedFile, k: number): Hex[] {
   return postChallenges(seed, replica.replicaId, replica.data.n, k).flatMap((i) => opening(replica.sealed, i));
+}
+
+/** Answer to an on-chain challenge (§7.2): openings of the stratified indices, from the engine's derivation. */
+export function challengeProof(seed: Hex, replica: SealedFile, k: number): Hex[] {
+  return spotChallenges(seed, replica.replicaId, k, replica.data.n).flatMap((i) => opening(replica.sealed, i));
 }
 
 /** PoD ciphertext (§8): E[i] = D[i] xor H(key ‖ be256(i)). `corruptIndex` flips a byte of one segment. */

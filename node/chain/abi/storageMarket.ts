@@ -63,6 +63,16 @@ export const storageMarketAbi = [
             "internalType": "uint128",
             "name": "collateralPerGiB",
             "type": "uint128"
+          },
+          {
+            "internalType": "uint16",
+            "name": "challengeWindow",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint128",
+            "name": "challengeBond",
+            "type": "uint128"
           }
         ],
         "internalType": "struct IStorageMarket.Params",
@@ -82,6 +92,90 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketAlreadyRefunded",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "deadlineBlock",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketChallengeLate",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "deadlineBlock",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketChallengeNotExpired",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "deadlineBlock",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketChallengeOpen",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "address",
+        "name": "challengedLessor",
+        "type": "address"
+      }
+    ],
+    "name": "MarketChallengeVoid",
     "type": "error"
   },
   {
@@ -173,6 +267,22 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketEmptyPoSt",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketInvalidChallengeAnswer",
     "type": "error"
   },
   {
@@ -334,6 +444,22 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketMissAlreadyMarked",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketNoChallenge",
     "type": "error"
   },
   {
@@ -662,6 +788,111 @@ export const storageMarketAbi = [
     "inputs": [],
     "name": "ReentrancyGuardReentrantCall",
     "type": "error"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "bond",
+        "type": "uint256"
+      }
+    ],
+    "name": "ChallengeAnswered",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "slashed",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "bounty",
+        "type": "uint256"
+      }
+    ],
+    "name": "ChallengeExpired",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "bond",
+        "type": "uint256"
+      }
+    ],
+    "name": "ChallengeVoided",
+    "type": "event"
   },
   {
     "anonymous": false,
@@ -1031,6 +1262,55 @@ export const storageMarketAbi = [
         "type": "address"
       },
       {
+        "indexed": true,
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes32",
+        "name": "seed",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "deadlineBlock",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "bond",
+        "type": "uint256"
+      }
+    ],
+    "name": "ReplicaChallenged",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
         "indexed": false,
         "internalType": "uint256",
         "name": "slashed",
@@ -1132,6 +1412,29 @@ export const storageMarketAbi = [
         "type": "bytes32[]"
       }
     ],
+    "name": "answerChallenge",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "bytes32[]",
+        "name": "proof",
+        "type": "bytes32[]"
+      }
+    ],
     "name": "answerPoRep",
     "outputs": [],
     "stateMutability": "nonpayable",
@@ -1146,6 +1449,24 @@ export const storageMarketAbi = [
       }
     ],
     "name": "cancelDeal",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
+    "name": "challengeReplica",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -1258,6 +1579,24 @@ export const storageMarketAbi = [
         "type": "uint256"
       }
     ],
+    "name": "expireChallenge",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
     "name": "expirePoRep",
     "outputs": [],
     "stateMutability": "nonpayable",
@@ -1302,6 +1641,52 @@ export const storageMarketAbi = [
     "name": "finishReplica",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
+    "name": "getChallenge",
+    "outputs": [
+      {
+        "components": [
+          {
+            "internalType": "address",
+            "name": "challenger",
+            "type": "address"
+          },
+          {
+            "internalType": "uint64",
+            "name": "openedBlock",
+            "type": "uint64"
+          },
+          {
+            "internalType": "address",
+            "name": "lessor",
+            "type": "address"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "seed",
+            "type": "bytes32"
+          }
+        ],
+        "internalType": "struct IStorageMarket.Challenge",
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -1606,6 +1991,16 @@ export const storageMarketAbi = [
           {
             "internalType": "uint128",
             "name": "collateralPerGiB",
+            "type": "uint128"
+          },
+          {
+            "internalType": "uint16",
+            "name": "challengeWindow",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint128",
+            "name": "challengeBond",
             "type": "uint128"
           }
         ],

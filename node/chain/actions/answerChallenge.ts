@@ -1,0 +1,27 @@
+import type { Hash, Hex } from "viem";
+import { storageMarketAbi } from "../abi/storageMarket.js";
+import { marketCall, type MarketActionContext } from "./market-call.js";
+
+export interface AnswerChallengeParameters {
+  dealId: Hex;
+  replicaIndex: number;
+  /** The flat answer of proveChallengeAnswer (docs/protocol.md §7.2). */
+  proof: readonly Hex[];
+  /** The challenge's opening block, for the idempotency key (one answer per challenge). */
+  openedBlock: bigint;
+}
+
+/**
+ * Answers an open on-chain challenge before its deadline block; the bond is credited to the lessor.
+ * @throws MarketActionError (MarketChallengeLate, MarketInvalidChallengeAnswer, MarketNoChallenge, MarketChallengeVoid).
+ */
+export async function answerChallenge(ctx: MarketActionContext, params: AnswerChallengeParameters): Promise<Hash> {
+  const { hash } = await marketCall(ctx, {
+    address: ctx.addresses.market,
+    abi: storageMarketAbi,
+    functionName: "answerChallenge",
+    args: [params.dealId, BigInt(params.replicaIndex), params.proof],
+    idempotencyKey: `challenge-answer:${params.dealId}:${params.replicaIndex}:${params.openedBlock}`,
+  });
+  return hash;
+}

@@ -1,0 +1,34 @@
+import { parseEventLogs, type Hash, type Hex } from "viem";
+import { storageMarketAbi } from "../abi/storageMarket.js";
+import { CofferChainError } from "../errors.js";
+import { marketCall, type MarketActionContext } from "./market-call.js";
+
+export interface ChallengeReplicaParameters {
+  dealId: Hex;
+  replicaIndex: number;
+}
+
+export interface ChallengeReplicaResult {
+  hash: Hash;
+  /** Block the challenge opened in; the answer is due by deadlineBlock. */
+  openedBlock: bigint;
+  deadlineBlock: bigint;
+  seed: Hex;
+}
+
+/**
+ * Opens an on-chain challenge of a Proving replica (docs/protocol.md §7.2). The caller escrows the market's
+ * challengeBond: approve the vault for it first (approveVault).
+ * @throws MarketActionError (MarketChallengeOpen, MarketReplicaNotProving, ERC20InsufficientAllowance...).
+ */
+export async function challengeReplica(ctx: MarketActionContext, params: ChallengeReplicaParameters): Promise<ChallengeReplicaResult> {
+  const { hash, receipt } = await marketCall(ctx, {
+    address: ctx.addresses.market,
+    abi: storageMarketAbi,
+    functionName: "challengeReplica",
+    args: [params.dealId, BigInt(params.replicaIndex)],
+  });
+  const [event] = parseEventLogs({ abi: storageMarketAbi, eventName: "ReplicaChallenged", logs: receipt.logs });
+  if (event === undefined) throw new CofferChainError(`challengeReplica ${hash}: no ReplicaChallenged event in the receipt`);
+  return { hash, openedBlock: receipt.blockNumber, deadlineBlock: event.args.deadlineBlock, seed: event.args.seed };
+}
