@@ -7,6 +7,12 @@
  * stratified indices put the largest one in the last quarter, so the attacker re-seals ≥ 0.75·n segments:
  * ≥ 0.75 · 8.4 M · 0.37 µs ≈ 2.3 s at 256 MiB against a 1 s deadline — a margin of > 2× that holds on a busy
  * machine. At 64 MiB the same re-seal takes ≈ 0.6 s: UNDER the 1 s deadline (see the bench and §4.4).
+ *
+ * On-chain (§7.2): a watcher challenges both replicas through StorageMarket.challengeReplica. The honest lessor
+ * answers within the window of 3 blocks; the attacker's re-seal of ≥ 4/5 of a 512 MiB replica (kPoSt = 5
+ * stratified indices) outlasts it, so the challenge expires, the replica fails and its collateral is slashed.
+ * Blocks come every 500 ms here (a 1.0–1.5 s window): the same ratio as a 12 s chain with 3-block windows and
+ * replicas ≥ ~12 GiB (§7.2).
  */
 import assert from "node:assert/strict";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
@@ -15,7 +21,17 @@ import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/atta
 import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
 import { answerDigest, openingsHash, recoverSigner } from "../node/roles/challenge-signatures.js";
-import { hexToBytes } from "viem";
+import { getAddress, hexToBytes } from "viem";
+import { rm } from "node:fs/promises";
+import { network } from "hardhat";
+import { pino } from "pino";
+import { ChallengeAnswerer } from "../node/roles/challenge-answerer.js";
+import { OnChainChallenger } from "../node/roles/onchain-challenger.js";
+import { CommittedFile } from "../node/proofs/index.js";
+import { onChainChallengeSetup, settled } from "./helpers/onchain-challenge-setup.js";
+
+const connection = await network.create();
+enum ReplicaState { Open, Committed, Proving, Failed, Finished }
 
 const SIZE = 256 * 1024 * 1024;
 const SEAL_ROUNDS = 1; // the spec's default (§9)
@@ -81,6 +97,7 @@ describe("attack: generation (re-sealing on demand)", function () {
     });
     assert.equal(await recoverSigner(digest, evidence.answer.signature!), attackerKey.address);
 
+    await regenerating.close();
     const timing = regenerating.lastTiming!;
     const figures = {
       replicaMiB: SIZE / 2 ** 20,
@@ -91,6 +108,84 @@ describe("attack: generation (re-sealing on demand)", function () {
       deadlineMs: DEADLINE_MS,
     };
     console.log(`      generation: ${JSON.stringify(figures)}`);
+  });
+});
+
+describe("attack: generation, challenged on-chain (§7.2)", function () {
+  this.timeout(300_000);
+  const harness = new Harness();
+  after(() => harness.cleanup());
+
+  it("the re-sealing lessor misses the on-chain window: its replica fails and its whole collateral is slashed; the honest lessor answers in time", async function () {
+    const SIZE_ONCHAIN = 512 * 1024 * 1024;
+    const WINDOW = 3;
+    const BLOCK_MS = 500;
+    const logger = pino({ level: process.env.COFFER_LOG ?? "warn" });
+    const dataPath = await bigRandomFile(harness, SIZE_ONCHAIN, "onchain.bin");
+    const setup = await onChainChallengeSetup(connection, harness, dataPath, { size: SIZE_ONCHAIN, challengeWindow: WINDOW, blockMs: BLOCK_MS });
+    const { system, dealId } = setup;
+    const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
+    // After its PoRep the attacker drops the sealed replica and keeps the data, its replicaId and commR's kept tree.
+    await rm(setup.attacker.replicaPath);
+    const regenerating = new RegeneratingReplica(dataPath, setup.attacker.replicaId, 1, setup.attacker.sealed.tree);
+    await regenerating.warmUp();
+    const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
+    const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => regenerating, logger, pollMs: 100 });
+    const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
+    honest.start();
+    attacker.start();
+    try {
+      const bond = setup.watcherChain.params.challengeBond;
+      const lessorA = getAddress(system.lessorA.account.address);
+      const lessorB = getAddress(system.lessorB.account.address);
+      const honestEarnedBefore = await system.vault.read.withdrawableOf([lessorA]);
+
+      const openedHonest = await watcher.challenge(dealId, 0, lessorA);
+      const honestResult = await settled(() => watcher.settle(), 0);
+      assert.equal(honestResult.result, "answered");
+      const [answer] = honest.answered;
+      assert.ok(answer.answeredBlock <= BigInt(openedHonest.deadlineBlock), `answered in block ${answer.answeredBlock}, deadline ${openedHonest.deadlineBlock}`);
+      assert.equal(await system.vault.read.withdrawableOf([lessorA]), honestEarnedBefore + bond, "the bond pays the honest lessor");
+      assert.equal(await system.market.read.replicaState([dealId, 0n]), ReplicaState.Proving);
+
+      const lockedBefore = await system.registry.read.lockedStakeOf([lessorB]);
+      const watcherBefore = await system.vault.read.withdrawableOf([system.watcher.account.address]);
+      const openedAttacker = await watcher.challenge(dealId, 1, lessorB);
+      const attackerResult = await settled(() => watcher.settle(), 1);
+      assert.equal(attackerResult.result, "slashed");
+      assert.equal(attackerResult.slashed, setup.collateral, "the whole remaining collateral");
+      assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+      assert.equal(await system.registry.read.lockedStakeOf([lessorB]), lockedBefore - setup.collateral);
+      assert.equal(await system.vault.read.withdrawableOf([system.watcher.account.address]), watcherBefore + attackerResult.bounty + bond);
+      const [expired] = await system.market.getEvents.ChallengeExpired({ dealId }, { fromBlock: BigInt(openedAttacker.openedBlock) });
+      assert.equal(getAddress(expired.args.lessor!), lessorB);
+      assert.equal(attacker.answered.length, 0, "the attacker never got an answer in");
+
+      // Wait for the attacker's re-seal to finish, to report how long it needed against the window.
+      const until = Date.now() + 60_000;
+      while (regenerating.lastTiming === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const timing = regenerating.lastTiming!;
+      assert.ok(timing, "the attacker did try to re-seal");
+      assert.ok(timing.segmentsSealed >= 0.8 * (SIZE_ONCHAIN / 32) - 256, "stratified indices force a re-seal of >= 4/5 of the replica");
+      console.log(
+        `      generation on-chain: ${JSON.stringify({
+          replicaMiB: SIZE_ONCHAIN / 2 ** 20,
+          windowBlocks: WINDOW,
+          blockMs: BLOCK_MS,
+          honestAnswerMs: Math.round(answer.ms),
+          honestAnswerBlocks: Number(answer.answeredBlock - BigInt(openedHonest.openedBlock)),
+          attackerResealMs: Math.round(timing.sealMs),
+          segmentsResealed: timing.segmentsSealed,
+          slashed: attackerResult.slashed.toString(),
+        })}`,
+      );
+    } finally {
+      setup.stopMining();
+      await honest.stop();
+      await attacker.stop();
+      await honestFile.close();
+      await regenerating.close();
+    }
   });
 });
 

@@ -24,6 +24,7 @@ import { createPodService, type PodCipher, type PodService } from "../protocols/
 import type { UploadOffer } from "../protocols/upload/index.js";
 import { CommittedFile, commitFile, encryptForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealFile, type ProvePoStParams } from "../proofs/index.js";
 import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ChallengeAnswerer } from "./challenge-answerer.js";
 import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
 
 export interface LessorOptions extends RoleOptions {
@@ -31,6 +32,8 @@ export interface LessorOptions extends RoleOptions {
   pricePerGiBPerPeriod: bigint;
   /** Disk offered (bytes). */
   capacityBytes: bigint;
+  /** Milliseconds between two polls for on-chain challenges naming this lessor (default 250). */
+  challengePollMs?: number;
   /** Demo/test only: delete the sealed replica right after its PoRep passed (a lessor that loses the data). */
   dishonest?: { deleteReplicaAfterPoRep?: boolean; serveWrongBytes?: boolean };
 }
@@ -91,6 +94,12 @@ export class LessorRole {
     this.offers = createOfferService({ network: node.host, logger: options.logger, handlers: { quote: (p, r) => this.quote(p, r), assign: (p, a) => this.assign(p, a) } });
     this.pod = createPodService({ network: node.host, logger: options.logger, serve: (p, id, s) => this.serveDownload(p, id, s), onServed: (b) => (this.stats.bytesServed += b) });
     this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "lessor");
+    this.onChainChallenges = new ChallengeAnswerer({
+      chain,
+      replicaSource: (dealId, replicaIndex) => this.challenges.sourceFor(dealId, replicaIndex),
+      logger: options.logger,
+      pollMs: options.challengePollMs,
+    });
   }
 
   static async create(options: LessorOptions): Promise<LessorRole> {
@@ -109,6 +118,8 @@ export class LessorRole {
 
   /** Answers timed challenges on the replicas this lessor proves. */
   readonly challenges: ReplicaChallengeResponder;
+  /** Answers on-chain challenges (§7.2) from the same sealed replicas. */
+  readonly onChainChallenges: ChallengeAnswerer;
 
   get address(): Address {
     return this.chain.address;
@@ -126,6 +137,7 @@ export class LessorRole {
     await this.offers.start();
     await this.pod.start();
     this.loop.start();
+    this.onChainChallenges.start();
   }
 
   /** Serves timed challenges on a proving replica (if its file is still there). */
@@ -139,6 +151,7 @@ export class LessorRole {
 
   /** Stops the loop, the protocols and the node (the state is already persisted after every change). */
   async stop(): Promise<void> {
+    await this.onChainChallenges.stop();
     await this.loop.stop();
     await this.offers.stop();
     await this.pod.stop();

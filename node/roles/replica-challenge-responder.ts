@@ -58,6 +58,14 @@ export class ReplicaChallengeResponder {
     await held?.owned?.close();
   }
 
+  /** The held replica of slot (dealId, replicaIndex), for answering on-chain challenges (§7.2). */
+  sourceFor(dealId: Hex, replicaIndex: number): SegmentSource | undefined {
+    for (const held of this.replicas.values()) {
+      if (held.dealId?.toLowerCase() === dealId.toLowerCase() && held.replicaIndex === replicaIndex) return held.source;
+    }
+    return undefined;
+  }
+
   has(commR: Uint8Array): boolean {
     return this.replicas.has(toHex(commR));
   }

@@ -10,7 +10,8 @@ import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { createNodeAndChain, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
-import { TimedChallenger, type TimedChallengerOptions } from "./timed-challenger.js";
+import { OnChainChallenger, type OpenOnChainChallenge } from "./onchain-challenger.js";
+import { TimedChallenger, type TimedChallengerOptions, type TimedOutcomeStatus } from "./timed-challenger.js";
 
 /** Per-lessor statistics the watcher keeps from chain events and its own reports. */
 export interface LessorRecord {
@@ -40,6 +41,13 @@ export interface WatcherOptions extends RoleOptions {
    * replica: on by default; `false` turns them off.
    */
   timedChallenges?: false | Pick<TimedChallengerOptions, "kTimed" | "deadlineMs" | "graceMs" | "suspectAfter">;
+  /**
+   * Escalation to on-chain challenges (docs/protocol.md §7.2): a replica whose timed challenges failed
+   * `escalateAfter[status]` times in a row is challenged on-chain (the watcher escrows the bond) and slashed if
+   * it does not answer in time. Default: after 1 late or wrong signed answer (the lessor is up but cannot open
+   * its replica in time) and after 2 unanswered ones (one may be a network blip). `false` turns it off.
+   */
+  onChainChallenges?: false | { escalateAfter?: Partial<Record<Exclude<TimedOutcomeStatus, "ok">, number>> };
   /** Withdraw bounties each period (default true). */
   withdrawBounties?: boolean;
 }
@@ -58,16 +66,26 @@ export class WatcherRole {
   readonly lessors = new Map<string, LessorRecord>();
   readonly reports: { dealId: Hex; replicaIndex: number; period: bigint; lessor: Address }[] = [];
   private state: WatcherState = { deals: {}, lastCheckedPeriod: -1 };
+  /** Failed timed challenges in a row, per replica, by outcome (reset by an ok answer). */
+  private readonly failedInARow = new Map<string, Record<Exclude<TimedOutcomeStatus, "ok">, number>>();
   private readonly follower: EventFollower<typeof storageMarketAbi>;
   private readonly loop: RoleLoop;
 
   /** The watcher's timed challenger (statistics, suspects, signed evidence), unless turned off. */
   readonly timed?: TimedChallenger;
+  /** The watcher's on-chain challenges (escalations of failed timed challenges). */
+  readonly onChain: OnChainChallenger;
 
   private constructor(readonly options: WatcherOptions, readonly node: CofferNode, readonly chain: ChainClient) {
     if (options.timedChallenges !== false) {
       this.timed = new TimedChallenger({ challenges: node.challenge, account: chain.messageSigner(), logger: options.logger, ...options.timedChallenges });
     }
+    this.onChain = new OnChainChallenger({
+      chain,
+      logger: options.logger,
+      load: () => chain.getState<OpenOnChainChallenge[]>("watcher-onchain-challenges"),
+      save: (open) => chain.putState("watcher-onchain-challenges", open),
+    });
     this.follower = chain.followMarketEvents("watcher", (logs) => this.onLogs(logs)) as unknown as EventFollower<typeof storageMarketAbi>;
     this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "watcher");
   }
@@ -79,6 +97,7 @@ export class WatcherRole {
 
   async start(): Promise<void> {
     this.state = (await this.chain.getState<WatcherState>("watcher")) ?? this.state;
+    await this.onChain.load();
     await this.node.start();
     // The follower is driven from the loop (catchUp each pass), never concurrently with it.
     this.loop.start();
@@ -133,6 +152,8 @@ export class WatcherRole {
 
   private async step(): Promise<void> {
     await this.follower.catchUp();
+    // Every pass, not once per period: a challenge window is a few blocks.
+    await this.onChain.settle().catch((err) => this.options.logger.warn({ err }, "watcher: settling on-chain challenges failed"));
     const period = Number(await this.chain.currentPeriod());
     const closed = period - 1;
     if (closed <= this.state.lastCheckedPeriod) return;
@@ -191,6 +212,20 @@ export class WatcherRole {
     for (const addr of info.multiaddrs) await this.node.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
     const outcome = await this.timed.challenge({ lessor, peer: peerIdFromString(peerText), commR: replica.commR, size: Number(deal.size), dealId, replicaIndex });
     this.options.logger.info({ dealId, replicaIndex, lessor, status: outcome.status }, "watcher: timed challenge");
+    const key = `${dealId}:${replicaIndex}`;
+    if (outcome.status === "ok") {
+      this.failedInARow.delete(key);
+      return;
+    }
+    const counts = this.failedInARow.get(key) ?? { late: 0, wrong: 0, unanswered: 0 };
+    counts[outcome.status] += 1;
+    this.failedInARow.set(key, counts);
+    const escalation = this.options.onChainChallenges;
+    if (escalation === false || this.onChain.isOpen(dealId, replicaIndex)) return;
+    const threshold = { late: 1, wrong: 1, unanswered: 2, ...escalation?.escalateAfter }[outcome.status];
+    if (counts[outcome.status] < threshold) return;
+    this.failedInARow.delete(key);
+    await this.onChain.challenge(dealId, replicaIndex, lessor);
   }
 
   suspects(): LessorRecord[] {

@@ -97,6 +97,8 @@ export async function startSystem(connection: NetworkConnection, options: System
     await user.start();
     started.push(user);
     await mintFromFaucet(await clientsForAccount(connection, 1), { token: deployment.contracts.CofferToken.address, amount: parseEther("100000") });
+    // The watcher escrows a bond for each on-chain challenge it opens (§7.2).
+    await mintFromFaucet(await clientsForAccount(connection, 7 + options.lessors), { token: deployment.contracts.CofferToken.address, amount: parseEther("1000") });
     const watcher = await WatcherRole.create({ dataDir: join(root, "watcher"), chain: await chainFor(7 + options.lessors), logger: logger.child({ role: "watcher" }), bootstrap });
     await watcher.start();
     started.push(watcher);

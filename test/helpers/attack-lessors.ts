@@ -3,17 +3,14 @@
  * rebuild what a challenge asks for on demand. Plugged into the real ReplicaChallengeResponder, so their
  * answers are signed exactly like an honest lessor's (the attack is in the timing, not the format).
  */
-import { open } from "node:fs/promises";
-import { SEGMENT_SIZE } from "../../node/proofs/constants.js";
+import { Worker } from "node:worker_threads";
 import type { SegmentOpening, SegmentSource } from "../../node/proofs/committed-file.js";
 import { checkSegmentIndex } from "../../node/proofs/committed-file.js";
 import type { FileLayout } from "../../node/proofs/layout.js";
 import { buildLevels, siblingsFromLevels } from "../../node/proofs/merkle.js";
-import { Sealer } from "../../node/proofs/seal.js";
 import { keptSiblings, type KeptTree } from "../../node/proofs/tree-cache.js";
 
-/** 4 MiB of segments per read while regenerating. */
-const BLOCK_SEGMENTS = 131072;
+import type { ResealResult, ResealTask } from "./reseal-worker.js";
 
 export interface RegenerationTiming {
   /** Segments re-sealed for the last answer (max challenged page end). */
@@ -26,10 +23,12 @@ export interface RegenerationTiming {
 /**
  * The generation attacker (§4.4): keeps the UNSEALED data, the replicaId and commR's kept tree (0.78 % of the
  * replica, cheap), but not the sealed replica. To open S[i] it re-seals S[0 .. end of i's page] in order —
- * the chain cannot be skipped — then takes the upper siblings from the kept tree.
+ * the chain cannot be skipped — then takes the upper siblings from the kept tree. The re-seal runs on a worker
+ * thread (its own core, like an attacker's machine), so the rest of the test keeps running meanwhile.
  */
 export class RegeneratingReplica implements SegmentSource {
   lastTiming: RegenerationTiming | undefined;
+  private readonly worker = new ResealWorker();
 
   constructor(
     /** Where the unsealed data is (or will be, once `obtainData` ran). */
@@ -41,6 +40,15 @@ export class RegeneratingReplica implements SegmentSource {
     /** Outsourcing: fetch the data from elsewhere before re-sealing (called on every challenge). */
     private readonly obtainData?: () => Promise<void>,
   ) {}
+
+  /** Starts the worker ahead of the first challenge, as a prepared attacker would. */
+  async warmUp(): Promise<void> {
+    await this.worker.run({ dataPath: this.dataPath, replicaId: this.replicaId, sealRounds: this.sealRounds, end: 0, segmentCount: 1, pageSegments: 1, pages: [] });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.close();
+  }
 
   get layout(): FileLayout {
     return this.tree.layout;
@@ -60,33 +68,12 @@ export class RegeneratingReplica implements SegmentSource {
     if (this.obtainData) await this.obtainData();
     const fetchMs = performance.now() - fetchStarted;
     const pageSegments = 2 ** this.tree.baseHeight;
-    const wantedPages = new Set(indices.map((i) => Math.floor(i / pageSegments)));
+    const wantedPages = [...new Set(indices.map((i) => Math.floor(i / pageSegments)))];
     const n = this.layout.segmentCount;
     const end = Math.min(n, (Math.max(...wantedPages) + 1) * pageSegments);
-    const pages = new Map<number, Uint8Array>();
-    const sealer = new Sealer(this.replicaId, this.sealRounds);
-    const started = performance.now();
-    const input = await open(this.dataPath, "r");
-    try {
-      const { size } = await input.stat();
-      for (let start = 0; start < end; start += BLOCK_SEGMENTS) {
-        const count = Math.min(BLOCK_SEGMENTS, end - start);
-        const block = new Uint8Array(count * SEGMENT_SIZE);
-        const available = Math.max(0, Math.min(block.length, size - start * SEGMENT_SIZE));
-        if (available > 0) await input.read(block, 0, available, start * SEGMENT_SIZE);
-        const sealed = sealer.sealBlock(block);
-        for (const page of wantedPages) {
-          const from = page * pageSegments;
-          if (from >= start && from < start + count) {
-            const to = Math.min(from + pageSegments, n, start + count);
-            pages.set(page, sealed.slice((from - start) * SEGMENT_SIZE, (to - start) * SEGMENT_SIZE));
-          }
-        }
-      }
-    } finally {
-      await input.close();
-    }
-    this.lastTiming = { segmentsSealed: end, sealMs: performance.now() - started, fetchMs };
+    const { pages: pageList, sealMs } = await this.worker.run({ dataPath: this.dataPath, replicaId: this.replicaId, sealRounds: this.sealRounds, end, segmentCount: n, pageSegments, pages: wantedPages });
+    const pages = new Map(pageList);
+    this.lastTiming = { segmentsSealed: end, sealMs, fetchMs };
     return indices.map((index) => {
       const page = Math.floor(index / pageSegments);
       const levels = buildLevels(pages.get(page)!, this.tree.baseHeight);
@@ -97,5 +84,35 @@ export class RegeneratingReplica implements SegmentSource {
         siblings: [...siblingsFromLevels(levels, inPage), ...keptSiblings(this.tree, this.tree.baseHeight, page)],
       };
     });
+  }
+}
+
+/** A warm worker thread for re-seals (tsx loads the TypeScript sealer there); unref'd so it never holds the process. */
+class ResealWorker {
+  private worker?: Worker;
+
+  run(task: ResealTask): Promise<ResealResult> {
+    this.worker ??= new Worker(new URL("./reseal-worker.ts", import.meta.url), { execArgv: ["--import", "tsx"] });
+    const worker = this.worker;
+    worker.ref();
+    return new Promise<ResealResult>((resolve, reject) => {
+      const onError = (error: Error) => {
+        this.worker = undefined;
+        reject(error);
+      };
+      worker.once("error", onError);
+      worker.once("message", (message: { result?: ResealResult; error?: string }) => {
+        worker.off("error", onError);
+        worker.unref();
+        if (message.error !== undefined) reject(new Error(message.error));
+        else resolve(message.result!);
+      });
+      worker.postMessage(task);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.terminate();
+    this.worker = undefined;
   }
 }

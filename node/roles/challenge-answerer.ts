@@ -1,0 +1,119 @@
+import type { Address, Hex } from "viem";
+import type { Logger } from "pino";
+import { storageMarketAbi } from "../chain/abi/storageMarket.js";
+import { answerChallenge } from "../chain/actions/answerChallenge.js";
+import { MarketActionError, type MarketActionContext } from "../chain/actions/market-call.js";
+import type { MarketParameters } from "../chain/client.js";
+import { proveChallengeAnswer, replicaId, type SegmentSource } from "../proofs/index.js";
+import { RoleLoop } from "./common.js";
+
+/**
+ * The lessor's side of on-chain challenges (docs/protocol.md §7.2): it polls for ReplicaChallenged events
+ * naming this lessor and answers each from its sealed replica before the deadline block. Polling is fast
+ * (250 ms by default) because the window is a few blocks; the answer needs only reads of the held replica.
+ */
+
+/** Refusals that mean the challenge can no longer be answered. */
+const SETTLED_ERRORS = new Set(["MarketChallengeLate", "MarketNoChallenge", "MarketChallengeVoid"]);
+
+export interface ChallengeAnswererOptions {
+  chain: MarketActionContext & { address: Address; params: Pick<MarketParameters, "kPoSt" | "challengeWindow"> };
+  /** The sealed replica of slot (dealId, replicaIndex) with its commR tree, undefined when not held. */
+  replicaSource(dealId: Hex, replicaIndex: number): SegmentSource | undefined;
+  logger: Logger;
+  pollMs?: number;
+}
+
+export interface AnsweredChallenge {
+  dealId: Hex;
+  replicaIndex: number;
+  openedBlock: bigint;
+  /** Block the answer was mined in. */
+  answeredBlock: bigint;
+  /** Wall time from noticing the challenge to the mined answer. */
+  ms: number;
+}
+
+interface PendingChallenge {
+  dealId: Hex;
+  replicaIndex: number;
+  openedBlock: bigint;
+}
+
+export class ChallengeAnswerer {
+  readonly answered: AnsweredChallenge[] = [];
+  /** Challenges this lessor could not answer (replica not held, or noticed after the deadline). */
+  readonly missed: (PendingChallenge & { reason: string })[] = [];
+  private readonly loop: RoleLoop;
+  private nextBlock?: bigint;
+  private readonly pending = new Map<string, PendingChallenge>();
+
+  constructor(private readonly options: ChallengeAnswererOptions) {
+    this.loop = new RoleLoop(() => this.poll(), options.pollMs ?? 250, options.logger, "challenge-answerer");
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  private async poll(): Promise<void> {
+    const { chain } = this.options;
+    const latest = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
+    // On (re)start look back over the blockhash horizon: any challenge still answerable is in it.
+    const from = this.nextBlock ?? (latest > 256n ? latest - 256n : 0n);
+    if (from <= latest) {
+      const logs = await chain.publicClient.getContractEvents({
+        address: chain.addresses.market,
+        abi: storageMarketAbi,
+        eventName: "ReplicaChallenged",
+        args: { lessor: chain.address },
+        fromBlock: from,
+        toBlock: latest,
+      });
+      for (const log of logs) {
+        const c = { dealId: log.args.dealId!, replicaIndex: Number(log.args.replicaIndex!), openedBlock: log.blockNumber! };
+        this.pending.set(`${c.dealId}:${c.replicaIndex}:${c.openedBlock}`, c);
+      }
+      this.nextBlock = latest + 1n;
+    }
+    await Promise.all([...this.pending.entries()].map(([key, c]) => this.answer(key, c, latest)));
+  }
+
+  private async answer(key: string, c: PendingChallenge, latest: bigint): Promise<void> {
+    const { chain, logger } = this.options;
+    const noticed = performance.now();
+    const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex)] });
+    if (onChain.openedBlock !== c.openedBlock || onChain.lessor.toLowerCase() !== chain.address.toLowerCase()) {
+      this.pending.delete(key); // answered or settled already
+      return;
+    }
+    const deadline = c.openedBlock + BigInt(chain.params.challengeWindow);
+    if (latest > deadline) return this.giveUp(key, c, `noticed at block ${latest}, after the deadline ${deadline}`);
+    const source = this.options.replicaSource(c.dealId, c.replicaIndex);
+    if (!source) return this.giveUp(key, c, "replica not held");
+    const proof = await proveChallengeAnswer({ replica: source, replicaId: replicaId(chain.address, c.dealId, c.replicaIndex), seed: onChain.seed, challenges: chain.params.kPoSt });
+    let hash: Hex;
+    try {
+      hash = await answerChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, proof, openedBlock: c.openedBlock });
+    } catch (error) {
+      // Too late or settled meanwhile: nothing left to answer (anything else is retried on the next poll).
+      if (error instanceof MarketActionError && SETTLED_ERRORS.has(error.errorName)) return this.giveUp(key, c, `answer refused: ${error.errorName}`);
+      throw error;
+    }
+    this.pending.delete(key);
+    const { blockNumber: answeredBlock } = await chain.publicClient.getTransactionReceipt({ hash });
+    const ms = performance.now() - noticed;
+    this.answered.push({ ...c, answeredBlock, ms });
+    logger.info({ dealId: c.dealId, replicaIndex: c.replicaIndex, openedBlock: c.openedBlock, ms: Math.round(ms) }, "lessor: on-chain challenge answered");
+  }
+
+  private giveUp(key: string, c: PendingChallenge, reason: string): void {
+    this.pending.delete(key);
+    this.missed.push({ ...c, reason });
+    this.options.logger.warn({ dealId: c.dealId, replicaIndex: c.replicaIndex, reason }, "lessor: cannot answer an on-chain challenge");
+  }
+}

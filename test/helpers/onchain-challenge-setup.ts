@@ -1,0 +1,95 @@
+/**
+ * Set-up shared by the on-chain generation and outsourcing scenarios (docs/protocol.md §7.2): the real market
+ * contracts on the in-process chain with the spec's proof parameters, one big deal with two replicas — slot 0
+ * sealed and proven by an honest lessor, slot 1 by the attacker (which seals once to pass PoRep, then drops
+ * its replica) — and a watcher with tokens for bonds. The harness mines a block every `blockMs` so the
+ * challenge window (in blocks) follows the wall clock; transactions also mine their own block.
+ */
+import { join } from "node:path";
+import type { Address, Hex } from "viem";
+import type { network } from "hardhat";
+import { DEFAULT_MARKET_PARAMS } from "../../ignition/market-defaults.js";
+import type { MarketActionContext } from "../../node/chain/actions/market-call.js";
+import type { MarketParameters } from "../../node/chain/client.js";
+import { CommittedFile, commitFile, provePoRep, toHex } from "../../node/proofs/index.js";
+import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./market-fixture.js";
+import { sealFor, type SealedReplica } from "./attack-setup.js";
+import type { Harness } from "./p2p-harness.js";
+
+type Connection = Awaited<ReturnType<typeof network.create>>;
+type Wallet = MarketSystem["client"];
+
+export interface OnChainSetupOptions {
+  size: number;
+  /** Challenge window in blocks. */
+  challengeWindow: number;
+  /** Milliseconds between two harness-mined blocks. */
+  blockMs: number;
+}
+
+/** A role's chain context for the node's actions (what ChainClient provides in a running node). */
+export type RoleChain = MarketActionContext & { address: Address; params: MarketParameters };
+
+export async function onChainChallengeSetup(connection: Connection, harness: Harness, dataPath: string, options: OnChainSetupOptions) {
+  const { viem } = connection;
+  // The spec's proof parameters (§9): kPoSt 5 (also the on-chain challenge count), one sealing round.
+  const params = { ...TEST_MARKET_PARAMS, kPoSt: DEFAULT_MARKET_PARAMS.kPoSt, sealRounds: DEFAULT_MARKET_PARAMS.sealRounds, challengeWindow: options.challengeWindow, periodLength: 3_600n, porepTimeout: 3_600n };
+  const system = await deployMarketSystem(viem, params);
+  await fund(system.token, system.watcher.account.address, 1_000n * TOKEN);
+  const publicClient = await viem.getPublicClient();
+  const onChainParams = { ...(await system.market.read.params()) } as MarketParameters;
+  const addresses = { token: system.token.address, registry: system.registry.address, vault: system.vault.address, market: system.market.address, downloads: system.downloads.address };
+  const chainOf = (wallet: Wallet): RoleChain => ({ publicClient: publicClient as RoleChain["publicClient"], walletClient: wallet as unknown as RoleChain["walletClient"], addresses, address: wallet.account.address, params: onChainParams });
+
+  const dataTree = join(await harness.dir("coffer-data-tree-"), "data.tree");
+  const commitment = await commitFile(dataPath, { treeCachePath: dataTree });
+  const collateral = (BigInt(options.size) * params.collateralPerGiB + GIB - 1n) / GIB;
+  const createArgs = [toHex(commitment.root) as Hex, BigInt(options.size), 2, 4, GIB, collateral] as const;
+  const { result: dealId } = await system.market.simulate.createDeal(createArgs, { account: system.client.account.address });
+  await system.market.write.createDeal(createArgs, { account: system.client.account });
+
+  const sealAndProve = async (lessor: Wallet, replicaIndex: number): Promise<SealedReplica> => {
+    const sealed = await sealFor(harness, dataPath, lessor.account.address, dealId, replicaIndex, params.sealRounds);
+    await system.market.write.fillReplica([dealId, BigInt(replicaIndex), toHex(sealed.sealed.commR) as Hex], { account: lessor.account });
+    const fillBlock = (await system.market.read.getReplica([dealId, BigInt(replicaIndex)])).fillBlock;
+    await connection.networkHelpers.mine(2);
+    const seed = (await publicClient.getBlock({ blockNumber: fillBlock + 1n })).hash;
+    const replica = await CommittedFile.open(sealed.replicaPath, sealed.treePath, { kind: "replica" });
+    const data = await CommittedFile.open(dataPath, dataTree);
+    try {
+      const proof = await provePoRep({ replica, data, replicaId: sealed.replicaId, seed, challenges: params.kPoRep });
+      await system.market.write.answerPoRep([dealId, BigInt(replicaIndex), proof], { account: lessor.account });
+    } finally {
+      await replica.close();
+      await data.close();
+    }
+    return sealed;
+  };
+  const honest = await sealAndProve(system.lessorA, 0);
+  const attacker = await sealAndProve(system.lessorB, 1);
+
+  const testClient = await viem.getTestClient();
+  const miner = setInterval(() => void testClient.mine({ blocks: 1 }).catch(() => undefined), options.blockMs);
+  return {
+    system,
+    dealId,
+    collateral,
+    honest,
+    attacker,
+    honestChain: chainOf(system.lessorA),
+    attackerChain: chainOf(system.lessorB),
+    watcherChain: chainOf(system.watcher),
+    stopMining: () => clearInterval(miner),
+  };
+}
+
+/** Polls `settle` until it reports the challenge of `replicaIndex` settled (or `timeoutMs` passes). */
+export async function settled<T extends { replicaIndex: number }>(settle: () => Promise<T[]>, replicaIndex: number, timeoutMs = 30_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const done = (await settle()).find((s) => s.replicaIndex === replicaIndex);
+    if (done) return done;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`challenge of replica ${replicaIndex} not settled within ${timeoutMs} ms`);
+}
