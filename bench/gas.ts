@@ -149,6 +149,14 @@ async function benchSize(label: string, size: bigint) {
   await periodStart(system, 3n);
   results.markProofMissing = await measure(market.write.markProofMissing([deals[BATCH + 1], 0n, 2n], { account: watcher.account }));
 
+  // On-chain challenges (§7.2): the client challenges (funded and approved), the lessor answers; an unanswered one expires.
+  results.challengeReplica = await measure(market.write.challengeReplica([deals[0], 0n], { account: client.account }));
+  const challengeProof = Array.from({ length: DEFAULT_MARKET_PARAMS.kPoSt }, () => sOpen).flat();
+  results.answerChallenge = await measure(market.write.answerChallenge([deals[0], 0n, challengeProof], { account: lessorA.account }));
+  await market.write.challengeReplica([deals[1], 0n], { account: client.account });
+  await networkHelpers.mine(DEFAULT_MARKET_PARAMS.challengeWindow);
+  results.expireChallenge = await measure(market.write.expireChallenge([deals[1], 0n], { account: watcher.account }));
+
   // PoD: happy path and dispute (the fabricated E never decrypts to D).
   const keyHash = bytesToHex(sha256(KEY));
   const openDownload = async () => {
@@ -193,6 +201,9 @@ const steps = [
   "postSingle",
   "postBatch",
   "markProofMissing",
+  "challengeReplica",
+  "answerChallenge",
+  "expireChallenge",
   "podOpen",
   "podCommit",
   "podReceipt",
@@ -209,6 +220,9 @@ const names: Record<(typeof steps)[number], string> = {
   postSingle: `submitPoSt, 1 replica (k=${DEFAULT_MARKET_PARAMS.kPoSt})`,
   postBatch: `submitPoSt, ${BATCH} replicas`,
   markProofMissing: "markProofMissing",
+  challengeReplica: "challengeReplica (bond escrowed)",
+  answerChallenge: `answerChallenge (k=${DEFAULT_MARKET_PARAMS.kPoSt})`,
+  expireChallenge: "expireChallenge (replica fails, slash)",
   podOpen: "PoD openDownload",
   podCommit: "PoD commitDownload",
   podReceipt: "PoD confirmReceipt",

@@ -120,7 +120,7 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
     const SIZE_ONCHAIN = 512 * 1024 * 1024;
     const WINDOW = 3;
     const BLOCK_MS = 500;
-    const logger = pino({ level: process.env.COFFER_LOG ?? "warn" });
+    const logger = pino({ level: process.env.COFFER_LOG ?? "error" });
     const dataPath = await bigRandomFile(harness, SIZE_ONCHAIN, "onchain.bin");
     const setup = await onChainChallengeSetup(connection, harness, dataPath, { size: SIZE_ONCHAIN, challengeWindow: WINDOW, blockMs: BLOCK_MS });
     const { system, dealId } = setup;

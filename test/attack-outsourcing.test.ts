@@ -6,6 +6,10 @@
  *
  * Size: 128 MiB. The download (loopback, same process) plus re-sealing ≥ 0.75·n segments (~0.37–0.9 µs each
  * measured) takes several seconds; over a real network the download alone would take longer still.
+ *
+ * On-chain (§7.2): the same outsourcing lessor, challenged through StorageMarket.challengeReplica, cannot fetch
+ * 256 MiB over libp2p and re-seal ≥ 4/5 of it within the 3-block window (500 ms blocks here): the challenge
+ * expires, its replica fails and its collateral is slashed; the honest lessor answers in time.
  */
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
@@ -16,6 +20,16 @@ import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/atta
 import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
 import { fromHex } from "../node/proofs/words.js";
+import { getAddress } from "viem";
+import { network } from "hardhat";
+import { pino } from "pino";
+import { ChallengeAnswerer } from "../node/roles/challenge-answerer.js";
+import { OnChainChallenger } from "../node/roles/onchain-challenger.js";
+import { CommittedFile } from "../node/proofs/index.js";
+import { onChainChallengeSetup, settled } from "./helpers/onchain-challenge-setup.js";
+
+const connection = await network.create();
+const REPLICA_FAILED = 3;
 
 const SIZE = 128 * 1024 * 1024;
 const SEAL_ROUNDS = 1;
@@ -77,6 +91,7 @@ describe("attack: outsourcing (fetch and seal when challenged)", function () {
     assert.equal(challenger.evidence(attackerKey.address).length, 2);
     assert.ok(attackerStats.medianLatencyMs! > DEADLINE_MS);
     assert.ok(challenger.statsOf(honestKey.address).medianLatencyMs! < DEADLINE_MS);
+    await outsourced.close();
     const timing = outsourced.lastTiming!;
     console.log(
       `      outsourcing: ${JSON.stringify({
@@ -88,5 +103,71 @@ describe("attack: outsourcing (fetch and seal when challenged)", function () {
         deadlineMs: DEADLINE_MS,
       })}`,
     );
+  });
+});
+
+describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
+  this.timeout(300_000);
+  const harness = new Harness();
+  after(() => harness.cleanup());
+
+  it("the lessor that fetches and seals when challenged misses the on-chain window and loses its collateral; the honest one answers", async function () {
+    const SIZE_ONCHAIN = 256 * 1024 * 1024;
+    const logger = pino({ level: process.env.COFFER_LOG ?? "error" });
+    const dataPath = await bigRandomFile(harness, SIZE_ONCHAIN, "onchain.bin");
+    const setup = await onChainChallengeSetup(connection, harness, dataPath, { size: SIZE_ONCHAIN, challengeWindow: 3, blockMs: 500 });
+    const { system, dealId } = setup;
+    await rm(setup.attacker.replicaPath);
+    const userNode = await harness.node({ role: "user" });
+    const commD = fromHex((await userNode.add(dataPath)).root);
+    const attackerNode = await harness.node({ role: "lessor" });
+    await mesh([attackerNode, userNode]);
+    const fetchedPath = join(await harness.dir("coffer-outsourced-"), "fetched.bin");
+    const outsourced = new RegeneratingReplica(fetchedPath, setup.attacker.replicaId, 1, setup.attacker.sealed.tree, async () => {
+      await attackerNode.get(commD, fetchedPath, { peers: [userNode.peerId], discoveryTimeoutMs: 5_000 });
+      await attackerNode.store.remove(commD);
+    });
+    await outsourced.warmUp();
+    const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
+    const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
+    const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => outsourced, logger, pollMs: 100 });
+    const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
+    honest.start();
+    attacker.start();
+    try {
+      const lessorA = getAddress(system.lessorA.account.address);
+      const lessorB = getAddress(system.lessorB.account.address);
+      const openedHonest = await watcher.challenge(dealId, 0, lessorA);
+      assert.equal((await settled(() => watcher.settle(), 0)).result, "answered");
+      assert.ok(honest.answered[0].answeredBlock <= BigInt(openedHonest.deadlineBlock));
+
+      await watcher.challenge(dealId, 1, lessorB);
+      const result = await settled(() => watcher.settle(), 1);
+      assert.equal(result.result, "slashed");
+      assert.equal(result.slashed, setup.collateral);
+      assert.equal(await system.market.read.replicaState([dealId, 1n]), REPLICA_FAILED);
+      assert.equal(attacker.answered.length, 0);
+      const until = Date.now() + 120_000;
+      while (outsourced.lastTiming === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      const timing = outsourced.lastTiming!;
+      assert.ok(timing, "the attacker did fetch and re-seal");
+      console.log(
+        `      outsourcing on-chain: ${JSON.stringify({
+          replicaMiB: SIZE_ONCHAIN / 2 ** 20,
+          windowBlocks: 3,
+          blockMs: 500,
+          honestAnswerMs: Math.round(honest.answered[0].ms),
+          attackerFetchMs: Math.round(timing.fetchMs),
+          attackerResealMs: Math.round(timing.sealMs),
+          slashed: result.slashed.toString(),
+        })}`,
+      );
+    } finally {
+      setup.stopMining();
+      await honest.stop();
+      await attacker.stop();
+      await honestFile.close();
+      await outsourced.close();
+    }
   });
 });

@@ -70,6 +70,7 @@ export async function onChainChallengeSetup(connection: Connection, harness: Har
 
   const testClient = await viem.getTestClient();
   const miner = setInterval(() => void testClient.mine({ blocks: 1 }).catch(() => undefined), options.blockMs);
+  miner.unref(); // a failed test must not keep mocha alive
   return {
     system,
     dealId,

@@ -32,6 +32,7 @@ async function reseal(task: ResealTask): Promise<ResealResult> {
   const pages = new Map<number, Uint8Array>();
   const sealer = new Sealer(task.replicaId, task.sealRounds);
   const started = performance.now();
+  if (end === 0) return { pages: [], sealMs: 0 }; // warm-up: nothing to read
   const input = await open(task.dataPath, "r");
   try {
     const { size } = await input.stat();
