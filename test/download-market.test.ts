@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { bytesToHex, getAddress, type Hex } from "viem";
+import { bytesToHex, encodeAbiParameters, getAddress, hexToBytes, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, TEST_POD_PARAMS, deployMarketSystem } from "./helpers/market-fixture.js";
 import { createDeal, fillAndProve } from "./helpers/market-actions.js";
@@ -68,6 +68,11 @@ describe("DownloadMarket: PoD fair exchange", function () {
     const s = await networkHelpers.loadFixture(committedHonestFixture);
     const { downloads, vault, registry, lessorA, downloader, downloadId } = s;
     const lessor = lessorA.account.address;
+    // downloadId = H(abi(market, downloader, nonce)): the downloader's first download id is not a deal id.
+    const expectedId = bytesToHex(sha256(hexToBytes(encodeAbiParameters([{ type: "address" }, { type: "address" }, { type: "uint256" }], [downloads.address, downloader.account.address, 0n]))));
+    assert.equal(downloadId, expectedId);
+    const firstDealIdOfDownloader = bytesToHex(sha256(hexToBytes(encodeAbiParameters([{ type: "address" }, { type: "uint256" }], [downloader.account.address, 0n]))));
+    assert.notEqual(downloadId, firstDealIdOfDownloader);
     assert.equal(await registry.read.lockedStakeOf([lessor]), 10_000_000n + PRICE);
     await viem.assertions.emit(confirm(s, honestCipher), downloads, "DownloadReceived");
     await viem.assertions.emitWithArgs(downloads.write.revealKey([downloadId, bytesToHex(KEY)], { account: lessorA.account }), downloads, "DownloadKeyRevealed", [

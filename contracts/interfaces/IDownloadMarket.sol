@@ -70,7 +70,7 @@ interface IDownloadMarket {
     error MarketDownloadNotExpired(bytes32 downloadId, uint256 deadline);
 
     /// @notice Step 1: escrows `price` (approve the vault) for the whole file of `dealId` from the lessor of a
-    /// Proving replica. downloadId = sha256(abi.encode(caller, nonce)).
+    /// Proving replica. downloadId = sha256(abi.encode(address(this), caller, nonce)): never equal to a dealId.
     function openDownload(bytes32 dealId, uint256 replicaIndex, uint128 price) external returns (bytes32 downloadId);
 
     /// @notice Step 2 (lessor): commits to the ciphertext root and the key hash, locking a bond of `price`.

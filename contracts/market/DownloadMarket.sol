@@ -46,7 +46,8 @@ contract DownloadMarket is IDownloadMarket, ReentrancyGuardTransient {
         address lessor = _market.servingLessor(dealId, replicaIndex);
         if (lessor == address(0)) revert MarketReplicaNotServing(dealId, replicaIndex);
         if (price == 0) revert MarketInvalidDownloadPrice(price);
-        downloadId = sha256(abi.encode(msg.sender, _nonces[msg.sender]++));
+        // The market address keeps download ids apart from deal ids (sha256(abi.encode(client, nonce))).
+        downloadId = sha256(abi.encode(address(this), msg.sender, _nonces[msg.sender]++));
         Download storage download = _downloads[downloadId];
         download.downloader = msg.sender;
         // servingLessor returned a lessor, so the index is a valid slot (< 10).

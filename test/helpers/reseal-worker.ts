@@ -56,7 +56,8 @@ async function reseal(task: ResealTask): Promise<ResealResult> {
   return { pages: [...pages.entries()], sealMs: performance.now() - started };
 }
 
-parentPort!.on("message", (task: ResealTask) => {
+// Mocha also loads every file under test/; only a worker thread has a parentPort.
+parentPort?.on("message", (task: ResealTask) => {
   reseal(task).then(
     (result) => parentPort!.postMessage({ result }, result.pages.map(([, bytes]) => bytes.buffer as ArrayBuffer)),
     (error: Error) => parentPort!.postMessage({ error: error.message }),
