@@ -2,7 +2,8 @@
  * `npm run demo`: the whole system on one machine. An in-process chain (Hardhat EDR) with 10 s proving
  * periods; 5 lessors (lessor-0 dishonest: it deletes its replica after the PoRep), 1 user and 1 watcher as
  * real libp2p nodes on 127.0.0.1. The user buys a 3-replica deal for a 3 MiB file; the lessors seal, fill,
- * prove; the watcher reports the dishonest lessor's misses until its replica fails; the user re-places the
+ * prove; the watcher catches the dishonest lessor (timed challenges escalated to an on-chain challenge, or
+ * reported misses), its replica fails and its collateral is slashed; the user re-places the
  * replica on another lessor; then downloads with PoD and checks the bytes. Prints a summary table.
  */
 import { randomBytes } from "node:crypto";
@@ -46,12 +47,25 @@ try {
   const dishonest = lessors[0]!.address;
   const slot = deal.replicas.find((r) => r.lessor.toLowerCase() === dishonest.toLowerCase())!.replicaIndex;
   let lastReports = 0;
+  let lastOpened = 0;
+  let lastSettled = 0;
   const deadline = Date.now() + 150_000;
   for (;;) {
     if (watcher.reports.length !== lastReports) {
       lastReports = watcher.reports.length;
       const r = watcher.reports.at(-1)!;
       say(`watcher: reported missed period ${r.period} of replica ${r.replicaIndex} (lessor ${r.lessor.slice(0, 10)}…)`);
+    }
+    const opened = watcher.onChain.openChallenges();
+    if (opened.length + watcher.onChain.settled.length !== lastOpened + lastSettled && opened.length > 0 && watcher.onChain.settled.length === lastSettled) {
+      const c = opened.at(-1)!;
+      say(`watcher: timed challenges of replica ${c.replicaIndex} failed; challenged it on-chain (answer due by block ${c.deadlineBlock})`);
+    }
+    lastOpened = opened.length;
+    if (watcher.onChain.settled.length !== lastSettled) {
+      lastSettled = watcher.onChain.settled.length;
+      const c = watcher.onChain.settled.at(-1)!;
+      say(`watcher: on-chain challenge of replica ${c.replicaIndex} ${c.result === "slashed" ? `expired unanswered — replica failed, ${formatEther(c.slashed)} CFR slashed` : c.result}`);
     }
     const state = await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(slot)] });
     const replica = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(slot)] });
@@ -91,7 +105,7 @@ try {
     ]);
   }
   const watcherEarned = await publicClient.readContract({ address: token, abi: (await import("../node/chain/abi/cofferToken.js")).cofferTokenAbi, functionName: "balanceOf", args: [watcher.chain.address] });
-  rows.push(["watcher", `${watcher.reports.length} reports`, "-", formatEther(watcherEarned + (await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] }))), "-", "-"]);
+  rows.push(["watcher", `${watcher.reports.length} reports, ${watcher.onChain.settled.filter((c) => c.result === "slashed").length} on-chain challenges won`, "-", formatEther(watcherEarned + (await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] }))), "-", "-"]);
   const header = ["node", "replicas of the deal", "PoSt proofs", "earned CFR", "slashed CFR", "bytes served (PoD)"];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ");

@@ -47,6 +47,38 @@ describe("chain transactions and event following", () => {
     assert.equal(await token.read.balanceOf([alice.account.address]), parseEther("5"), "minted once");
   });
 
+  it("recovers when its nonce was taken by another sender of the same account: re-reads it and sends once", async () => {
+    const { token, alice, publicClient } = await networkHelpers.loadFixture(tokenFixture);
+    // A stale view of the account's nonce, as when another process sent from it between the read and the send.
+    let stale = true;
+    const racingClient = new Proxy(publicClient, {
+      get(target, property, receiver) {
+        if (property === "getTransactionCount") {
+          return async (args: Parameters<typeof publicClient.getTransactionCount>[0]) => {
+            const count = await target.getTransactionCount(args);
+            if (!stale) return count;
+            stale = false;
+            await token.write.faucet([alice.account.address, 1n], { account: alice.account }); // takes `count`
+            return count;
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const before = await token.read.balanceOf([alice.account.address]);
+    const receipt = await sendContractTransaction({
+      publicClient: racingClient,
+      walletClient: alice,
+      address: token.address,
+      abi: cofferTokenAbi,
+      functionName: "faucet",
+      args: [alice.account.address, parseEther("2")],
+      logger,
+    });
+    assert.equal(receipt.status, "success");
+    assert.equal(await token.read.balanceOf([alice.account.address]), before + 1n + parseEther("2"), "both transfers, the second sent once");
+  });
+
   it("refuses a reverting call before sending it, named by the contract's custom error with its arguments", async () => {
     const { token, alice, publicClient } = await networkHelpers.loadFixture(tokenFixture);
     const nonceBefore = await publicClient.getTransactionCount({ address: alice.account.address });

@@ -44,9 +44,19 @@ describe("the whole system: buy, prove, slash, repair, download", function () {
       await new Promise((r) => setTimeout(r, 500));
     }
     assert.ok(repaired, "the failed replica is repaired by lessor-2");
-    const reportsOnDishonest = watcher.reports.filter((r) => r.lessor.toLowerCase() === lessors[0]!.address.toLowerCase());
-    assert.equal(reportsOnDishonest.length, 2, "maxMisses = 2 reports fail the replica");
-    assert.ok(watcher.suspects().some((s) => s.lessor.toLowerCase() === lessors[0]!.address.toLowerCase()));
+    // The dishonest replica fails by whichever defence lands first: maxMisses = 2 reported misses, or the
+    // watcher's failed timed challenges escalated to an on-chain challenge that expires unanswered (§7.2).
+    const dishonestAddress = lessors[0]!.address.toLowerCase();
+    const reportsOnDishonest = watcher.reports.filter((r) => r.lessor.toLowerCase() === dishonestAddress);
+    const wonOnChain = watcher.onChain.settled.filter((c) => c.lessor.toLowerCase() === dishonestAddress && c.result === "slashed");
+    assert.ok(reportsOnDishonest.length === 2 || wonOnChain.length === 1, `failed by misses (${reportsOnDishonest.length}) or an on-chain challenge (${wonOnChain.length})`);
+    const failures = await publicClient.getContractEvents({ ...market, eventName: "ReplicaFailed", args: { dealId: deal.dealId }, fromBlock: 0n });
+    assert.deepEqual(failures.map((f) => f.args.lessor!.toLowerCase()), [dishonestAddress], "only the dishonest replica failed");
+    if (wonOnChain.length === 1) {
+      assert.equal(wonOnChain[0].slashed, failures[0].args.slashed, "the on-chain challenge slashed the whole remaining collateral");
+      assert.ok(watcher.onChain.settled.every((c) => c.result !== "slashed" || c.lessor.toLowerCase() === dishonestAddress), "no honest lessor was slashed");
+    }
+    assert.ok(watcher.suspects().some((s) => s.lessor.toLowerCase() === dishonestAddress));
     assert.equal(user.repairsDone.length, 1);
     // Off-chain: the watcher's signed timed challenges find the dishonest lessor unable to answer, while the
     // honest one answers every challenge in time.

@@ -92,7 +92,7 @@ export async function sendContractTransaction<
   }
   const estimate = await publicClient.estimateContractGas(call);
   const gas = estimate + (estimate * BigInt(Math.round(gasMargin * 1000))) / 1000n;
-  const nonce = await publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
+  let nonce = await publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
   const fees = await publicClient.estimateFeesPerGas();
   let maxFeePerGas = fees.maxFeePerGas ?? 0n;
   let maxPriorityFeePerGas = fees.maxPriorityFeePerGas ?? 0n;
@@ -126,6 +126,17 @@ export async function sendContractTransaction<
     } catch (error) {
       if (error instanceof ContractRevertedError) throw error;
       lastError = error as Error;
+      if (isNonceTooLow(error)) {
+        // The nonce was used meanwhile: by one of our own attempts (then its receipt is the answer) or by
+        // another sender of this account. Re-read it instead of bumping the fee on a nonce that is gone.
+        for (const hash of hashes) {
+          const mined = await publicClient.getTransactionReceipt({ hash }).catch(() => undefined);
+          if (mined) return mined;
+        }
+        nonce = await publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
+        logger?.warn({ functionName, attempt, nonce }, "nonce already used; retrying with the next one");
+        continue;
+      }
       logger?.warn({ functionName, attempt, err: error }, "transaction not mined; bumping fees");
       maxFeePerGas += (maxFeePerGas * BigInt(feeBumpPercent)) / 100n + 1n;
       maxPriorityFeePerGas += (maxPriorityFeePerGas * BigInt(feeBumpPercent)) / 100n + 1n;
@@ -139,4 +150,12 @@ export function asRevertError(functionName: string, error: unknown): Error {
   const decoded = decodeContractRevert(error);
   if (decoded) return new ContractRevertedError(decoded.errorName, decoded.args, { cause: error, functionName });
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** True when `error` (or a cause) is the node's "nonce too low" refusal. */
+export function isNonceTooLow(error: unknown): boolean {
+  for (let e = error as { name?: string; message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.name === "NonceTooLowError" || /nonce too low/i.test(e.message ?? "")) return true;
+  }
+  return false;
 }
