@@ -14,7 +14,7 @@ import { formatEther, parseEther, type Hex } from "viem";
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
 import { ReplicaState } from "../node/roles/common.js";
-import { startSystem } from "./lib/system-harness.js";
+import { startSystem, WATCHER_BOND_FUNDS } from "./lib/system-harness.js";
 
 const PERIOD = 10;
 const FILE_BYTES = 3 * 1024 * 1024;
@@ -65,7 +65,7 @@ try {
     if (watcher.onChain.settled.length !== lastSettled) {
       lastSettled = watcher.onChain.settled.length;
       const c = watcher.onChain.settled.at(-1)!;
-      say(`watcher: on-chain challenge of replica ${c.replicaIndex} ${c.result === "slashed" ? `expired unanswered — replica failed, ${formatEther(c.slashed)} CFR slashed` : c.result}`);
+      say(`watcher: on-chain challenge of replica ${c.replicaIndex} ${c.result === "slashed" ? `expired unanswered — replica failed, ${formatEther(c.slashed)} CFR slashed` : c.result === "voided" ? "voided: the replica had already failed by missed proofs (bond returned)" : "answered in time"}`);
     }
     const state = await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(slot)] });
     const replica = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(slot)] });
@@ -105,7 +105,7 @@ try {
     ]);
   }
   const watcherEarned = await publicClient.readContract({ address: token, abi: (await import("../node/chain/abi/cofferToken.js")).cofferTokenAbi, functionName: "balanceOf", args: [watcher.chain.address] });
-  rows.push(["watcher", `${watcher.reports.length} reports, ${watcher.onChain.settled.filter((c) => c.result === "slashed").length} on-chain challenges won`, "-", formatEther(watcherEarned + (await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] }))), "-", "-"]);
+  rows.push(["watcher", `${watcher.reports.length} reports, ${watcher.onChain.settled.filter((c) => c.result === "slashed").length} on-chain challenges won`, "-", formatEther(watcherEarned + (await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] })) - WATCHER_BOND_FUNDS), "-", "-"]);
   const header = ["node", "replicas of the deal", "PoSt proofs", "earned CFR", "slashed CFR", "bytes served (PoD)"];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c]!)).join("  ");

@@ -17,6 +17,9 @@ import { WatcherRole } from "../../node/roles/watcher.js";
 import { deployCoffer } from "./deploy-coffer.js";
 import { clientsForAccount } from "./network-cli.js";
 
+/** CFR the harness gives the watcher for on-chain challenge bonds (not earnings). */
+export const WATCHER_BOND_FUNDS = parseEther("1000");
+
 export interface SystemOptions {
   periodLength: number;
   lessors: number;
@@ -98,7 +101,7 @@ export async function startSystem(connection: NetworkConnection, options: System
     started.push(user);
     await mintFromFaucet(await clientsForAccount(connection, 1), { token: deployment.contracts.CofferToken.address, amount: parseEther("100000") });
     // The watcher escrows a bond for each on-chain challenge it opens (§7.2).
-    await mintFromFaucet(await clientsForAccount(connection, 7 + options.lessors), { token: deployment.contracts.CofferToken.address, amount: parseEther("1000") });
+    await mintFromFaucet(await clientsForAccount(connection, 7 + options.lessors), { token: deployment.contracts.CofferToken.address, amount: WATCHER_BOND_FUNDS });
     const watcher = await WatcherRole.create({ dataDir: join(root, "watcher"), chain: await chainFor(7 + options.lessors), logger: logger.child({ role: "watcher" }), bootstrap });
     await watcher.start();
     started.push(watcher);
