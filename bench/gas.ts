@@ -222,7 +222,7 @@ const names: Record<(typeof steps)[number], string> = {
   markProofMissing: "markProofMissing",
   challengeReplica: "challengeReplica (bond escrowed)",
   answerChallenge: `answerChallenge (k=${DEFAULT_MARKET_PARAMS.kPoSt})`,
-  expireChallenge: "expireChallenge (replica fails, slash)",
+  expireChallenge: "expireChallenge (fail, slash)",
   podOpen: "PoD openDownload",
   podCommit: "PoD commitDownload",
   podReceipt: "PoD confirmReceipt",
