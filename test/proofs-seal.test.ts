@@ -21,6 +21,7 @@ import {
   decryptDownload,
   encryptBytes,
   encryptForDownload,
+  encryptBlocksForDownload,
   equalBytes,
   podDisputeProof,
   podTileProof,
@@ -116,6 +117,12 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
         parts.push(new Uint8Array(block.bytes));
       }
       assert.ok(equalBytes(Buffer.concat(parts), data), `streamed round trip ${size}`);
+      // A lessor serving a download encrypts straight from the stream: the same commE as from the file.
+      const key = randomBytes(32);
+      const fromFile = await encryptForDownload(dataPath, key, { ciphertextPath: `${dataPath}.e1` });
+      const fromStream = await encryptBlocksForDownload(unsealStream(`${dataPath}.replica`, id, { size, sealRounds: 2, expectedCommD: commD }), size, key, { ciphertextPath: `${dataPath}.e2` });
+      assert.ok(equalBytes(fromStream.commE, fromFile.commE), `streamed commE ${size}`);
+      assert.ok(equalBytes(await readFile(`${dataPath}.e2`), await readFile(`${dataPath}.e1`)), `streamed ciphertext ${size}`);
     }
   });
 
@@ -130,6 +137,16 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
     await assert.rejects(async () => {
       for await (const _ of unsealStream(`${dataPath}.replica`, id, { size, expectedCommD: wrongRoot })) void _;
     }, CorruptReplicaError);
+    // Encrypting from a stream that fails its commD check leaves no ciphertext behind.
+    await assert.rejects(
+      encryptBlocksForDownload(unsealStream(`${dataPath}.replica`, id, { size, expectedCommD: wrongRoot }), size, randomBytes(32), { ciphertextPath: `${dataPath}.cipher` }),
+      CorruptReplicaError,
+    );
+    await assert.rejects(readFile(`${dataPath}.cipher`), /ENOENT/);
+    await assert.rejects(
+      encryptBlocksForDownload((async function* () { yield { offset: 32, bytes: new Uint8Array(32) }; })(), size, randomBytes(32), { ciphertextPath: `${dataPath}.cipher` }),
+      /contiguous/,
+    );
     let blocks = 0;
     for await (const block of unsealStream(`${dataPath}.replica`, id, { size })) {
       assert.ok(equalBytes(block.bytes, data.subarray(block.offset, block.offset + block.bytes.length)));

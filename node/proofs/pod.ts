@@ -91,6 +91,57 @@ export async function encryptForDownload(dataPath: string, key: Uint8Array | Hex
   }
 }
 
+/** One block of plaintext at byte `offset` (what {@link unsealStream} yields). */
+export interface PlaintextBlock {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Like {@link encryptForDownload}, but the plaintext comes as ordered blocks instead of a file — a lessor
+ * encrypts straight from `unsealStream(replica)` and never writes the unsealed data to disk. Blocks must be
+ * contiguous from offset 0 and whole segments except the last (which is zero-padded, as is anything missing up
+ * to n·32 bytes). If the source throws (e.g. unsealStream's commD check at the end), no ciphertext file is left.
+ */
+export async function encryptBlocksForDownload(
+  blocks: AsyncIterable<PlaintextBlock>,
+  size: number,
+  key: Uint8Array | Hex,
+  options: EncryptForDownloadOptions & { ciphertextPath: string },
+): Promise<DownloadCipher> {
+  const secret = asWord(key, "key");
+  const keyHash = podKeyHash(secret);
+  const { ciphertextPath } = options;
+  const layout = fileLayout(fileLayout(size).segmentCount * SEGMENT_SIZE);
+  const builder = new StreamingTreeBuilder(layout);
+  const tree = await writeFileAtomically(ciphertextPath, async (output) => {
+    let position = 0;
+    const encryptAndWrite = async (block: Uint8Array) => {
+      const length = block.length; // push() may hand the buffer to a hash worker (detaching it)
+      keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
+      await output.write(block, 0, length, position);
+      await builder.push(block);
+      position += length;
+      options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position), bytesTotal: size });
+    };
+    for await (const { offset, bytes } of blocks) {
+      throwIfAborted(options.signal, `encryptBlocksForDownload(${ciphertextPath})`);
+      if (offset !== position) throw new RangeError(`plaintext blocks must be contiguous: expected offset ${position}, got ${offset}`);
+      if (bytes.length === 0) continue;
+      const padded = Math.min(layout.size - offset, Math.ceil(bytes.length / SEGMENT_SIZE) * SEGMENT_SIZE);
+      if (padded < bytes.length) throw new RangeError(`plaintext passes ${size} bytes at offset ${offset}`);
+      const block = new Uint8Array(padded);
+      block.set(bytes);
+      await encryptAndWrite(block);
+    }
+    // A short source (or the empty file's one segment): the rest is zero plaintext.
+    for (let rest = layout.size - position; rest > 0; rest = layout.size - position) await encryptAndWrite(new Uint8Array(Math.min(BLOCK_BYTES, rest)));
+    return builder.finish();
+  });
+  if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
+  return { commE: tree.root, keyHash, ciphertextPath, layout, tree };
+}
+
 export interface DecryptDownloadOptions extends LongOperationOptions {
   /** The original data length L. */
   size: number;

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { bytesToHex, hexToBytes, type Address, type Hex } from "viem";
@@ -22,7 +22,7 @@ import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type Assign
 import { OFFER_VALIDITY_SECONDS } from "../protocols/offer/constants.js";
 import { createPodService, type PodCipher, type PodService } from "../protocols/pod/index.js";
 import type { UploadOffer } from "../protocols/upload/index.js";
-import { CommittedFile, commitFile, encryptForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealFile, type ProvePoStParams } from "../proofs/index.js";
+import { CommittedFile, commitFile, encryptBlocksForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealStream, type PlaintextBlock, type ProvePoStParams } from "../proofs/index.js";
 import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
 import { ChallengeAnswerer } from "./challenge-answerer.js";
 import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
@@ -358,22 +358,18 @@ export class LessorRole {
     const r = this.state.replicas[`${download.dealId}:${download.replicaIndex}`];
     if (!r || r.stage !== "proving") throw new ProtocolError("I hold no proving replica for this download", { code: "no-replica" });
     const p = this.paths(r);
-    const plain = join(this.replicaDir, `pod-${downloadId.slice(2, 18)}.data`);
     const cipherPath = join(this.replicaDir, `pod-${downloadId.slice(2, 18)}.cipher`);
-    // The lessor decodes its sealed replica (§4.3) and checks it against commD before encrypting.
-    await unsealFile(p.replica, plain, replicaId(this.address, r.dealId, r.replicaIndex), { size: r.size, sealRounds: this.chain.params.sealRounds, expectedCommD: r.commD, signal });
+    // The lessor decodes its sealed replica (§4.3) as a stream, checked against commD at the end, and encrypts
+    // it block by block: the unsealed data never touches the disk.
+    let plaintext: AsyncIterable<PlaintextBlock> = unsealStream(p.replica, replicaId(this.address, r.dealId, r.replicaIndex), { size: r.size, sealRounds: this.chain.params.sealRounds, expectedCommD: r.commD, signal });
+    if (this.options.dishonest?.serveWrongBytes) plaintext = corruptOneByte(plaintext, r.size);
     const key = bytesToHex(randomBytes(32));
-    try {
-      if (this.options.dishonest?.serveWrongBytes) await corruptOneByte(plain, r.size);
-      const cipher = await encryptForDownload(plain, key, { ciphertextPath: cipherPath, signal });
-      // The key is persisted before the commit so a restarted lessor can still reveal it.
-      this.state.downloads[downloadId] = { downloadId, key, stage: "committed" };
-      await this.save();
-      await commitDownload(this.chain, { downloadId, commE: toHex(cipher.commE) as Hex, keyHash: toHex(cipher.keyHash) as Hex });
-      return { commE: toHex(cipher.commE) as Hex, path: cipherPath, bytes: cipher.layout.size };
-    } finally {
-      await rm(plain, { force: true });
-    }
+    const cipher = await encryptBlocksForDownload(plaintext, r.size, key, { ciphertextPath: cipherPath, signal });
+    // The key is persisted before the commit so a restarted lessor can still reveal it.
+    this.state.downloads[downloadId] = { downloadId, key, stage: "committed" };
+    await this.save();
+    await commitDownload(this.chain, { downloadId, commE: toHex(cipher.commE) as Hex, keyHash: toHex(cipher.keyHash) as Hex });
+    return { commE: toHex(cipher.commE) as Hex, path: cipherPath, bytes: cipher.layout.size };
   }
 
   private async advanceDownloads(): Promise<void> {
@@ -400,16 +396,16 @@ export class LessorRole {
   }
 }
 
-/** Demo/test only (`dishonest.serveWrongBytes`): flips one byte in the middle of the plaintext before encrypting. */
-async function corruptOneByte(path: string, size: number): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const at = Math.floor(size / 2);
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, at);
-    byte[0] ^= 0xff;
-    await handle.write(byte, 0, 1, at);
-  } finally {
-    await handle.close();
+/** Demo/test only (`dishonest.serveWrongBytes`): flips the byte in the middle of the plaintext before encrypting. */
+async function* corruptOneByte(blocks: AsyncIterable<PlaintextBlock>, size: number): AsyncGenerator<PlaintextBlock> {
+  const at = Math.floor(size / 2);
+  for await (const block of blocks) {
+    if (at >= block.offset && at < block.offset + block.bytes.length) {
+      const bytes = new Uint8Array(block.bytes);
+      bytes[at - block.offset] ^= 0xff;
+      yield { offset: block.offset, bytes };
+    } else {
+      yield block;
+    }
   }
 }
