@@ -48,7 +48,7 @@ abstract contract MarketSetup is CofferTest {
                 repairBps: 5000,
                 collateralPerGiB: 0,
                 challengeWindow: 3,
-                challengeBond: 0
+                challengeBond: 1_000
             })
         );
         vault.grantRole(vault.OPERATOR_ROLE(), address(market));
@@ -91,6 +91,9 @@ contract MarketHandler is CofferTest {
     /// Periods proven per slot as seen by the handler (a submission it made succeeded).
     mapping(bytes32 => mapping(uint256 => uint256)) public ghostProven;
     uint256 public ghostDeposited;
+    /// Successful challenge answers and settlements (checked once to be non-zero: the paths are reached).
+    uint256 public ghostChallengesAnswered;
+    uint256 public ghostChallengesSettled;
     uint256 public ghostWithdrawn;
 
     constructor(StorageMarket market_, MarketVault vault_, LessorRegistry registry_) {
@@ -212,6 +215,39 @@ contract MarketHandler is CofferTest {
         try market.expirePoRep(dealId, indexSeed % replicaCount[dealId]) {} catch {}
     }
 
+    function challenge(uint256 dealSeed, uint256 indexSeed) external {
+        if (deals.length == 0) return;
+        bytes32 dealId = deals[dealSeed % deals.length];
+        uint256 before = token.balanceOf(address(vault));
+        vm.prank(WATCHER);
+        try market.challengeReplica(dealId, indexSeed % replicaCount[dealId]) {} catch {}
+        ghostDeposited += token.balanceOf(address(vault)) - before;
+    }
+
+    /// @dev The challenged lessor answers with valid openings (it holds its sealed replica), when still in time.
+    function answerChallenge(uint256 dealSeed, uint256 indexSeed) external {
+        if (deals.length == 0) return;
+        uint256 d = dealSeed % deals.length;
+        bytes32 dealId = deals[d];
+        uint256 index = indexSeed % replicaCount[dealId];
+        IStorageMarket.Challenge memory c = market.getChallenge(dealId, index);
+        if (c.challenger == address(0)) return;
+        bytes32[] memory proof = TinyReplica.challengeProof(sealedOf[dealId][index], c.seed, ProofMath.replicaId(c.lessor, dealId, index), K_POST_);
+        vm.prank(c.lessor);
+        try market.answerChallenge(dealId, index, proof) {
+            ++ghostChallengesAnswered;
+        } catch {}
+    }
+
+    function expireChallenge(uint256 dealSeed, uint256 indexSeed) external {
+        if (deals.length == 0) return;
+        bytes32 dealId = deals[dealSeed % deals.length];
+        vm.prank(CLIENT);
+        try market.expireChallenge(dealId, indexSeed % replicaCount[dealId]) {
+            ++ghostChallengesSettled;
+        } catch {}
+    }
+
     function advance(uint256 secondsSeed) external {
         vm.warp(block.timestamp + bound(secondsSeed, 1, 2 * 100));
         vm.roll(block.number + 1);
@@ -256,6 +292,7 @@ contract MarketInvariantTest is MarketSetup {
         _deploy();
         handler = new MarketHandler(market, vault, registry);
         _fund(address(0xC11E47), 1e60);
+        _fund(address(0x3A7C4), 1e30); // the watcher: challenge bonds
         for (uint256 i; i < 3; ++i) _stake(handler.lessorAt(i));
         initialStake = token.balanceOf(address(registry));
     }

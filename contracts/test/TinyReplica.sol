@@ -69,4 +69,13 @@ library TinyReplica {
         }
         return cursor;
     }
+
+    /// @dev The answer to an on-chain challenge (docs/protocol.md §7.2): k openings of the stratified indices.
+    function challengeProof(bytes32[4] memory s, bytes32 seed, bytes32 replica, uint256 k) internal view returns (bytes32[] memory proof) {
+        proof = new bytes32[](k * 3);
+        uint256 cursor;
+        for (uint256 j; j < k; ++j) {
+            cursor = open(s, ProofMath.spotChallenge(seed, replica, j, k, SEGMENTS), proof, cursor);
+        }
+    }
 }
