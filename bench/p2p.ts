@@ -11,22 +11,22 @@
  */
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import type { ICryptoInterface } from "@chainsafe/libp2p-noise";
-import { defaultCrypto } from "@chainsafe/libp2p-noise/crypto";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
+import { Child } from "./p2p-child.js";
 import { createHost, type HostOptions } from "../node/p2p/host.js";
-import { CofferNode } from "../node/p2p/node.js";
-import { nativeNoiseCrypto, nullCipherNoiseCryptoForBench } from "../node/p2p/noise-crypto.js";
+import { nativeNoiseCrypto } from "../node/p2p/noise-crypto.js";
 
 const MiB = 1024 * 1024;
 const STREAM_BYTES = Number(process.env.BENCH_STREAM_MIB ?? 512) * MiB;
 const FILE_MIB = Number(process.env.BENCH_FILE_MIB ?? 64);
 const PEERS = Number(process.env.BENCH_PEERS ?? 8);
 const UPLOAD_CAP = Number(process.env.BENCH_CAP_MIB ?? 10) * MiB;
+const WARMUP_MIB = Number(process.env.BENCH_WARMUP_MIB ?? 0);
+const HAVE_REFRESH_MS = Number(process.env.BENCH_HAVE_REFRESH_MS ?? 250);
 
 async function rawTcp(bytes: number): Promise<number> {
   const buf = Buffer.alloc(MiB, 7);
@@ -111,66 +111,115 @@ function chachaOnly(bytes: number): number {
   return bytes / ((performance.now() - started) / 1000);
 }
 
-async function distribution(UPLOAD_CAP: number): Promise<{ seconds: number; bound: number; clientServer: number; fromSeedMiB: number }> {
-  const logger = pino({ level: "silent" });
+/** Sender and receiver as two OS processes; throughput = bytes / (first write → receiver's ack). */
+async function twoProcessStream(kind: "raw" | "p2p", bytes: number, config: Record<string, unknown> = {}): Promise<number> {
+  const receiver = new Child(`${kind}-recv`, { bytes, ...config });
+  let sender: Child | undefined;
+  try {
+    const { listening } = await receiver.next("listening");
+    sender = new Child(`${kind}-send`, { bytes, addr: listening, ...config });
+    const { seconds } = await sender.next("seconds");
+    return bytes / Number(seconds);
+  } finally {
+    await Promise.all([receiver.stop(), sender?.stop()]);
+  }
+}
+
+interface DistResult { seconds: number; bound: number; clientServer: number; fromSeedMiB: number; timeouts: number; cpuSeconds: number; cpuSystemSeconds: number; peerSeconds: number[] }
+
+/**
+ * One seed and PEERS downloaders, each node its own OS process (bench/p2p-peer.ts `node`), all connected to
+ * each other. Timing starts when every node is up and connected with the file imported at the seed, and
+ * stops when the last downloader has verified and stored the whole file (the real multi-source download).
+ */
+async function distribution(cap: number): Promise<DistResult> {
   const dirs: string[] = [];
   const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); return d; };
-  const common = { listen: ["/ip4/127.0.0.1/tcp/0"], allowPrivateAddresses: true, uploadLimit: UPLOAD_CAP, logger, overlay: { enabled: false }, choking: false, verifyOnOpen: false };
-  const seed = await CofferNode.create({ ...common, dataDir: await dir(), role: "lessor", superSeed: process.env.BENCH_SUPER_SEED !== "0" });
-  const peers = await Promise.all(Array.from({ length: PEERS }, async () => CofferNode.create({ ...common, dataDir: await dir(), role: "user" })));
-  const all = [seed, ...peers];
+  const nodes: Child[] = [];
   try {
-    for (const n of all) await n.start();
-    for (let i = 0; i < all.length; i++) for (let j = i + 1; j < all.length; j++) await all[i].connect(all[j].addresses()[0]);
-    const file = join(await dir(), "file.bin");
-    await writeFile(file, randomBytes(FILE_MIB * MiB));
-    const info = await seed.add(file);
-    const root = new Uint8Array(Buffer.from(info.root.slice(2), "hex"));
+    nodes.push(new Child("node", { dataDir: await dir(), seed: true, uploadLimit: cap, superSeed: process.env.BENCH_SUPER_SEED !== "0" }));
+    for (let i = 0; i < PEERS; i++) nodes.push(new Child("node", { dataDir: await dir(), uploadLimit: cap }));
+    const infos = await Promise.all(nodes.map((n) => n.next("ready", 60_000))) as { peerId: string; addr: string }[];
+    await Promise.all(nodes.map((n, i) => { n.send({ cmd: "connect", addrs: infos.slice(i + 1).map((x) => x.addr) }); return n.next("connected"); }));
+    const peers = nodes.slice(1);
+    const distribute = async (mib: number) => {
+      const file = join(await dir(), `file-${mib}.bin`);
+      await writeFile(file, randomBytes(mib * MiB));
+      nodes[0].send({ cmd: "add", path: file });
+      const { root } = await nodes[0].next("root");
+      return root;
+    };
+    // Warm-up: a node is a long-running daemon; a first small file lets every process JIT-compile the
+    // transfer path before the timed run (fresh processes otherwise spend the run in the interpreter).
+    if (WARMUP_MIB > 0) {
+      const warm = await distribute(WARMUP_MIB);
+      peers.forEach((p, i) => p.send({ cmd: "get", root: warm, peers: infos.filter((_, j) => j !== i + 1).map((x) => x.peerId), haveRefreshMs: HAVE_REFRESH_MS }));
+      await Promise.all(peers.map((p) => p.next("done", 300_000)));
+    }
+    const root = await distribute(FILE_MIB);
+    for (const n of nodes) n.send({ cmd: "mark" });
     const started = performance.now();
-    const results = await Promise.all(peers.map((p) => p.get(root, undefined, { peers: all.filter((o) => o !== p).map((o) => o.peerId), haveRefreshMs: 250 })));
+    peers.forEach((p, i) => p.send({ cmd: "get", root, peers: infos.filter((_, j) => j !== i + 1).map((x) => x.peerId), haveRefreshMs: HAVE_REFRESH_MS }));
+    const results = await Promise.all(peers.map((p) => p.next("done", 300_000))) as { bytesFrom: Record<string, number>; timeouts: number }[];
     const seconds = (performance.now() - started) / 1000;
+    for (const n of nodes) n.send({ cmd: "cpu" });
+    const cpus = await Promise.all(nodes.map((n) => n.next("cpu"))) as { cpu: { user: number; system: number } }[];
+    const cpuSeconds = cpus.reduce((sum, c) => sum + c.cpu.user + c.cpu.system, 0);
+    const cpuSystemSeconds = cpus.reduce((sum, c) => sum + c.cpu.system, 0);
     const F = FILE_MIB * MiB;
-    const bound = Math.max(F / UPLOAD_CAP, (PEERS * F) / (UPLOAD_CAP + PEERS * UPLOAD_CAP));
-    const fromSeed = results.reduce((sum, r) => sum + (r.stats.bytesFrom[seed.peerId.toString()] ?? 0), 0);
-    for (const p of peers) if (!p.store.info(root)?.complete) throw new Error("a peer did not complete");
-    return { seconds, bound, clientServer: (PEERS * F) / UPLOAD_CAP, fromSeedMiB: fromSeed / MiB };
+    const bound = Math.max(F / cap, (PEERS * F) / (cap + PEERS * cap));
+    const fromSeed = results.reduce((sum, r) => sum + (r.bytesFrom[infos[0].peerId] ?? 0), 0);
+    return { seconds, bound, clientServer: (PEERS * F) / cap, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.timeouts, 0), cpuSeconds, cpuSystemSeconds, peerSeconds: results.map((r) => Number((r as { seconds?: number }).seconds ?? 0)) };
   } finally {
-    for (const n of all) await n.stop().catch(() => undefined);
+    for (const n of nodes) n.send({ cmd: "stop" });
+    await Promise.all(nodes.map((n) => n.stop(5_000)));
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   }
 }
 
 const mbps = (bytesPerSecond: number) => bytesPerSecond / 1e6;
 const skipStream = process.env.BENCH_SKIP_STREAM === "1";
-const raw = skipStream ? 1 : await rawTcp(STREAM_BYTES * 2);
+const skipDist = process.env.BENCH_SKIP_DIST === "1";
+const BIG_YAMUX = { maxMessageSize: MiB, initialStreamWindowSize: 16 * MiB, maxStreamWindowSize: 16 * MiB };
+// Two processes (sender, receiver) per row: the production shape, one event loop per node.
+const raw = skipStream ? 1 : await twoProcessStream("raw", STREAM_BYTES * 2, { writeSize: MiB });
 const chacha = skipStream ? 1 : chachaOnly(STREAM_BYTES / 2);
-const noiseDefault = skipStream ? 1 : await libp2pStream(STREAM_BYTES, defaultCrypto);
-const noiseNative = skipStream ? 1 : await libp2pStream(STREAM_BYTES, nativeNoiseCrypto);
-const noiseNull = skipStream ? 1 : await libp2pStream(STREAM_BYTES, nullCipherNoiseCryptoForBench);
-const noiseNativeBig = skipStream ? 1 : await libp2pStream(STREAM_BYTES, nativeNoiseCrypto, { maxMessageSize: MiB, initialStreamWindowSize: 16 * MiB, maxStreamWindowSize: 16 * MiB }, MiB);
-const dist = await distribution(UPLOAD_CAP);
-// A cap the one-process harness can actually sustain on a small machine (all nodes share one thread).
+const noiseDefault = skipStream ? 1 : await twoProcessStream("p2p", STREAM_BYTES, { crypto: "default" });
+const noiseNative = skipStream ? 1 : await twoProcessStream("p2p", STREAM_BYTES, { crypto: "native" });
+const noiseNull = skipStream ? 1 : await twoProcessStream("p2p", STREAM_BYTES, { crypto: "null" });
+const noiseNativeBig = skipStream ? 1 : await twoProcessStream("p2p", STREAM_BYTES, { crypto: "native", yamux: BIG_YAMUX, writeSize: MiB });
+// The former one-process harness (both ends on one thread), kept for comparison.
+const rawOneProcess = skipStream ? 1 : await rawTcp(STREAM_BYTES * 2);
+const noiseNativeOneProcess = skipStream ? 1 : await libp2pStream(STREAM_BYTES, nativeNoiseCrypto);
+const dist = skipDist ? undefined : await distribution(UPLOAD_CAP);
 const LOW_CAP = 2 * MiB;
-const distLow = await distribution(LOW_CAP);
+const distLow = skipDist || process.env.BENCH_SKIP_LOW === "1" ? undefined : await distribution(LOW_CAP);
 
 const rows: [string, string, string][] = [
   ["raw TCP loopback (1 MiB writes)", `${mbps(raw).toFixed(0)} MB/s`, "1.00"],
-  ["ChaCha20-Poly1305 seal+open only (native, 64 KiB)", `${mbps(chacha).toFixed(0)} MB/s`, (chacha / raw).toFixed(2)],
+  ["ChaCha20-Poly1305 seal+open only (native, 64 KiB, 1 thread)", `${mbps(chacha).toFixed(0)} MB/s`, (chacha / raw).toFixed(2)],
   ["libp2p TCP+Noise(library default crypto)+Yamux", `${mbps(noiseDefault).toFixed(0)} MB/s`, (noiseDefault / raw).toFixed(3)],
   ["libp2p TCP+Noise(nativeNoiseCrypto, the node default)+Yamux", `${mbps(noiseNative).toFixed(0)} MB/s`, (noiseNative / raw).toFixed(3)],
   ["libp2p TCP+Noise(null cipher, bench only)+Yamux", `${mbps(noiseNull).toFixed(0)} MB/s`, (noiseNull / raw).toFixed(3)],
   ["libp2p native Noise + Yamux 1 MiB msgs/16 MiB window", `${mbps(noiseNativeBig).toFixed(0)} MB/s`, (noiseNativeBig / raw).toFixed(3)],
 ];
-console.log("\nA. single stream, loopback, one process (ratio = vs raw TCP)");
-for (const [name, value, ratio] of rows) console.log(`  ${name.padEnd(52)} ${value.padStart(12)}   ${ratio}`);
+console.log("\nA. single stream, loopback, sender and receiver = two OS processes (ratio = vs raw TCP)");
+for (const [name, value, ratio] of rows) console.log(`  ${name.padEnd(62)} ${value.padStart(12)}   ${ratio}`);
+console.log("   one process (both ends on one thread, the former harness):");
+console.log(`  ${"raw TCP loopback, one process".padEnd(62)} ${`${mbps(rawOneProcess).toFixed(0)} MB/s`.padStart(12)}   1.00`);
+console.log(`  ${"libp2p native Noise + Yamux, one process".padEnd(62)} ${`${mbps(noiseNativeOneProcess).toFixed(0)} MB/s`.padStart(12)}   ${(noiseNativeOneProcess / rawOneProcess).toFixed(3)}`);
 for (const [cap, d] of [[UPLOAD_CAP, dist], [LOW_CAP, distLow]] as const) {
-  console.log(`\nB. distribution: ${FILE_MIB} MiB from 1 super-seeding seed to N=${PEERS}, every upload capped at ${cap / MiB} MiB/s (download uncapped), all nodes in this process`);
+  if (!d) continue;
+  console.log(`\nB. distribution: ${FILE_MIB} MiB from 1 super-seeding seed to N=${PEERS}, every upload capped at ${cap / MiB} MiB/s (download uncapped), one OS process per node`);
   console.log(`  measured                            ${d.seconds.toFixed(2)} s`);
   console.log(`  lower bound max{F/us, N·F/(us+Σui)}  ${d.bound.toFixed(2)} s   (ratio ${(d.seconds / d.bound).toFixed(2)}×, goal <= 1.3×)`);
   console.log(`  client-server N·F/us                ${d.clientServer.toFixed(2)} s   (p2p is ${(d.clientServer / d.seconds).toFixed(1)}× faster)`);
-  console.log(`  bytes served by the seed            ${d.fromSeedMiB.toFixed(1)} MiB (${(d.fromSeedMiB / FILE_MIB).toFixed(2)} copies of the file)`);
+  console.log(`  CPU used by all ${PEERS + 1} node processes    ${d.cpuSeconds.toFixed(2)} s (${d.cpuSystemSeconds.toFixed(2)} s in the kernel; ${(d.cpuSeconds / d.seconds).toFixed(2)} cores on average); peers finished at ${d.peerSeconds.map((x) => x.toFixed(1)).join(", ")} s`);
+  console.log(`  bytes served by the seed            ${d.fromSeedMiB.toFixed(1)} MiB (${(d.fromSeedMiB / FILE_MIB).toFixed(2)} copies of the file), request timeouts ${d.timeouts}`);
 }
 console.log(JSON.stringify({
+  streamProcessMode: "two-processes",
+  distProcessMode: "process-per-node",
   rawTcpMBps: Math.round(mbps(raw)),
   chachaOnlyMBps: Math.round(mbps(chacha)),
   noiseDefaultMBps: Math.round(mbps(noiseDefault)),
@@ -178,18 +227,23 @@ console.log(JSON.stringify({
   noiseNullCipherMBps: Math.round(mbps(noiseNull)),
   noiseNativeVsRawTcp: Number((noiseNative / raw).toFixed(3)),
   noiseDefaultVsRawTcp: Number((noiseDefault / raw).toFixed(3)),
+  noiseNullCipherVsRawTcp: Number((noiseNull / raw).toFixed(3)),
+  noiseNativeBigMsgMBps: Math.round(mbps(noiseNativeBig)),
+  noiseNativeBigMsgVsRawTcp: Number((noiseNativeBig / raw).toFixed(3)),
+  oneProcessRawTcpMBps: Math.round(mbps(rawOneProcess)),
+  oneProcessNoiseNativeMBps: Math.round(mbps(noiseNativeOneProcess)),
+  oneProcessNoiseNativeVsRawTcp: Number((noiseNativeOneProcess / rawOneProcess).toFixed(3)),
   distFileMiB: FILE_MIB,
   distPeers: PEERS,
   distUploadCapMiBps: UPLOAD_CAP / MiB,
-  distSeconds: Number(dist.seconds.toFixed(2)),
-  distLowerBoundSeconds: Number(dist.bound.toFixed(2)),
-  distVsLowerBound: Number((dist.seconds / dist.bound).toFixed(3)),
-  distClientServerSeconds: Number(dist.clientServer.toFixed(2)),
-  distSeedCopies: Number((dist.fromSeedMiB / FILE_MIB).toFixed(2)),
-  noiseNativeBigMsgMBps: Math.round(mbps(noiseNativeBig)),
+  distSeconds: dist && Number(dist.seconds.toFixed(2)),
+  distLowerBoundSeconds: dist && Number(dist.bound.toFixed(2)),
+  distVsLowerBound: dist && Number((dist.seconds / dist.bound).toFixed(3)),
+  distClientServerSeconds: dist && Number(dist.clientServer.toFixed(2)),
+  distSeedCopies: dist && Number((dist.fromSeedMiB / FILE_MIB).toFixed(2)),
   distLowCapMiBps: LOW_CAP / MiB,
-  distLowCapSeconds: Number(distLow.seconds.toFixed(2)),
-  distLowCapLowerBoundSeconds: Number(distLow.bound.toFixed(2)),
-  distLowCapVsLowerBound: Number((distLow.seconds / distLow.bound).toFixed(3)),
-  distLowCapSeedCopies: Number((distLow.fromSeedMiB / FILE_MIB).toFixed(2)),
+  distLowCapSeconds: distLow && Number(distLow.seconds.toFixed(2)),
+  distLowCapLowerBoundSeconds: distLow && Number(distLow.bound.toFixed(2)),
+  distLowCapVsLowerBound: distLow && Number((distLow.seconds / distLow.bound).toFixed(3)),
+  distLowCapSeedCopies: distLow && Number((distLow.fromSeedMiB / FILE_MIB).toFixed(2)),
 }));
