@@ -17,7 +17,9 @@ import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Child } from "./p2p-child.js";
+import { pino } from "pino";
 import { createHost, type HostOptions } from "../node/p2p/host.js";
+import { CofferNode } from "../node/p2p/node.js";
 import { nativeNoiseCrypto } from "../node/p2p/noise-crypto.js";
 
 const MiB = 1024 * 1024;
@@ -177,6 +179,38 @@ async function distribution(cap: number): Promise<DistResult> {
   }
 }
 
+/** The former harness: every node in this one process (one event loop, one core), for comparison. */
+async function distributionOneProcess(UPLOAD_CAP: number): Promise<DistResult> {
+  const logger = pino({ level: "silent" });
+  const dirs: string[] = [];
+  const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); return d; };
+  const common = { listen: ["/ip4/127.0.0.1/tcp/0"], allowPrivateAddresses: true, uploadLimit: UPLOAD_CAP, logger, overlay: { enabled: false }, choking: false, verifyOnOpen: false };
+  const seed = await CofferNode.create({ ...common, dataDir: await dir(), role: "lessor", superSeed: process.env.BENCH_SUPER_SEED !== "0" });
+  const peers = await Promise.all(Array.from({ length: PEERS }, async () => CofferNode.create({ ...common, dataDir: await dir(), role: "user" })));
+  const all = [seed, ...peers];
+  try {
+    for (const n of all) await n.start();
+    for (let i = 0; i < all.length; i++) for (let j = i + 1; j < all.length; j++) await all[i].connect(all[j].addresses()[0]);
+    const file = join(await dir(), "file.bin");
+    await writeFile(file, randomBytes(FILE_MIB * MiB));
+    const info = await seed.add(file);
+    const root = new Uint8Array(Buffer.from(info.root.slice(2), "hex"));
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const results = await Promise.all(peers.map((p) => p.get(root, undefined, { peers: all.filter((o) => o !== p).map((o) => o.peerId), haveRefreshMs: HAVE_REFRESH_MS })));
+    const seconds = (performance.now() - started) / 1000;
+    const cpuUsed = process.cpuUsage(cpu);
+    const F = FILE_MIB * MiB;
+    const bound = Math.max(F / UPLOAD_CAP, (PEERS * F) / (UPLOAD_CAP + PEERS * UPLOAD_CAP));
+    const fromSeed = results.reduce((sum, r) => sum + (r.stats.bytesFrom[seed.peerId.toString()] ?? 0), 0);
+    for (const p of peers) if (!p.store.info(root)?.complete) throw new Error("a peer did not complete");
+    return { seconds, bound, clientServer: (PEERS * F) / UPLOAD_CAP, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.stats.timeouts, 0), cpuSeconds: (cpuUsed.user + cpuUsed.system) / 1e6, cpuSystemSeconds: cpuUsed.system / 1e6, peerSeconds: [] };
+  } finally {
+    for (const n of all) await n.stop().catch(() => undefined);
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  }
+}
+
 const mbps = (bytesPerSecond: number) => bytesPerSecond / 1e6;
 const skipStream = process.env.BENCH_SKIP_STREAM === "1";
 const skipDist = process.env.BENCH_SKIP_DIST === "1";
@@ -191,7 +225,8 @@ const noiseNativeBig = skipStream ? 1 : await twoProcessStream("p2p", STREAM_BYT
 // The former one-process harness (both ends on one thread), kept for comparison.
 const rawOneProcess = skipStream ? 1 : await rawTcp(STREAM_BYTES * 2);
 const noiseNativeOneProcess = skipStream ? 1 : await libp2pStream(STREAM_BYTES, nativeNoiseCrypto);
-const dist = skipDist ? undefined : await distribution(UPLOAD_CAP);
+const dist = skipDist || process.env.BENCH_SKIP_PROCESS_DIST === "1" ? undefined : await distribution(UPLOAD_CAP);
+const distOneProcess = skipDist || process.env.BENCH_SKIP_ONE_PROCESS === "1" ? undefined : await distributionOneProcess(UPLOAD_CAP);
 const LOW_CAP = 2 * MiB;
 const distLow = skipDist || process.env.BENCH_SKIP_LOW === "1" ? undefined : await distribution(LOW_CAP);
 
@@ -208,9 +243,9 @@ for (const [name, value, ratio] of rows) console.log(`  ${name.padEnd(62)} ${val
 console.log("   one process (both ends on one thread, the former harness):");
 console.log(`  ${"raw TCP loopback, one process".padEnd(62)} ${`${mbps(rawOneProcess).toFixed(0)} MB/s`.padStart(12)}   1.00`);
 console.log(`  ${"libp2p native Noise + Yamux, one process".padEnd(62)} ${`${mbps(noiseNativeOneProcess).toFixed(0)} MB/s`.padStart(12)}   ${(noiseNativeOneProcess / rawOneProcess).toFixed(3)}`);
-for (const [cap, d] of [[UPLOAD_CAP, dist], [LOW_CAP, distLow]] as const) {
+for (const [cap, d, mode] of [[UPLOAD_CAP, dist, "one OS process per node"], [UPLOAD_CAP, distOneProcess, "all nodes in one process"], [LOW_CAP, distLow, "one OS process per node"]] as const) {
   if (!d) continue;
-  console.log(`\nB. distribution: ${FILE_MIB} MiB from 1 super-seeding seed to N=${PEERS}, every upload capped at ${cap / MiB} MiB/s (download uncapped), one OS process per node`);
+  console.log(`\nB. distribution: ${FILE_MIB} MiB from 1 super-seeding seed to N=${PEERS}, every upload capped at ${cap / MiB} MiB/s (download uncapped), ${mode}`);
   console.log(`  measured                            ${d.seconds.toFixed(2)} s`);
   console.log(`  lower bound max{F/us, N·F/(us+Σui)}  ${d.bound.toFixed(2)} s   (ratio ${(d.seconds / d.bound).toFixed(2)}×, goal <= 1.3×)`);
   console.log(`  client-server N·F/us                ${d.clientServer.toFixed(2)} s   (p2p is ${(d.clientServer / d.seconds).toFixed(1)}× faster)`);

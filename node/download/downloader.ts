@@ -274,26 +274,38 @@ class DownloadRun {
     this.sources.delete(source.key); // discovery may bring it back later with a clean slate
   }
 
-  /** Fills every source's request slots, rarest chunk first. */
+  /**
+   * Fills every source's request slots, rarest chunk first. Runs on every wake-up (each answer, each have
+   * push), so it is one pass over the wanted chunks per source, not a search per slot.
+   */
   private schedule(): void {
     const now = performance.now();
+    const holders = [...this.sources.values()].filter((s) => !s.dropped && s.bits);
+    const ready = holders.filter((s) => s.backoffUntil <= now && s.inFlight < this.capacity(s));
+    if (ready.length === 0) return;
+    const wanted: number[] = [];
+    let endgame = true; // every missing chunk is already requested somewhere: allow a second request
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i];
+      if (c.done || c.writing) continue;
+      wanted.push(i);
+      if (c.inFlight === 0) endgame = false;
+    }
     const availability = new Uint16Array(this.chunks.length);
-    const live = [...this.sources.values()].filter((s) => !s.dropped && s.bits);
-    for (const s of live) for (let i = 0; i < this.chunks.length; i++) if (hasBit(s.bits!, i)) availability[i]++;
-    // Random tie-break order so sources don't all start on chunk 0.
-    const order = [...this.chunks.keys()].sort(() => Math.random() - 0.5).sort((a, b) => availability[a] - availability[b]);
-    const endgame = this.chunks.every((c) => c.done || c.writing || c.inFlight > 0);
-    for (const source of live.sort((a, b) => b.speed - a.speed)) {
-      if (source.backoffUntil > now) continue;
+    for (const s of holders) for (const i of wanted) if (hasBit(s.bits!, i)) availability[i]++;
+    // Shuffle first (so sources don't all start on the same chunk), then a stable sort: rarest first.
+    for (let k = wanted.length - 1; k > 0; k--) {
+      const j = Math.floor(Math.random() * (k + 1));
+      [wanted[k], wanted[j]] = [wanted[j], wanted[k]];
+    }
+    wanted.sort((a, b) => availability[a] - availability[b]);
+    for (const source of ready.sort((a, b) => b.speed - a.speed)) {
       const capacity = this.capacity(source);
-      while (source.inFlight < capacity) {
-        const index = order.find((i) => {
-          const c = this.chunks[i];
-          if (c.done || c.writing || c.badFrom.has(source.key) || !hasBit(source.bits!, i)) return false;
-          return c.inFlight === 0 || (endgame && c.inFlight < 2);
-        });
-        if (index === undefined) break;
-        void this.request(source, index);
+      for (const i of wanted) {
+        if (source.inFlight >= capacity) break;
+        const c = this.chunks[i];
+        if (c.done || c.writing || c.badFrom.has(source.key) || !hasBit(source.bits!, i)) continue;
+        if (c.inFlight === 0 || (endgame && c.inFlight < 2)) void this.request(source, i);
       }
     }
   }
