@@ -18,6 +18,7 @@
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import type { ICryptoInterface } from "@chainsafe/libp2p-noise";
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, connect } from "node:net";
 import { loadavg, tmpdir } from "node:os";
@@ -120,6 +121,10 @@ function chachaOnly(bytes: number): number {
   return bytes / ((performance.now() - started) / 1000);
 }
 
+/** Temp dirs still to delete; removed synchronously if the bench exits early (Ctrl-C, a thrown error). */
+const liveTempDirs = new Set<string>();
+process.on("exit", () => { for (const d of liveTempDirs) rmSync(d, { recursive: true, force: true }); });
+
 interface StreamRun { bytesPerSecond: number; senderCpu: number; receiverCpu: number; seconds: number }
 
 /**
@@ -164,7 +169,7 @@ interface DistResult { seconds: number; bound: number; clientServer: number; fro
  */
 async function distribution(cap: number): Promise<DistResult> {
   const dirs: string[] = [];
-  const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); return d; };
+  const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); liveTempDirs.add(d); return d; };
   const nodes: Child[] = [];
   try {
     nodes.push(new Child("node", { dataDir: await dir(), seed: true, uploadLimit: cap, superSeed: process.env.BENCH_SUPER_SEED !== "0" }));
@@ -203,7 +208,7 @@ async function distribution(cap: number): Promise<DistResult> {
   } finally {
     for (const n of nodes) n.send({ cmd: "stop" });
     await Promise.all(nodes.map((n) => n.stop(5_000)));
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    for (const d of dirs) { await rm(d, { recursive: true, force: true }); liveTempDirs.delete(d); }
   }
 }
 
@@ -211,7 +216,7 @@ async function distribution(cap: number): Promise<DistResult> {
 async function distributionOneProcess(UPLOAD_CAP: number): Promise<DistResult> {
   const logger = pino({ level: "silent" });
   const dirs: string[] = [];
-  const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); return d; };
+  const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); liveTempDirs.add(d); return d; };
   const common = { listen: ["/ip4/127.0.0.1/tcp/0"], allowPrivateAddresses: true, uploadLimit: UPLOAD_CAP, logger, overlay: { enabled: false }, choking: false, verifyOnOpen: false };
   const seed = await CofferNode.create({ ...common, dataDir: await dir(), role: "lessor", superSeed: process.env.BENCH_SUPER_SEED !== "0" });
   const peers = await Promise.all(Array.from({ length: PEERS }, async () => CofferNode.create({ ...common, dataDir: await dir(), role: "user" })));
@@ -235,7 +240,7 @@ async function distributionOneProcess(UPLOAD_CAP: number): Promise<DistResult> {
     return { seconds, bound, clientServer: (PEERS * F) / UPLOAD_CAP, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.stats.timeouts, 0), cpuSeconds: (cpuUsed.user + cpuUsed.system) / 1e6, cpuSystemSeconds: cpuUsed.system / 1e6, peerSeconds: [] };
   } finally {
     for (const n of all) await n.stop().catch(() => undefined);
-    for (const d of dirs) await rm(d, { recursive: true, force: true });
+    for (const d of dirs) { await rm(d, { recursive: true, force: true }); liveTempDirs.delete(d); }
   }
 }
 
@@ -269,6 +274,9 @@ const noiseNativeOneProcess = skipStream ? 1 : await libp2pStream(STREAM_BYTES, 
 const dist = skipDist || process.env.BENCH_SKIP_PROCESS_DIST === "1" ? undefined : await distribution(UPLOAD_CAP);
 const distOneProcess = skipDist || process.env.BENCH_SKIP_ONE_PROCESS === "1" ? undefined : await distributionOneProcess(UPLOAD_CAP);
 const LOW_CAP = 2 * MiB;
+// Where the 9 processes stop being CPU-bound on a small machine (see distCpuCoresAverage).
+const MID_CAP = 5 * MiB;
+const distMid = skipDist || process.env.BENCH_SKIP_LOW === "1" ? undefined : await distribution(MID_CAP);
 const distLow = skipDist || process.env.BENCH_SKIP_LOW === "1" ? undefined : await distribution(LOW_CAP);
 
 /** CPU seconds per GiB moved, sender + receiver: where the time goes per layer. */
@@ -288,7 +296,7 @@ console.log(`  ${"ChaCha20-Poly1305 seal+open only (native, 64 KiB, 1 thread)".p
 console.log("   one process (both ends on one thread, the former harness, 64 KiB writes):");
 console.log(`  ${"raw TCP loopback, one process (1 MiB writes)".padEnd(58)} ${`${mbps(rawOneProcess).toFixed(0)} MB/s`.padStart(12)}   1.000`);
 console.log(`  ${"libp2p native Noise + Yamux, one process".padEnd(58)} ${`${mbps(noiseNativeOneProcess).toFixed(0)} MB/s`.padStart(12)}   ${(noiseNativeOneProcess / rawOneProcess).toFixed(3)}`);
-for (const [cap, d, mode] of [[UPLOAD_CAP, dist, "one OS process per node"], [UPLOAD_CAP, distOneProcess, "all nodes in one process"], [LOW_CAP, distLow, "one OS process per node"]] as const) {
+for (const [cap, d, mode] of [[UPLOAD_CAP, dist, "one OS process per node"], [UPLOAD_CAP, distOneProcess, "all nodes in one process"], [MID_CAP, distMid, "one OS process per node"], [LOW_CAP, distLow, "one OS process per node"]] as const) {
   if (!d) continue;
   console.log(`\nB. distribution: ${FILE_MIB} MiB from 1 super-seeding seed to N=${PEERS}, every upload capped at ${cap / MiB} MiB/s (download uncapped), ${mode}`);
   console.log(`  measured                            ${d.seconds.toFixed(2)} s`);
@@ -330,6 +338,11 @@ console.log(JSON.stringify({
   distOneProcessSeconds: distOneProcess && Number(distOneProcess.seconds.toFixed(2)),
   distOneProcessVsLowerBound: distOneProcess && Number((distOneProcess.seconds / distOneProcess.bound).toFixed(3)),
   distOneProcessCpuSeconds: distOneProcess && Number(distOneProcess.cpuSeconds.toFixed(1)),
+  distMidCapMiBps: MID_CAP / MiB,
+  distMidCapSeconds: distMid && Number(distMid.seconds.toFixed(2)),
+  distMidCapLowerBoundSeconds: distMid && Number(distMid.bound.toFixed(2)),
+  distMidCapVsLowerBound: distMid && Number((distMid.seconds / distMid.bound).toFixed(3)),
+  distMidCapCpuCoresAverage: distMid && Number((distMid.cpuSeconds / distMid.seconds).toFixed(2)),
   distLowCapMiBps: LOW_CAP / MiB,
   distLowCapSeconds: distLow && Number(distLow.seconds.toFixed(2)),
   distLowCapLowerBoundSeconds: distLow && Number(distLow.bound.toFixed(2)),
