@@ -56,7 +56,8 @@ export class HaveService {
     const { store, superSeeder } = this.deps;
     // The subscriber sends nothing more: its read side ending (or anything it sends) ends the subscription.
     let ended = false;
-    const endedBySubscriber = ctx.framed.read(ctx.stopSignal).then(() => undefined, () => undefined).finally(() => { ended = true; });
+    let wakeUp: (() => void) | undefined;
+    void ctx.framed.read(ctx.stopSignal).then(() => undefined, () => undefined).finally(() => { ended = true; wakeUp?.(); });
     let sentVersion = "";
     while (!ended && !ctx.stopSignal.aborted && ctx.framed.stream.status === "open") {
       // Cheap change detection: the held-chunk count and the super-seed's unsent count move with the bitfield.
@@ -66,7 +67,8 @@ export class HaveService {
         const signal = AbortSignal.any([ctx.stopSignal, AbortSignal.timeout(HAVE_PUSH_WRITE_TIMEOUT_MS)]);
         await ctx.framed.write({ t: "have", root: rootHex, chunkCount } as { t: string }, this.advertised(root, rootHex, chunkCount), signal);
       }
-      await Promise.race([endedBySubscriber, new Promise((resolve) => setTimeout(resolve, HAVE_PUSH_INTERVAL_MS))]);
+      // (not Promise.race with a long-lived promise: that would pile up one reaction per tick)
+      await new Promise<void>((resolve) => { wakeUp = resolve; setTimeout(resolve, HAVE_PUSH_INTERVAL_MS); });
     }
   }
 
