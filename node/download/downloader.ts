@@ -225,21 +225,23 @@ class DownloadRun {
   /**
    * Keeps a have subscription to `source` open while the download runs, re-subscribing every
    * haveRefreshMs after it ends (e.g. the peer did not have the root yet). A peer that does not know
-   * subscriptions (`bad-type`) falls back to polling.
+   * subscriptions (`bad-type`), or where they fail three times in a row, is polled instead.
    */
   private watch(source: Source): void {
     if (source.watching || !this.layout) return;
     source.watching = true;
     void (async () => {
+      let failures = 0;
       while (!this.signal.aborted && !source.dropped && this.remaining > 0) {
         try {
           await this.deps.have.subscribe(source.peer, this.root, this.signal, (have) => this.onHave(source, have));
-          source.haveFailures = 0;
+          failures = 0;
         } catch (error) {
           if (this.signal.aborted) break;
           const code = error instanceof BaseError ? error.code : undefined;
-          if (code === "remote:bad-type") break;
-          if (code !== "remote:unknown-root" && ++source.haveFailures >= 3) this.drop(source, "unreachable");
+          // No subscriptions there (older peer), or they keep failing (e.g. its have-stream limit): poll it
+          // instead; polling drops the source if it is unreachable.
+          if (code === "remote:bad-type" || (code !== "remote:unknown-root" && ++failures >= 3)) break;
         }
         if (this.signal.aborted || source.dropped || this.remaining === 0) break;
         await new Promise((resolve) => setTimeout(resolve, this.haveRefreshMs));
