@@ -113,6 +113,35 @@ describe("p2p malformed input: every protocol rejects it with a reason and keeps
   it("have: bad root and unknown root", async () => {
     assert.equal(await outcome(client, lessor.peerId, HAVE_PROTOCOL, [frame({ t: "have", root: 42 })]), "bad-root");
     assert.equal(await outcome(client, lessor.peerId, HAVE_PROTOCOL, [frame({ t: "have", root: zeroRoot })]), "unknown-root");
+    assert.equal(await outcome(client, lessor.peerId, HAVE_PROTOCOL, [frame({ t: "subscribe", root: "0x12" })]), "bad-root");
+    assert.equal(await outcome(client, lessor.peerId, HAVE_PROTOCOL, [frame({ t: "watch", root })]), "bad-type");
+    await assert.rejects(client.have.subscribe(lessor.peerId, hexToBytes(zeroRoot), AbortSignal.timeout(5_000), () => undefined), (e: ProtocolError) => e.code === "remote:unknown-root");
+  });
+
+  it("have: a subscription pushes the bitfield now and again when a chunk arrives", async () => {
+    const file = await harness.file(600 * 1024);
+    const newRoot = hexToBytes((await lessor.add(file.path)).root);
+    const manifest = lessor.store.manifest(newRoot);
+    await client.store.declare(newRoot, file.bytes.length, manifest);
+    // The lessor subscribes to the client, which then stores chunk 1.
+    const pushes: Uint8Array[] = [];
+    const controller = new AbortController();
+    const done = lessor.have.subscribe(client.peerId, newRoot, controller.signal, ({ chunkCount, bits }) => {
+      assert.equal(chunkCount, 3);
+      pushes.push(bits);
+    });
+    const until = async (n: number) => { for (let i = 0; i < 100 && pushes.length < n; i++) await new Promise((r) => setTimeout(r, 20)); };
+    await until(1);
+    assert.equal(pushes[0][0], 0, "nothing held yet");
+    const session = await client.fetch.open(lessor.peerId, AbortSignal.timeout(5_000));
+    const chunk = await session.chunk(newRoot, 1, AbortSignal.timeout(5_000));
+    session.close();
+    await client.store.writeChunk(newRoot, 1, chunk.bytes);
+    await until(2);
+    assert.equal(pushes.length, 2);
+    assert.equal(pushes[1][0], 0x40, "chunk 1 pushed");
+    controller.abort();
+    await assert.rejects(done);
   });
 
   it("upload: bad size, bad manifest, refused by a user, chunk that does not verify", async () => {

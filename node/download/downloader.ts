@@ -13,7 +13,8 @@ import { DOWNLOAD_DEFAULTS } from "./constants.js";
 /**
  * Multi-source chunk download (BitTorrent-style, docs: /work/shared/seeds/p2p-file-distribution.md):
  * sources come from DHT provider records plus known peers; chunks are picked rarest-first from the
- * sources' have-bitfields; each source gets as many requests in flight as its measured speed covers
+ * sources' have-bitfields, which each source pushes on a have subscription as it gets chunks (polled
+ * instead from peers that do not take subscriptions); each source gets as many requests in flight as its measured speed covers
  * (`pipelineSeconds`); a request that times out is cancelled (its stream reset) and re-queued for other
  * sources; every chunk is verified against commD with its position proof before it is written.
  */
@@ -50,7 +51,8 @@ export interface DownloadOptions {
   requestTimeoutMs?: number;
   maxInFlightPerPeer?: number;
   stallTimeoutMs?: number;
-  /** How often sources' have-bitfields are refreshed. */
+  /** How often a have subscription is retried (a peer without the root yet), and the polling period for
+   *  sources that do not take subscriptions. */
   haveRefreshMs?: number;
   /** How long to keep looking for a first provider before failing with NoProvidersError. */
   discoveryTimeoutMs?: number;
@@ -75,6 +77,8 @@ interface Source {
   dropped: boolean;
   backoffUntil: number;
   haveFailures: number;
+  /** A have subscription loop runs for this source (so it is not polled). */
+  watching: boolean;
 }
 
 type ChunkState = { done: boolean; writing: boolean; inFlight: number; badFrom: Set<string> };
@@ -129,8 +133,8 @@ class DownloadRun {
       this.chunks = Array.from({ length: this.layout.chunkCount }, (_, i) => ({ done: hasBit(bits, i), writing: false, inFlight: 0, badFrom: new Set<string>() }));
       this.remaining = this.chunks.filter((c) => !c.done).length;
       this.lastProgress = performance.now();
-      await Promise.all([...this.sources.values()].map((s) => this.refreshHave(s)));
-      timers.push(setInterval(() => { for (const s of this.sources.values()) void this.refreshHave(s); }, this.options.haveRefreshMs ?? DOWNLOAD_DEFAULTS.haveRefreshMs));
+      for (const s of this.sources.values()) this.watch(s);
+      timers.push(setInterval(() => { for (const s of this.sources.values()) if (!s.watching) void this.refreshHave(s); }, this.haveRefreshMs));
       timers.push(setInterval(() => void this.discover().catch(() => undefined), DOWNLOAD_DEFAULTS.rediscoverMs));
       while (this.remaining > 0) {
         this.signal.throwIfAborted();
@@ -157,8 +161,8 @@ class DownloadRun {
   private addSource(peer: PeerId): void {
     const key = peer.toString();
     if (key === this.deps.self.toString() || this.sources.has(key)) return;
-    this.sources.set(key, { peer, key, sessions: [], idle: [], inFlight: 0, speed: 0, strikes: 0, dropped: false, backoffUntil: 0, haveFailures: 0 });
-    if (this.layout) void this.refreshHave(this.sources.get(key)!);
+    this.sources.set(key, { peer, key, sessions: [], idle: [], inFlight: 0, speed: 0, strikes: 0, dropped: false, backoffUntil: 0, haveFailures: 0, watching: false });
+    if (this.layout) this.watch(this.sources.get(key)!);
   }
 
   private async discover(): Promise<void> {
@@ -214,14 +218,49 @@ class DownloadRun {
     throw new DownloadError(`no source gave a valid manifest for ${rootHex}`, { code: "no-manifest", cause: lastError });
   }
 
+  private get haveRefreshMs(): number {
+    return this.options.haveRefreshMs ?? DOWNLOAD_DEFAULTS.haveRefreshMs;
+  }
+
+  /**
+   * Keeps a have subscription to `source` open while the download runs, re-subscribing every
+   * haveRefreshMs after it ends (e.g. the peer did not have the root yet). A peer that does not know
+   * subscriptions (`bad-type`), or where they fail three times in a row, is polled instead.
+   */
+  private watch(source: Source): void {
+    if (source.watching || !this.layout) return;
+    source.watching = true;
+    void (async () => {
+      let failures = 0;
+      while (!this.signal.aborted && !source.dropped && this.remaining > 0) {
+        try {
+          await this.deps.have.subscribe(source.peer, this.root, this.signal, (have) => this.onHave(source, have));
+          failures = 0;
+        } catch (error) {
+          if (this.signal.aborted) break;
+          const code = error instanceof BaseError ? error.code : undefined;
+          // No subscriptions there (older peer), or they keep failing (e.g. its have-stream limit): poll it
+          // instead; polling drops the source if it is unreachable.
+          if (code === "remote:bad-type" || (code !== "remote:unknown-root" && ++failures >= 3)) break;
+        }
+        if (this.signal.aborted || source.dropped || this.remaining === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, this.haveRefreshMs));
+      }
+      source.watching = false;
+    })();
+  }
+
+  private onHave(source: Source, { chunkCount, bits }: { chunkCount: number; bits: Uint8Array }): void {
+    if (chunkCount !== this.layout.chunkCount) throw new ProtocolError("chunk count mismatch", { code: "bad-have" });
+    source.bits = bits;
+    source.haveFailures = 0;
+    this.wake?.();
+  }
+
   private async refreshHave(source: Source): Promise<void> {
     if (source.dropped || !this.layout || this.remaining === 0) return;
     try {
-      const { chunkCount, bits } = await this.deps.have.query(source.peer, this.root, AbortSignal.any([this.signal, AbortSignal.timeout(5_000)]));
-      if (chunkCount !== this.layout.chunkCount) throw new ProtocolError("chunk count mismatch", { code: "bad-have" });
-      source.bits = bits;
-      source.haveFailures = 0;
-      this.wake?.();
+      this.onHave(source, await this.deps.have.query(source.peer, this.root, AbortSignal.any([this.signal, AbortSignal.timeout(5_000)])));
     } catch (error) {
       if (this.signal.aborted) return;
       source.haveFailures++;
@@ -237,26 +276,38 @@ class DownloadRun {
     this.sources.delete(source.key); // discovery may bring it back later with a clean slate
   }
 
-  /** Fills every source's request slots, rarest chunk first. */
+  /**
+   * Fills every source's request slots, rarest chunk first. Runs on every wake-up (each answer, each have
+   * push), so it is one pass over the wanted chunks per source, not a search per slot.
+   */
   private schedule(): void {
     const now = performance.now();
+    const holders = [...this.sources.values()].filter((s) => !s.dropped && s.bits);
+    const ready = holders.filter((s) => s.backoffUntil <= now && s.inFlight < this.capacity(s));
+    if (ready.length === 0) return;
+    const wanted: number[] = [];
+    let endgame = true; // every missing chunk is already requested somewhere: allow a second request
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i];
+      if (c.done || c.writing) continue;
+      wanted.push(i);
+      if (c.inFlight === 0) endgame = false;
+    }
     const availability = new Uint16Array(this.chunks.length);
-    const live = [...this.sources.values()].filter((s) => !s.dropped && s.bits);
-    for (const s of live) for (let i = 0; i < this.chunks.length; i++) if (hasBit(s.bits!, i)) availability[i]++;
-    // Random tie-break order so sources don't all start on chunk 0.
-    const order = [...this.chunks.keys()].sort(() => Math.random() - 0.5).sort((a, b) => availability[a] - availability[b]);
-    const endgame = this.chunks.every((c) => c.done || c.writing || c.inFlight > 0);
-    for (const source of live.sort((a, b) => b.speed - a.speed)) {
-      if (source.backoffUntil > now) continue;
+    for (const s of holders) for (const i of wanted) if (hasBit(s.bits!, i)) availability[i]++;
+    // Shuffle first (so sources don't all start on the same chunk), then a stable sort: rarest first.
+    for (let k = wanted.length - 1; k > 0; k--) {
+      const j = Math.floor(Math.random() * (k + 1));
+      [wanted[k], wanted[j]] = [wanted[j], wanted[k]];
+    }
+    wanted.sort((a, b) => availability[a] - availability[b]);
+    for (const source of ready.sort((a, b) => b.speed - a.speed)) {
       const capacity = this.capacity(source);
-      while (source.inFlight < capacity) {
-        const index = order.find((i) => {
-          const c = this.chunks[i];
-          if (c.done || c.writing || c.badFrom.has(source.key) || !hasBit(source.bits!, i)) return false;
-          return c.inFlight === 0 || (endgame && c.inFlight < 2);
-        });
-        if (index === undefined) break;
-        void this.request(source, index);
+      for (const i of wanted) {
+        if (source.inFlight >= capacity) break;
+        const c = this.chunks[i];
+        if (c.done || c.writing || c.badFrom.has(source.key) || !hasBit(source.bits!, i)) continue;
+        if (c.inFlight === 0 || (endgame && c.inFlight < 2)) void this.request(source, i);
       }
     }
   }

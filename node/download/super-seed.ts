@@ -24,6 +24,11 @@ export class SuperSeeder {
     return out;
   }
 
+  /** Chunks of the file never sent yet (0 once every chunk went out): changes whenever `advertise` does. */
+  unsentCount(rootHex: string, chunkCount: number): number {
+    return this.state(rootHex, chunkCount).unsent;
+  }
+
   /** False when the chunk already went out and others have not (the requester should ask a peer). */
   shouldServe(rootHex: string, chunkCount: number, index: number): boolean {
     const s = this.state(rootHex, chunkCount);

@@ -1,4 +1,5 @@
 import type { PeerId } from "@libp2p/interface";
+import { Uint8ArrayList } from "uint8arraylist";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
 import { splitSiblings } from "../../content/chunk-proofs.js";
@@ -88,12 +89,11 @@ export class FetchService {
         superSeeder?.recordServed(info.root, info.chunkCount, index);
         const bytes = await store.readChunk(root, index);
         const siblings = store.proof(root, index);
-        const body = new Uint8Array(siblings.length * 32 + bytes.length);
-        siblings.forEach((s, i) => body.set(s, i * 32));
-        body.set(bytes, siblings.length * 32);
-        await throttle?.take(body.length, signal);
+        // siblings ‖ chunk as a list: the chunk bytes go out without being copied into one buffer first
+        const body = new Uint8ArrayList(...siblings, bytes);
+        await throttle?.take(body.byteLength, signal);
         await framed.write({ t: "chunk", index, siblings: siblings.length } as { t: string }, body, signal);
-        this.deps.onServed?.(ctx.remotePeer, body.length);
+        this.deps.onServed?.(ctx.remotePeer, body.byteLength);
       } else {
         throw new ProtocolError(`unknown message type ${JSON.stringify(header.t).slice(0, 40)}`, { code: "bad-type" });
       }

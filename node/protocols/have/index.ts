@@ -5,13 +5,16 @@ import { errorHeader } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
 import type { SuperSeeder } from "../../download/super-seed.js";
-import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
-import { HAVE_LIMITS, HAVE_PROTOCOL } from "./constants.js";
+import { FramedResponder, openFramed, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
+import { HAVE_LIMITS, HAVE_PROTOCOL, HAVE_PUSH_INTERVAL_MS, HAVE_PUSH_WRITE_TIMEOUT_MS } from "./constants.js";
 
 /**
  * `/coffer/have/1.0.0` — one request per stream:
- *   → { t: "have", root }   ← { t: "have", root, chunkCount } body = bitfield (bit i, MSB-first, = chunk i)
- *                           ← { t: "error", code: "unknown-root" } when the peer holds nothing of it
+ *   → { t: "have", root }       ← { t: "have", root, chunkCount } body = bitfield (bit i, MSB-first, = chunk i)
+ *   → { t: "subscribe", root }  ← the same `have` frame now, then again each time the advertised bitfield
+ *                                 changes (checked every HAVE_PUSH_INTERVAL_MS), until the subscriber closes
+ *                                 its side or the stream ends — downloaders learn new chunks without polling
+ *   ← { t: "error", code: "unknown-root" } when the peer holds nothing of it (the stream then ends)
  */
 export interface HaveDeps {
   network: Network;
@@ -32,17 +35,41 @@ export class HaveService {
     await this.responder.start(async (ctx) => {
       const { header } = await ctx.framed.read(ctx.idleSignal());
       ctx.countRequest();
-      if (header.t !== "have") throw new ProtocolError("expected a `have` request", { code: "bad-type" });
+      if (header.t !== "have" && header.t !== "subscribe") throw new ProtocolError("expected a `have` or `subscribe` request", { code: "bad-type" });
       const root = parseRoot(header.root);
       if (root === undefined) throw new ProtocolError("`root` must be a 0x-prefixed 32-byte hex string", { code: "bad-root" });
       const info = this.deps.store.info(root);
       if (info === undefined) await ctx.framed.write(errorHeader("unknown-root", `unknown root ${toHex(root)}`), undefined, ctx.idleSignal());
-      else {
-        const bits = this.deps.store.bitfield(root);
-        const advertised = this.deps.superSeeder?.advertise(info.root, info.chunkCount, bits) ?? bits;
-        await ctx.framed.write({ t: "have", root: info.root, chunkCount: info.chunkCount } as { t: string }, advertised, ctx.idleSignal());
-      }
+      else if (header.t === "have") await ctx.framed.write({ t: "have", root: info.root, chunkCount: info.chunkCount } as { t: string }, this.advertised(root, info.root, info.chunkCount), ctx.idleSignal());
+      else await this.push(ctx, root, info.root, info.chunkCount);
     });
+  }
+
+  /** What we advertise for a root: the chunks held, or a super-seed's unsent ones. */
+  private advertised(root: Uint8Array, rootHex: string, chunkCount: number): Uint8Array {
+    const bits = this.deps.store.bitfield(root);
+    return this.deps.superSeeder?.advertise(rootHex, chunkCount, bits) ?? bits;
+  }
+
+  /** Serves a subscription: the bitfield now and after every change, until the subscriber ends it. */
+  private async push(ctx: FramedHandlerContext, root: Uint8Array, rootHex: string, chunkCount: number): Promise<void> {
+    const { store, superSeeder } = this.deps;
+    // The subscriber sends nothing more: its read side ending (or anything it sends) ends the subscription.
+    let ended = false;
+    let wakeUp: (() => void) | undefined;
+    void ctx.framed.read(ctx.stopSignal).then(() => undefined, () => undefined).finally(() => { ended = true; wakeUp?.(); });
+    let sentVersion = "";
+    while (!ended && !ctx.stopSignal.aborted && ctx.framed.stream.status === "open") {
+      // Cheap change detection: the held-chunk count and the super-seed's unsent count move with the bitfield.
+      const version = `${store.info(root)?.completeChunks}/${superSeeder?.unsentCount(rootHex, chunkCount) ?? ""}`;
+      if (version !== sentVersion) {
+        sentVersion = version;
+        const signal = AbortSignal.any([ctx.stopSignal, AbortSignal.timeout(HAVE_PUSH_WRITE_TIMEOUT_MS)]);
+        await ctx.framed.write({ t: "have", root: rootHex, chunkCount } as { t: string }, this.advertised(root, rootHex, chunkCount), signal);
+      }
+      // (not Promise.race with a long-lived promise: that would pile up one reaction per tick)
+      await new Promise<void>((resolve) => { wakeUp = resolve; setTimeout(resolve, HAVE_PUSH_INTERVAL_MS); });
+    }
   }
 
   async stop(): Promise<void> {
@@ -54,16 +81,43 @@ export class HaveService {
     const framed = await openFramed(this.deps.network, peer, HAVE_PROTOCOL, this.limits.maxFrameSize, signal);
     try {
       await framed.write({ t: "have", root: toHex(root) } as { t: string }, undefined, signal);
-      const { header, body } = await framed.read(signal);
-      const chunkCount = header.chunkCount;
-      if (header.t !== "have" || typeof chunkCount !== "number" || !Number.isSafeInteger(chunkCount) || chunkCount < 1 || body.length !== Math.ceil(chunkCount / 8)) {
-        throw new ProtocolError("bad have response", { code: "bad-response" });
-      }
-      return { chunkCount, bits: body.slice() };
+      return parseHave(await framed.read(signal));
     } finally {
       await framed.stream.close({ signal }).catch(() => undefined);
     }
   }
+
+  /**
+   * Subscribes to the peer's bitfield for `root`: `onBits` gets it now and after every change. Returns when
+   * the peer ends the stream; throws ProtocolError (`remote:unknown-root`, `remote:bad-type` from a peer
+   * without subscriptions, ...) or the abort reason. Abort `signal` to unsubscribe.
+   */
+  async subscribe(peer: PeerId, root: Uint8Array, signal: AbortSignal, onBits: (have: { chunkCount: number; bits: Uint8Array }) => void): Promise<void> {
+    const framed = await openFramed(this.deps.network, peer, HAVE_PROTOCOL, this.limits.maxFrameSize, signal);
+    try {
+      await framed.write({ t: "subscribe", root: toHex(root) } as { t: string }, undefined, signal);
+      for (;;) {
+        let frame;
+        try {
+          frame = await framed.read(signal);
+        } catch (error) {
+          if ((error as Error)?.name === "UnexpectedEOFError" && !signal.aborted) return; // the peer ended it
+          throw error;
+        }
+        onBits(parseHave(frame));
+      }
+    } finally {
+      if (framed.stream.status === "open") framed.stream.abort(new Error("unsubscribed"));
+    }
+  }
+}
+
+function parseHave({ header, body }: { header: { t: string; [key: string]: unknown }; body: Uint8Array }): { chunkCount: number; bits: Uint8Array } {
+  const chunkCount = header.chunkCount;
+  if (header.t !== "have" || typeof chunkCount !== "number" || !Number.isSafeInteger(chunkCount) || chunkCount < 1 || body.length !== Math.ceil(chunkCount / 8)) {
+    throw new ProtocolError("bad have response", { code: "bad-response" });
+  }
+  return { chunkCount, bits: body.slice() };
 }
 
 export function createHaveService(deps: HaveDeps, limits?: StreamLimits): HaveService {
