@@ -25,10 +25,7 @@ import { getAddress, hexToBytes } from "viem";
 import { rm } from "node:fs/promises";
 import { network } from "hardhat";
 import { pino } from "pino";
-import { ChallengeAnswerer } from "../node/roles/challenge-answerer.js";
-import { OnChainChallenger } from "../node/roles/onchain-challenger.js";
-import { CommittedFile } from "../node/proofs/index.js";
-import { onChainChallengeSetup, settled } from "./helpers/onchain-challenge-setup.js";
+import { onChainChallengeSetup, rebuildFinished, settled, startChallengeRoles } from "./helpers/onchain-challenge-setup.js";
 
 const connection = await network.create();
 enum ReplicaState { Open, Committed, Proving, Failed, Finished }
@@ -124,16 +121,11 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
     const dataPath = await bigRandomFile(harness, SIZE_ONCHAIN, "onchain.bin");
     const setup = await onChainChallengeSetup(connection, harness, dataPath, { size: SIZE_ONCHAIN, challengeWindow: WINDOW, blockMs: BLOCK_MS });
     const { system, dealId } = setup;
-    const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
     // After its PoRep the attacker drops the sealed replica and keeps the data, its replicaId and commR's kept tree.
     await rm(setup.attacker.replicaPath);
     const regenerating = new RegeneratingReplica(dataPath, setup.attacker.replicaId, 1, setup.attacker.sealed.tree);
     await regenerating.warmUp();
-    const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
-    const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => regenerating, logger, pollMs: 100 });
-    const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
-    honest.start();
-    attacker.start();
+    const { honest, attacker, watcher, stop } = await startChallengeRoles(setup, regenerating, logger);
     try {
       const bond = setup.watcherChain.params.challengeBond;
       const lessorA = getAddress(system.lessorA.account.address);
@@ -162,10 +154,7 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
       assert.equal(attacker.answered.length, 0, "the attacker never got an answer in");
 
       // Wait for the attacker's re-seal to finish, to report how long it needed against the window.
-      const until = Date.now() + 60_000;
-      while (regenerating.lastTiming === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      const timing = regenerating.lastTiming!;
-      assert.ok(timing, "the attacker did try to re-seal");
+      const timing = await rebuildFinished(regenerating);
       assert.ok(timing.segmentsSealed >= 0.8 * (SIZE_ONCHAIN / 32) - 256, "stratified indices force a re-seal of >= 4/5 of the replica");
       console.log(
         `      generation on-chain: ${JSON.stringify({
@@ -180,11 +169,7 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
         })}`,
       );
     } finally {
-      setup.stopMining();
-      await honest.stop();
-      await attacker.stop();
-      await honestFile.close();
-      await regenerating.close();
+      await stop();
     }
   });
 });

@@ -23,10 +23,7 @@ import { fromHex } from "../node/proofs/words.js";
 import { getAddress } from "viem";
 import { network } from "hardhat";
 import { pino } from "pino";
-import { ChallengeAnswerer } from "../node/roles/challenge-answerer.js";
-import { OnChainChallenger } from "../node/roles/onchain-challenger.js";
-import { CommittedFile } from "../node/proofs/index.js";
-import { onChainChallengeSetup, settled } from "./helpers/onchain-challenge-setup.js";
+import { onChainChallengeSetup, rebuildFinished, settled, startChallengeRoles } from "./helpers/onchain-challenge-setup.js";
 
 const connection = await network.create();
 const REPLICA_FAILED = 3;
@@ -128,12 +125,7 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       await attackerNode.store.remove(commD);
     });
     await outsourced.warmUp();
-    const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
-    const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
-    const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => outsourced, logger, pollMs: 100 });
-    const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
-    honest.start();
-    attacker.start();
+    const { honest, attacker, watcher, stop } = await startChallengeRoles(setup, outsourced, logger);
     try {
       const lessorA = getAddress(system.lessorA.account.address);
       const lessorB = getAddress(system.lessorB.account.address);
@@ -147,10 +139,7 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       assert.equal(result.slashed, setup.collateral);
       assert.equal(await system.market.read.replicaState([dealId, 1n]), REPLICA_FAILED);
       assert.equal(attacker.answered.length, 0);
-      const until = Date.now() + 120_000;
-      while (outsourced.lastTiming === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      const timing = outsourced.lastTiming!;
-      assert.ok(timing, "the attacker did fetch and re-seal");
+      const timing = await rebuildFinished(outsourced);
       console.log(
         `      outsourcing on-chain: ${JSON.stringify({
           replicaMiB: SIZE_ONCHAIN / 2 ** 20,
@@ -163,11 +152,7 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
         })}`,
       );
     } finally {
-      setup.stopMining();
-      await honest.stop();
-      await attacker.stop();
-      await honestFile.close();
-      await outsourced.close();
+      await stop();
     }
   });
 });

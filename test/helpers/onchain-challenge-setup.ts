@@ -11,7 +11,10 @@ import type { network } from "hardhat";
 import { DEFAULT_MARKET_PARAMS } from "../../ignition/market-defaults.js";
 import type { MarketActionContext } from "../../node/chain/actions/market-call.js";
 import type { MarketParameters } from "../../node/chain/client.js";
-import { CommittedFile, commitFile, provePoRep, toHex } from "../../node/proofs/index.js";
+import { CommittedFile, commitFile, provePoRep, toHex, type SegmentSource } from "../../node/proofs/index.js";
+import { ChallengeAnswerer } from "../../node/roles/challenge-answerer.js";
+import { OnChainChallenger } from "../../node/roles/onchain-challenger.js";
+import type { Logger } from "pino";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./market-fixture.js";
 import { sealFor, type SealedReplica } from "./attack-setup.js";
 import type { Harness } from "./p2p-harness.js";
@@ -93,4 +96,38 @@ export async function settled<T extends { replicaIndex: number }>(settle: () => 
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`challenge of replica ${replicaIndex} not settled within ${timeoutMs} ms`);
+}
+
+/**
+ * The three roles of an on-chain challenge scenario: the honest lessor answering from its sealed replica, the
+ * attacker answering from `attackerSource` (something that rebuilds what it is asked for), and the watcher.
+ * Answerers poll every 100 ms. `stop()` stops mining and both answerers and closes the honest replica.
+ */
+export async function startChallengeRoles(setup: Awaited<ReturnType<typeof onChainChallengeSetup>>, attackerSource: SegmentSource & { close(): Promise<void> }, logger: Logger) {
+  const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
+  const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
+  const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => attackerSource, logger, pollMs: 100 });
+  const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
+  honest.start();
+  attacker.start();
+  return {
+    honest,
+    attacker,
+    watcher,
+    stop: async () => {
+      setup.stopMining();
+      await honest.stop();
+      await attacker.stop();
+      await honestFile.close();
+      await attackerSource.close();
+    },
+  };
+}
+
+/** Waits (up to `timeoutMs`) until `source.lastTiming` is set: the attacker's rebuild finished. */
+export async function rebuildFinished<T>(source: { lastTiming: T | undefined }, timeoutMs = 120_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  while (source.lastTiming === undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  if (source.lastTiming === undefined) throw new Error(`the attacker's rebuild did not finish within ${timeoutMs} ms`);
+  return source.lastTiming;
 }
