@@ -42,6 +42,18 @@ describe("coffer CLI", function () {
     await harness.cleanup();
   });
 
+  it("every command's --help prints its options with their defaults (bigint defaults included)", async () => {
+    for (const command of ["start", "register", "fund"]) {
+      const { code, stdout, stderr } = await run([command, "--help"]);
+      assert.equal(code, 0, `${command} --help: ${stderr}`);
+      assert.match(stdout, /--rpc <url>/);
+    }
+    const start = await run(["start", "--help"]);
+    assert.match(start.stdout, /--no-onchain-challenges/);
+    assert.match(start.stdout, /\(default: 100GiB\)/);
+    assert.match((await run(["fund", "--help"])).stdout, /\(default: 10000\)/);
+  });
+
   it("init, start a lessor and a user, put, get, status; errors map to exit codes", async () => {
     const lessorDir = await harness.dir();
     const userDir = await harness.dir();

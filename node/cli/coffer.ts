@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 import { multiaddr } from "@multiformats/multiaddr";
 import { SingleBar } from "cli-progress";
-import { Command, InvalidArgumentError } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
@@ -142,9 +142,10 @@ program.command("start")
   .option("--rpc <url>", "JSON-RPC endpoint of the chain: runs the role (lessor proves, user buys/downloads, watcher reports)")
   .option("--network <name>", "network name: reads deployments/<name>.json (default localhost with --rpc)")
   .option("--deployment <file>", "deployment JSON to use instead of deployments/<network>.json")
-  .option("--price <CFR>", "lessor: asking price in CFR per GiB per period", parseCfrAmount, parseEther("1"))
-  .option("--capacity <bytes>", "lessor: disk offered, e.g. 100GiB", parseSize, 100n << 30n)
-  .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean; rpc?: string; network?: string; deployment?: string; price: bigint | string; capacity: bigint }) => {
+  .addOption(new Option("--price <CFR>", "lessor: asking price in CFR per GiB per period").argParser(parseCfrAmount).default(parseEther("1"), "1"))
+  .addOption(new Option("--capacity <bytes>", "lessor: disk offered, e.g. 100GiB").argParser(parseSize).default(100n << 30n, "100GiB"))
+  .option("--no-onchain-challenges", "watcher: never escalate failed timed challenges to on-chain challenges (no bonds needed)")
+  .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean; rpc?: string; network?: string; deployment?: string; price: bigint | string; capacity: bigint; onchainChallenges?: boolean }) => {
     const { dataDir } = opts();
     const config = await loadConfig(dataDir);
     const logger = pino({ level: process.env.COFFER_LOG ?? "info" }, pino.destination(2));
@@ -171,6 +172,7 @@ program.command("start")
         uploadLimit: o.uploadLimit ?? config?.uploadLimit,
         pricePerGiBPerPeriod: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
         capacityBytes: o.capacity,
+        onChainChallenges: o.onchainChallenges,
       });
       node = running.node;
       stopRole = running.stop;
@@ -217,8 +219,8 @@ program.command("register")
   .option("--network <name>", "reads deployments/<name>.json", "localhost")
   .option("--deployment <file>", "deployment JSON instead of deployments/<network>.json")
   .option("--stake <CFR>", "stake (default: the registry's minimum)", parseCfrAmount)
-  .option("--price <CFR>", "asking price in CFR per GiB per period", parseCfrAmount, parseEther("1"))
-  .option("--capacity <bytes>", "disk offered, e.g. 100GiB", parseSize, 100n << 30n)
+  .addOption(new Option("--price <CFR>", "asking price in CFR per GiB per period").argParser(parseCfrAmount).default(parseEther("1"), "1"))
+  .addOption(new Option("--capacity <bytes>", "disk offered, e.g. 100GiB").argParser(parseSize).default(100n << 30n, "100GiB"))
   .option("--announce <multiaddr>", "public address other nodes dial (repeatable; default: the config's listen addresses on a local chain)", parseMultiaddr)
   .action(async (o: { rpc?: string; network?: string; deployment?: string; stake?: bigint; price: bigint | string; capacity: bigint; announce?: string[] }) => {
     const { dataDir } = opts();
@@ -239,7 +241,7 @@ program.command("fund")
   .option("--rpc <url>", "JSON-RPC endpoint", DEFAULT_RPC_URL)
   .option("--network <name>", "reads deployments/<name>.json", "localhost")
   .option("--deployment <file>", "deployment JSON instead of deployments/<network>.json")
-  .option("--cfr <CFR>", "CFR balance to reach", parseCfrAmount, parseEther("10000"))
+  .addOption(new Option("--cfr <CFR>", "CFR balance to reach").argParser(parseCfrAmount).default(parseEther("10000"), "10000"))
   .action(async (o: { rpc?: string; network?: string; deployment?: string; cfr: bigint | string }) => {
     const { dataDir } = opts();
     const target = chainTarget(o);

@@ -123,6 +123,8 @@ export interface StartRoleOptions extends ChainTarget {
   /** Lessor terms (CFR wei per GiB per period, bytes). */
   pricePerGiBPerPeriod: bigint;
   capacityBytes: bigint;
+  /** Watcher: escalate failed timed challenges to on-chain challenges (§7.2; needs CFR for bonds). Default true. */
+  onChainChallenges?: boolean;
 }
 
 /** Starts the role; its control routes: user `/buy-deal` and `/get` (a deal id or a commD of one of its deals). */
@@ -144,17 +146,31 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
     return {
       node: lessor.node,
       address: lessor.address,
-      control: { status: async () => ({ chainAddress: lessor.address, replicas: lessor.replicas(), stats: lessor.stats }) },
+      control: {
+        status: async () => ({
+          chainAddress: lessor.address,
+          replicas: lessor.replicas(),
+          stats: lessor.stats,
+          onChainChallenges: { answered: lessor.onChainChallenges.answered.length, missed: lessor.onChainChallenges.missed.length },
+        }),
+      },
       stop: () => lessor.stop(),
     };
   }
   if (o.role === "watcher") {
-    const watcher = await WatcherRole.create(common);
+    const watcher = await WatcherRole.create({ ...common, ...(o.onChainChallenges === false ? { onChainChallenges: false as const } : {}) });
     await watcher.start();
     return {
       node: watcher.node,
       address: watcher.chain.address,
-      control: { status: async () => ({ chainAddress: watcher.chain.address, reports: watcher.reports.length, suspects: watcher.suspects() }) },
+      control: {
+        status: async () => ({
+          chainAddress: watcher.chain.address,
+          reports: watcher.reports.length,
+          suspects: watcher.suspects(),
+          onChainChallenges: { open: watcher.onChain.openChallenges(), settled: watcher.onChain.settled.map((c) => ({ ...c, openedBlock: c.openedBlock.toString(), slashed: c.slashed.toString(), bounty: c.bounty.toString() })) },
+        }),
+      },
       stop: () => watcher.stop(),
     };
   }
