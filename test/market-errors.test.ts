@@ -119,9 +119,13 @@ describe("StorageMarket: refusals", function () {
       await viem.assertions.revertWithCustomErrorWithArgs(s.market.write.cancelDeal([s.dealId], { account: s.client.account }), s.market, "MarketDealAlreadyFilled", [
         s.dealId,
       ]);
+      // Nor can the deal be extended: the lessor accepted its end when it filled.
+      const endBefore = (await s.market.read.getDeal([s.dealId])).endPeriod;
+      await viem.assertions.revertWithCustomErrorWithArgs(s.market.write.topUp([s.dealId, 2], { account: s.client.account }), s.market, "MarketDealAlreadyFilled", [s.dealId]);
+      assert.equal((await s.market.read.getDeal([s.dealId])).endPeriod, endBefore);
     });
 
-    it("tops up a running deal and refunds everything unspent of a deal nobody stored", async function () {
+    it("tops up a deal no lessor filled yet and refunds everything unspent of a deal nobody stored", async function () {
       const s = await networkHelpers.loadFixture(dealFixture);
       const { market, vault, client, stranger, dealId } = s;
       await viem.assertions.revertWithCustomErrorWithArgs(market.write.topUp([dealId, 0]), market, "MarketInvalidDuration", [0n]);

@@ -223,7 +223,8 @@ interface IStorageMarket {
         uint128 collateralPerReplica
     ) external returns (bytes32 dealId);
 
-    /// @notice Extends a running deal by `extraPeriods`, escrowing their full price from the caller.
+    /// @notice Extends a deal by `extraPeriods`, escrowing their full price from the caller; only while no slot
+    /// was ever filled (a lessor is never bound beyond the end it accepted: renew with a new deal instead).
     function topUp(bytes32 dealId, uint32 extraPeriods) external;
 
     /// @notice The client cancels a deal no replica was ever filled for; the whole escrow is refunded.

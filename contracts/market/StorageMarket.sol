@@ -136,6 +136,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     function topUp(bytes32 dealId, uint32 extraPeriods) external nonReentrant {
         Deal storage deal = _existingDeal(dealId);
         if (deal.cancelled) revert MarketDealCancelled(dealId);
+        // A lessor agreed to the deal's end when it filled: extending would bind it (and its collateral) to
+        // periods it never accepted. A running deal is renewed with a new deal instead.
+        if (deal.everFilled) revert MarketDealAlreadyFilled(dealId);
         uint256 current = currentPeriod();
         if (current >= deal.endPeriod) revert MarketDealEnded(dealId, deal.endPeriod, current);
         uint256 endPeriod = uint256(deal.endPeriod) + extraPeriods;
