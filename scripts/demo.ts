@@ -49,7 +49,7 @@ try {
   const dishonest = lessors[0]!.address;
   const slot = deal.replicas.find((r) => r.lessor.toLowerCase() === dishonest.toLowerCase())!.replicaIndex;
   let lastReports = 0;
-  let lastOpened = 0;
+  const announced = new Set<string>();
   let lastSettled = 0;
   const deadline = Date.now() + 150_000;
   for (;;) {
@@ -58,12 +58,11 @@ try {
       const r = watcher.reports.at(-1)!;
       say(`watcher: reported missed period ${r.period} of replica ${r.replicaIndex} (lessor ${r.lessor.slice(0, 10)}…)`);
     }
-    const opened = watcher.onChain.openChallenges();
-    if (opened.length + watcher.onChain.settled.length !== lastOpened + lastSettled && opened.length > 0 && watcher.onChain.settled.length === lastSettled) {
-      const c = opened.at(-1)!;
+    for (const c of watcher.onChain.openChallenges()) {
+      if (announced.has(`${c.dealId}:${c.replicaIndex}:${c.openedBlock}`)) continue;
+      announced.add(`${c.dealId}:${c.replicaIndex}:${c.openedBlock}`);
       say(`watcher: timed challenges of replica ${c.replicaIndex} failed; challenged it on-chain (answer due by block ${c.deadlineBlock})`);
     }
-    lastOpened = opened.length;
     if (watcher.onChain.settled.length !== lastSettled) {
       lastSettled = watcher.onChain.settled.length;
       const c = watcher.onChain.settled.at(-1)!;

@@ -91,9 +91,6 @@ contract MarketHandler is CofferTest {
     /// Periods proven per slot as seen by the handler (a submission it made succeeded).
     mapping(bytes32 => mapping(uint256 => uint256)) public ghostProven;
     uint256 public ghostDeposited;
-    /// Successful challenge answers and settlements (checked once to be non-zero: the paths are reached).
-    uint256 public ghostChallengesAnswered;
-    uint256 public ghostChallengesSettled;
     uint256 public ghostWithdrawn;
 
     constructor(StorageMarket market_, MarketVault vault_, LessorRegistry registry_) {
@@ -234,18 +231,14 @@ contract MarketHandler is CofferTest {
         if (c.challenger == address(0)) return;
         bytes32[] memory proof = TinyReplica.challengeProof(sealedOf[dealId][index], c.seed, ProofMath.replicaId(c.lessor, dealId, index), K_POST_);
         vm.prank(c.lessor);
-        try market.answerChallenge(dealId, index, proof) {
-            ++ghostChallengesAnswered;
-        } catch {}
+        try market.answerChallenge(dealId, index, proof) {} catch {}
     }
 
     function expireChallenge(uint256 dealSeed, uint256 indexSeed) external {
         if (deals.length == 0) return;
         bytes32 dealId = deals[dealSeed % deals.length];
         vm.prank(CLIENT);
-        try market.expireChallenge(dealId, indexSeed % replicaCount[dealId]) {
-            ++ghostChallengesSettled;
-        } catch {}
+        try market.expireChallenge(dealId, indexSeed % replicaCount[dealId]) {} catch {}
     }
 
     function advance(uint256 secondsSeed) external {

@@ -1,4 +1,6 @@
 import {
+  BaseError,
+  NonceTooLowError,
   type Abi,
   type Account,
   type Address,
@@ -152,10 +154,7 @@ export function asRevertError(functionName: string, error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** True when `error` (or a cause) is the node's "nonce too low" refusal. */
+/** True when `error` (or a cause) is the node's "nonce too low" refusal (viem's NonceTooLowError). */
 export function isNonceTooLow(error: unknown): boolean {
-  for (let e = error as { name?: string; message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.name === "NonceTooLowError" || /nonce too low/i.test(e.message ?? "")) return true;
-  }
-  return false;
+  return error instanceof BaseError && error.walk((e) => e instanceof NonceTooLowError) !== null;
 }

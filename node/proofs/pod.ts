@@ -1,4 +1,4 @@
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { writeFileAtomically } from "./atomic-file.js";
 import { readFully, StreamingTreeBuilder, throwIfAborted, type LongOperationOptions } from "./commit.js";
 import type { SegmentSource } from "./committed-file.js";
@@ -64,30 +64,22 @@ const BLOCK_BYTES = 4 * 1024 * 1024;
 
 /** Streams `dataPath` into its download cipher and computes commE on the way. */
 export async function encryptForDownload(dataPath: string, key: Uint8Array | Hex, options: EncryptForDownloadOptions = {}): Promise<DownloadCipher> {
-  const secret = asWord(key, "key");
-  const keyHash = podKeyHash(secret);
-  const ciphertextPath = options.ciphertextPath ?? `${dataPath}.pod-${toHex(keyHash).slice(2, 18)}`;
+  const ciphertextPath = options.ciphertextPath ?? `${dataPath}.pod-${toHex(podKeyHash(asWord(key, "key"))).slice(2, 18)}`;
   const input = await open(dataPath, "r");
   try {
     const { size } = await input.stat();
-    const layout = fileLayout(fileLayout(size).segmentCount * SEGMENT_SIZE);
-    const builder = new StreamingTreeBuilder(layout);
-    const tree = await writeFileAtomically(ciphertextPath, async (output) => {
-      for (let position = 0; position < layout.size; position += BLOCK_BYTES) {
-        throwIfAborted(options.signal, `encryptForDownload(${dataPath})`);
-        const block = new Uint8Array(Math.min(BLOCK_BYTES, layout.size - position));
-        await readFully(input, block, Math.min(block.length, size - position), position, dataPath, size);
-        keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
-        await output.write(block, 0, block.length, position);
-        await builder.push(block);
-        options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position + block.length), bytesTotal: size });
-      }
-      return builder.finish();
-    });
-    if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
-    return { commE: tree.root, keyHash, ciphertextPath, layout, tree };
+    return await encryptBlocksForDownload(fileBlocks(input, dataPath, size), size, key, { ...options, ciphertextPath });
   } finally {
     await input.close();
+  }
+}
+
+/** The file's bytes in BLOCK_BYTES blocks, in order (the plaintext source of {@link encryptForDownload}). */
+async function* fileBlocks(input: FileHandle, path: string, size: number): AsyncGenerator<PlaintextBlock> {
+  for (let position = 0; position < size; position += BLOCK_BYTES) {
+    const bytes = new Uint8Array(Math.min(BLOCK_BYTES, size - position));
+    await readFully(input, bytes, bytes.length, position, path, size);
+    yield { offset: position, bytes };
   }
 }
 

@@ -55,10 +55,8 @@ export function verifyPoStAt(claim: PoStClaim, proof: readonly (Hex | Uint8Array
   const next = start + claim.challenges * stride;
   const words = proofWords(proof);
   if (words === null || words.length < next) return { ok: false, next };
-  const commR = asWord(claim.commR, "commR");
   const indices = postChallenges(claim.periodSeed, claim.replicaId, claim.challenges, claim.segments);
-  const ok = indices.every((index, j) => verifyOpeningWords(commR, index, depth, words, start + j * stride));
-  return { ok, next };
+  return { ok: openingsValid(claim.commR, indices, depth, words, start), next };
 }
 
 /** A whole single-replica PoSt proof: valid and exactly proof.length words (as the harness checks it). */
@@ -97,7 +95,11 @@ export function verifyChallengeAnswer(claim: ChallengeAnswerClaim, proof: readon
   const stride = depth + 1;
   const words = proofWords(proof);
   if (words === null || words.length !== claim.challenges * stride) return false;
-  const commR = asWord(claim.commR, "commR");
-  const indices = spotChallenges(claim.seed, claim.replicaId, claim.challenges, claim.segments);
-  return indices.every((index, j) => verifyOpeningWords(commR, index, depth, words, j * stride));
+  return openingsValid(claim.commR, spotChallenges(claim.seed, claim.replicaId, claim.challenges, claim.segments), depth, words, 0);
+}
+
+/** Whether words[start…] holds, in order, valid openings of `indices` against `commR` (segment + depth siblings each). */
+function openingsValid(commR: Uint8Array | Hex, indices: readonly number[], depth: number, words: Uint8Array[], start: number): boolean {
+  const root = asWord(commR, "commR");
+  return indices.every((index, j) => verifyOpeningWords(root, index, depth, words, start + j * (depth + 1)));
 }

@@ -96,16 +96,15 @@ export class ChallengeAnswerer {
     const source = this.options.replicaSource(c.dealId, c.replicaIndex);
     if (!source) return this.giveUp(key, c, "replica not held");
     const proof = await proveChallengeAnswer({ replica: source, replicaId: replicaId(chain.address, c.dealId, c.replicaIndex), seed: onChain.seed, challenges: chain.params.kPoSt });
-    let hash: Hex;
+    let answeredBlock: bigint;
     try {
-      hash = await answerChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, proof, openedBlock: c.openedBlock });
+      ({ blockNumber: answeredBlock } = await answerChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, proof, openedBlock: c.openedBlock }));
     } catch (error) {
       // Too late or settled meanwhile: nothing left to answer (anything else is retried on the next poll).
       if (error instanceof MarketActionError && SETTLED_ERRORS.has(error.errorName)) return this.giveUp(key, c, `answer refused: ${error.errorName}`);
       throw error;
     }
     this.pending.delete(key);
-    const { blockNumber: answeredBlock } = await chain.publicClient.getTransactionReceipt({ hash });
     const ms = performance.now() - noticed;
     this.answered.push({ ...c, answeredBlock, ms });
     logger.info({ dealId: c.dealId, replicaIndex: c.replicaIndex, openedBlock: c.openedBlock, ms: Math.round(ms) }, "lessor: on-chain challenge answered");

@@ -12,16 +12,17 @@ export interface AnswerChallengeParameters {
 }
 
 /**
- * Answers an open on-chain challenge before its deadline block; the bond is credited to the lessor.
+ * Answers an open on-chain challenge before its deadline block; the bond is credited to the lessor. Returns the
+ * block the answer was mined in.
  * @throws MarketActionError (MarketChallengeLate, MarketInvalidChallengeAnswer, MarketNoChallenge, MarketChallengeVoid).
  */
-export async function answerChallenge(ctx: MarketActionContext, params: AnswerChallengeParameters): Promise<Hash> {
-  const { hash } = await marketCall(ctx, {
+export async function answerChallenge(ctx: MarketActionContext, params: AnswerChallengeParameters): Promise<{ hash: Hash; blockNumber: bigint }> {
+  const { hash, receipt } = await marketCall(ctx, {
     address: ctx.addresses.market,
     abi: storageMarketAbi,
     functionName: "answerChallenge",
     args: [params.dealId, BigInt(params.replicaIndex), params.proof],
     idempotencyKey: `challenge-answer:${params.dealId}:${params.replicaIndex}:${params.openedBlock}`,
   });
-  return hash;
+  return { hash, blockNumber: receipt.blockNumber };
 }
