@@ -13,12 +13,14 @@ import type { ICryptoInterface } from "@chainsafe/libp2p-noise";
 import { defaultCrypto } from "@chainsafe/libp2p-noise/crypto";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, connect, type Socket } from "node:net";
+import { PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pino } from "pino";
 import { createHost, type HostOptions } from "../node/p2p/host.js";
 import { CofferNode } from "../node/p2p/node.js";
-import { nativeNoiseCrypto, nullCipherNoiseCryptoForBench } from "../node/p2p/noise-crypto.js";
+import { nativeNoiseCrypto, nullCipherNoiseCryptoForBench, opensslNoiseCrypto } from "../node/p2p/noise-crypto.js";
 
 const [role, configJson = "{}"] = process.argv.slice(2);
 const config = JSON.parse(configJson) as Record<string, unknown>;
@@ -34,7 +36,46 @@ function cpuSeconds(since: NodeJS.CpuUsage): { user: number; system: number } {
   return { user: d.user / 1e6, system: d.system / 1e6 };
 }
 
-const CRYPTO: Record<string, ICryptoInterface | undefined> = { default: defaultCrypto, native: nativeNoiseCrypto, null: nullCipherNoiseCryptoForBench };
+/**
+ * CPU seconds per kind of thread of this process (Linux /proc): the JS thread ("main"), libuv's
+ * threadpool (file I/O), V8's helpers (GC, compiler) and the rest. Empty where /proc is missing.
+ */
+function threadCpu(): Record<string, number> {
+  const byKind: Record<string, number> = {};
+  let tasks: string[];
+  try { tasks = readdirSync("/proc/self/task"); } catch { return byKind; }
+  const tick = 100; // USER_HZ on Linux
+  for (const tid of tasks) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const seconds = (Number(fields[11]) + Number(fields[12])) / tick; // utime + stime
+      const kind = Number(tid) === process.pid ? "main" : name.startsWith("libuv-worker") ? "libuv" : name.startsWith("V8") ? "v8" : "other";
+      byKind[kind] = (byKind[kind] ?? 0) + seconds;
+    } catch { /* the thread ended */ }
+  }
+  return byKind;
+}
+
+function threadCpuSince(since: Record<string, number>): Record<string, number> {
+  const now = threadCpu();
+  return Object.fromEntries(Object.entries(now).map(([kind, seconds]) => [kind, Number((seconds - (since[kind] ?? 0)).toFixed(2))]));
+}
+
+/** Garbage collections seen by this process, by kind (count and main-thread pause ms). */
+const gcKinds: Record<number, string> = { 1: "minor", 2: "major", 4: "incremental", 8: "weakcb" };
+let gcStats: Record<string, { count: number; ms: number }> = {};
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const kind = gcKinds[(entry as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0] ?? "other";
+    const stat = (gcStats[kind] ??= { count: 0, ms: 0 });
+    stat.count++;
+    stat.ms = Number((stat.ms + entry.duration).toFixed(1));
+  }
+}).observe({ entryTypes: ["gc"] });
+
+const CRYPTO: Record<string, ICryptoInterface | undefined> = { default: defaultCrypto, native: nativeNoiseCrypto, openssl: opensslNoiseCrypto, null: nullCipherNoiseCryptoForBench };
 const BENCH_PROTOCOL = "/bench/1.0.0";
 
 async function rawRecv(bytes: number): Promise<void> {
@@ -136,6 +177,7 @@ async function coffer(): Promise<void> {
   await node.start();
   say({ ready: true, peerId: node.peerId.toString(), addr: node.addresses()[0] });
   let mark = process.cpuUsage();
+  let threadMark = threadCpu();
   for await (const line of createInterface({ input: process.stdin })) {
     const cmd = JSON.parse(line) as { cmd: string; addrs?: string[]; path?: string; root?: string; peers?: string[]; haveRefreshMs?: number };
     if (cmd.cmd === "connect") {
@@ -158,8 +200,10 @@ async function coffer(): Promise<void> {
       say({ done: true, seconds: (performance.now() - started) / 1000, cpu: cpuSeconds(cpu), bytesFrom: result.stats.bytesFrom, badChunks: result.stats.badChunks, timeouts: result.stats.timeouts });
     } else if (cmd.cmd === "mark") {
       mark = process.cpuUsage();
+      threadMark = threadCpu();
+      gcStats = {};
     } else if (cmd.cmd === "cpu") {
-      say({ cpu: cpuSeconds(mark) });
+      say({ cpu: cpuSeconds(mark), threads: threadCpuSince(threadMark), gc: gcStats, heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576), externalMiB: Math.round(process.memoryUsage().external / 1048576) });
     } else if (cmd.cmd === "stop") {
       await node.stop();
       process.exit(0);

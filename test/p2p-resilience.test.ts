@@ -44,9 +44,9 @@ describe("p2p resilience", function () {
     await good.add(path);
     // Flip bytes in every chunk the bad provider serves (same length, so only the hash check catches it).
     for (let i = 0; i < info.chunkCount; i++) {
-      const file = bad.store.chunkPath(info.root, i);
+      const { path: file, offset } = bad.store.chunkLocation(info.root, i);
       const data = await readFile(file);
-      data[100] ^= 0xff;
+      data[offset + 100] ^= 0xff;
       await writeFile(file, data);
     }
     const out = join(await harness.dir(), "out.bin");
@@ -65,17 +65,19 @@ describe("p2p resilience", function () {
     assert.equal((await stat(join(dataDir, IDENTITY_FILE))).mode & 0o777, 0o600);
     await harness.stopNode(lessor);
 
-    // Simulate a crash: a temp file from an interrupted write, and a chunk whose file vanished.
-    const chunkDir = join(dataDir, "chunks", info.root.slice(2));
-    await writeFile(join(chunkDir, "1.chunk.tmp-999-dead"), Buffer.alloc(1000));
-    const { rm } = await import("node:fs/promises");
-    await rm(join(chunkDir, "2.chunk"));
+    // Simulate a crash: the staging file of an interrupted import, and a chunk half overwritten on disk.
+    await writeFile(join(dataDir, "chunks", ".import-dead"), Buffer.alloc(1000));
+    const { path: dataFile, offset } = lessor.store.chunkLocation(info.root, 2);
+    const data = await readFile(dataFile);
+    data.fill(0, offset + 1000, offset + 200_000);
+    await writeFile(dataFile, data);
 
     const again = await harness.node({ role: "lessor", dataDir });
     assert.equal(again.peerId.toString(), id, "same peer id after restart");
     const after = again.store.info(info.root)!;
-    assert.equal(after.completeChunks, info.chunkCount - 1, "the missing chunk is no longer marked complete");
-    assert.ok(!(await readdir(chunkDir)).some((n) => n.includes(".tmp-")), "temp files removed");
+    assert.equal(after.completeChunks, info.chunkCount - 1, "the damaged chunk is no longer marked complete");
+    assert.equal(again.store.hasChunk(info.root, 2), false);
+    assert.ok(!(await readdir(join(dataDir, "chunks"))).some((n) => n.startsWith(".import-")), "staging leftovers removed");
 
     // It resumes: fetch the missing chunk from a peer that has the file.
     const helper = await harness.node({ role: "lessor" });

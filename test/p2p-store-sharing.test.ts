@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { generateKeyPair } from "@libp2p/crypto/keys";
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Choker } from "../node/download/choker.js";
 import { ChunkStore } from "../node/store/chunk-store.js";
@@ -31,24 +31,57 @@ describe("p2p store and user-to-user sharing", function () {
     await assert.rejects(store2.writeChunk(src.root, 4, new Uint8Array(5)), { code: "bad-index" });
     await store2.writeChunk(src.root, 1, bytes.subarray(262144, 2 * 262144));
     assert.deepEqual(store2.info(src.root), { root: src.root, size: src.size, chunkCount: 4, completeChunks: 1, complete: false });
+    // Concurrent writes share group commits; each resolves only once its chunk is marked.
+    await Promise.all([0, 2, 3].map((i) => store2.writeChunk(src.root, i, bytes.subarray(i * 262144, Math.min(bytes.length, (i + 1) * 262144)))));
+    assert.deepEqual(store2.bitfield(src.root), Uint8Array.of(0xf0));
+    const exported = join(dir2, "out.bin");
+    await store2.exportFile(src.root, exported);
+    assert.deepEqual(await readFile(exported), bytes);
+    await store2.close();
     await db2.close();
 
-    // Crash cases on the first store: a chunk renamed into place whose marker was never written, and a
+    // Crash cases on the first store: chunk bytes written in place whose marker was never written, and a
     // marked chunk that rotted on disk.
     await store.remove(src.root);
     const again = await store.importFile(path);
-    const chunkDir = join(dir, "chunks", again.root.slice(2));
+    const rotten = store.chunkLocation(again.root, 0);
+    await store.close();
     await db.close();
     db = await openDatabase(dir);
     const idx = db.sublevel<string, string>("store", { valueEncoding: "utf8" });
     await idx.del(`c!${again.root}!${"2".padStart(10, "0")}`);
-    const rotten = await readFile(join(chunkDir, "0.chunk"));
-    rotten[7] ^= 1;
-    await writeFile(join(chunkDir, "0.chunk"), rotten);
+    const data = await readFile(rotten.path);
+    data[rotten.offset + 7] ^= 1;
+    await writeFile(rotten.path, data);
     store = await ChunkStore.open(db, dir);
     assert.equal(store.hasChunk(again.root, 2), true, "verified and re-marked");
     assert.equal(store.hasChunk(again.root, 0), false, "rotten chunk dropped");
     assert.equal(store.info(again.root)?.completeChunks, 3);
+    await store.close();
+    await db.close();
+  });
+
+  it("store: moves a data directory from one file per chunk into the single data file", async () => {
+    const dir = await harness.dir();
+    const { path, bytes } = await harness.file(2 * 262144 + 77);
+    let db = await openDatabase(dir);
+    let store = await ChunkStore.open(db, dir);
+    const info = await store.importFile(path);
+    const { path: dataPath } = store.chunkLocation(info.root, 0);
+    await store.close();
+    await db.close();
+    // The former layout: <index>.chunk files, plus a temp file of an interrupted write.
+    const chunkDir = join(dir, "chunks", info.root.slice(2));
+    for (let i = 0; i < info.chunkCount; i++) await writeFile(join(chunkDir, `${i}.chunk`), bytes.subarray(i * 262144, Math.min(bytes.length, (i + 1) * 262144)));
+    await writeFile(join(chunkDir, "1.chunk.tmp-1-dead"), Buffer.alloc(10));
+    await rm(dataPath);
+    db = await openDatabase(dir);
+    store = await ChunkStore.open(db, dir);
+    assert.equal(store.info(info.root)?.complete, true);
+    assert.deepEqual(await readdir(chunkDir), ["data"]);
+    assert.deepEqual(await readFile(dataPath), bytes);
+    assert.deepEqual(Buffer.from(await store.readChunk(info.root, 2)), bytes.subarray(2 * 262144));
+    await store.close();
     await db.close();
   });
 

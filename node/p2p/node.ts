@@ -180,6 +180,7 @@ export class CofferNode {
       await this.host.stop();
       this.started = false;
     }
+    await this.store.close();
     await this.db.close();
   }
 

@@ -1,16 +1,63 @@
 import { pureJsCrypto, type ICryptoInterface } from "@chainsafe/libp2p-noise";
 import { createCipheriv, createDecipheriv, createHash } from "node:crypto";
+import sodium from "sodium-native";
 import { Uint8ArrayList } from "uint8arraylist";
 
-/**
- * Noise crypto backed by Node's native (OpenSSL) ChaCha20-Poly1305 and SHA-256 for every message size.
- * Handshake-only primitives (X25519, HKDF) stay on the library's implementation.
- */
 const CIPHER = "chacha20-poly1305";
+const TAG_LENGTH = 16;
 type Bytes = Uint8Array | Uint8ArrayList;
 
+function sha256(data: Bytes): Uint8Array {
+  const hash = createHash("sha256");
+  if (data instanceof Uint8Array) hash.update(data);
+  else for (const part of data) hash.update(part);
+  return hash.digest();
+}
+
+/**
+ * The node's Noise crypto: libsodium's ChaCha20-Poly1305 (sodium-native), used so that no message costs
+ * more than one buffer. A received message is decrypted in place, into the `dst` the Noise stream passes
+ * (the ciphertext's own bytes: the socket's read buffer, which nothing else holds), and a sent message is
+ * written once, as ciphertext ‖ tag, into one new buffer. Node's OpenSSL API cannot do either: it returns
+ * a new buffer per call, and with two or three 64 KiB buffers per message on each side, V8's
+ * "external memory pressure" started a full mark-compact every ~70 ms of a transfer (bench/p2p.ts
+ * BENCH_TRACE_GC). SHA-256 is Node's; handshake-only primitives (X25519, HKDF) stay on the library's.
+ */
 // (cast: the noise package pins Uint8ArrayList<ArrayBuffer>, our copy is generic over ArrayBufferLike)
 export const nativeNoiseCrypto = {
+  ...pureJsCrypto,
+  hashSHA256: sha256,
+  chaCha20Poly1305Encrypt(plaintext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array) {
+    const out = Buffer.allocUnsafe(plaintext.byteLength + TAG_LENGTH);
+    if (plaintext instanceof Uint8Array) {
+      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, k);
+    } else {
+      // A list (a Yamux header and its data): gather the parts into `out`, then encrypt there in place.
+      let at = 0;
+      for (const part of plaintext) { out.set(part, at); at += part.byteLength; }
+      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, out.subarray(0, at), ad, null, nonce, k);
+    }
+    return out;
+  },
+  chaCha20Poly1305Decrypt(ciphertext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array, dst?: Uint8Array) {
+    const sealed = ciphertext instanceof Uint8Array ? ciphertext : ciphertext.subarray();
+    if (sealed.byteLength < TAG_LENGTH) throw new Error("ciphertext shorter than its tag");
+    const length = sealed.byteLength - TAG_LENGTH;
+    const plaintext = dst !== undefined && dst.byteLength === length ? dst : Buffer.allocUnsafe(length);
+    try {
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(plaintext, null, sealed, ad, nonce, k);
+    } catch (cause) {
+      throw new Error("noise message failed authentication", { cause });
+    }
+    return plaintext;
+  },
+} as unknown as ICryptoInterface;
+
+/**
+ * Noise crypto on Node's OpenSSL ChaCha20-Poly1305 (a new cipher object and output buffer per message):
+ * the former default, kept as a bench:p2p row to compare against.
+ */
+export const opensslNoiseCrypto = {
   ...pureJsCrypto,
   hashSHA256(data: Bytes) {
     const hash = createHash("sha256");
@@ -54,7 +101,7 @@ export const nativeNoiseCrypto = {
  * framing + Yamux + libp2p cost without any cryptography. Never use it on a network.
  */
 export const nullCipherNoiseCryptoForBench = {
-  ...nativeNoiseCrypto,
+  ...opensslNoiseCrypto,
   chaCha20Poly1305Encrypt(plaintext: Bytes) {
     return new Uint8ArrayList(plaintext instanceof Uint8Array ? plaintext : plaintext.subarray(), new Uint8Array(16));
   },

@@ -2,7 +2,7 @@ import type { PeerId } from "@libp2p/interface";
 import { Uint8ArrayList } from "uint8arraylist";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
-import { splitSiblings } from "../../content/chunk-proofs.js";
+import { chunkLength, splitSiblings } from "../../content/chunk-proofs.js";
 import { ProtocolError, VerificationError } from "../../p2p/errors.js";
 import { errorHeader, indexField, type FramedStream } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
@@ -87,11 +87,13 @@ export class FetchService {
         const superSeeder = this.deps.superSeeder;
         if (superSeeder && !superSeeder.shouldServe(info.root, info.chunkCount, index)) { await framed.write(errorHeader("missing-chunk", `chunk ${index} already seeded: ask a peer`), undefined, signal); continue; }
         superSeeder?.recordServed(info.root, info.chunkCount, index);
-        const bytes = await store.readChunk(root, index);
         const siblings = store.proof(root, index);
+        // The upload cap is waited for before the chunk is read: a 256 KiB buffer held through that wait
+        // outlives V8's young generation and then costs a full mark-compact to free.
+        await throttle?.take(32 * siblings.length + chunkLength(store.layout(root), index), signal);
+        const bytes = await store.readChunk(root, index);
         // siblings ‖ chunk as a list: the chunk bytes go out without being copied into one buffer first
         const body = new Uint8ArrayList(...siblings, bytes);
-        await throttle?.take(body.byteLength, signal);
         await framed.write({ t: "chunk", index, siblings: siblings.length } as { t: string }, body, signal);
         this.deps.onServed?.(ctx.remotePeer, body.byteLength);
       } else {
@@ -128,8 +130,9 @@ export class FetchSession {
     if (header.t !== "chunk" || header.index !== index || typeof count !== "number" || !Number.isSafeInteger(count) || count < 0 || count > 64 || body.length < count * 32) {
       throw new ProtocolError("bad chunk response", { code: "bad-response" });
     }
-    const bytes = body.slice(count * 32);
-    return { bytes, siblings: splitSiblings(body.slice(0, count * 32), count) };
+    // Views, not copies: the frame's buffer is this response's alone.
+    const bytes = body.subarray(count * 32);
+    return { bytes, siblings: splitSiblings(body.subarray(0, count * 32), count) };
   }
 
   close(): void {
