@@ -10,7 +10,7 @@ describe("p2p noise crypto (libsodium, in place)", function () {
   const nonce = new Uint8Array(randomBytes(12));
   const ad = new Uint8Array(randomBytes(32));
   const implementations = { native: nativeNoiseCrypto, openssl: opensslNoiseCrypto, library: defaultCrypto };
-  const bytes = (data: Uint8Array | Uint8ArrayList) => Buffer.from(data instanceof Uint8Array ? data : data.subarray());
+  const bytes = (data: unknown) => Buffer.from(data instanceof Uint8Array ? data : (data as Uint8ArrayList).subarray());
 
   for (const size of [0, 1, 1000, 65_519]) {
     it(`${size}-byte messages: same ciphertext as OpenSSL and the library, and each opens the others'`, () => {
@@ -26,13 +26,28 @@ describe("p2p noise crypto (libsodium, in place)", function () {
 
   it("encrypts a list of parts, and decrypts in place into the ciphertext's own bytes", () => {
     const parts = [new Uint8Array(randomBytes(12)), new Uint8Array(randomBytes(5000))];
-    const sealed = bytes(nativeNoiseCrypto.chaCha20Poly1305Encrypt(new Uint8ArrayList(...parts), nonce, ad, k));
+    const sealed = bytes(nativeNoiseCrypto.chaCha20Poly1305Encrypt(new Uint8ArrayList(...parts) as never, nonce, ad, k));
     assert.deepEqual(sealed, bytes(opensslNoiseCrypto.chaCha20Poly1305Encrypt(Buffer.concat(parts), nonce, ad, k)));
     const dst = sealed.subarray(0, sealed.length - 16);
     const opened = nativeNoiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, ad, k, dst);
     assert.equal((opened as Uint8Array).buffer, sealed.buffer, "no new buffer");
     assert.equal((opened as Uint8Array).byteOffset, sealed.byteOffset);
     assert.deepEqual(Buffer.from(opened as Uint8Array), Buffer.concat(parts));
+
+    // A message split across socket reads: a list, and the stream's own copy of its text as `dst`.
+    const again = bytes(nativeNoiseCrypto.chaCha20Poly1305Encrypt(Buffer.concat(parts), nonce, ad, k));
+    const split = new Uint8ArrayList(again.subarray(0, 777), again.subarray(777));
+    const copy = Buffer.from(again.subarray(0, again.length - 16));
+    const fromList = nativeNoiseCrypto.chaCha20Poly1305Decrypt(split as never, nonce, ad, k, copy);
+    assert.equal((fromList as Uint8Array).buffer, copy.buffer);
+    assert.deepEqual(Buffer.from(fromList as Uint8Array), Buffer.concat(parts));
+    // Without `dst` (the handshake, which hashes the ciphertext afterwards) the ciphertext is left intact.
+    const before = Buffer.from(again);
+    nativeNoiseCrypto.chaCha20Poly1305Decrypt(split as never, nonce, ad, k, undefined);
+    nativeNoiseCrypto.chaCha20Poly1305Decrypt(again, nonce, ad, k, undefined);
+    assert.deepEqual(again, before);
+    // A `dst` that does not hold the ciphertext fails authentication instead of yielding garbage.
+    assert.throws(() => nativeNoiseCrypto.chaCha20Poly1305Decrypt(split as never, nonce, ad, k, new Uint8Array(copy.length)), /failed authentication/);
   });
 
   it("rejects a flipped ciphertext bit, a wrong tag, the wrong key or nonce, and a message shorter than its tag", () => {

@@ -14,10 +14,15 @@ function sha256(data: Bytes): Uint8Array {
   return hash.digest();
 }
 
+/** A copy (never a view: the handshake hashes the ciphertext after decrypting it). */
+function copyOf(data: Bytes, length: number): Uint8Array {
+  return Buffer.from(data.subarray(0, length));
+}
+
 /**
  * The node's Noise crypto: libsodium's ChaCha20-Poly1305 (sodium-native), used so that no message costs
- * more than one buffer. A received message is decrypted in place, into the `dst` the Noise stream passes
- * (the ciphertext's own bytes: the socket's read buffer, which nothing else holds), and a sent message is
+ * more than one buffer. A received message is decrypted in place, in the `dst` the Noise stream passes
+ * (the ciphertext's own bytes, which nothing else holds), and a sent message is
  * written once, as ciphertext ‖ tag, into one new buffer. Node's OpenSSL API cannot do either: it returns
  * a new buffer per call, and with two or three 64 KiB buffers per message on each side, V8's
  * "external memory pressure" started a full mark-compact every ~70 ms of a transfer (bench/p2p.ts
@@ -40,16 +45,19 @@ export const nativeNoiseCrypto = {
     return out;
   },
   chaCha20Poly1305Decrypt(ciphertext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array, dst?: Uint8Array) {
-    const sealed = ciphertext instanceof Uint8Array ? ciphertext : ciphertext.subarray();
-    if (sealed.byteLength < TAG_LENGTH) throw new Error("ciphertext shorter than its tag");
-    const length = sealed.byteLength - TAG_LENGTH;
-    const plaintext = dst !== undefined && dst.byteLength === length ? dst : Buffer.allocUnsafe(length);
+    if (ciphertext.byteLength < TAG_LENGTH) throw new Error("ciphertext shorter than its tag");
+    const length = ciphertext.byteLength - TAG_LENGTH;
+    const tag = ciphertext.subarray(length); // (16 bytes: a view, or a tiny copy from a list)
+    // The Noise stream passes `dst` = the ciphertext's first `length` bytes, as a view of a contiguous
+    // message or as the one copy it makes of a message split across socket reads: decrypt there, in
+    // place. (The tag is checked over exactly those bytes, so a `dst` holding anything else fails.)
+    const text = dst !== undefined && dst.byteLength === length ? dst : copyOf(ciphertext, length);
     try {
-      sodium.crypto_aead_chacha20poly1305_ietf_decrypt(plaintext, null, sealed, ad, nonce, k);
+      sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(text, null, text, tag, ad, nonce, k);
     } catch (cause) {
       throw new Error("noise message failed authentication", { cause });
     }
-    return plaintext;
+    return text;
   },
 } as unknown as ICryptoInterface;
 
