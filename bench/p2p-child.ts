@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { NODE_V8_FLAGS } from "../node/cli/v8-flags.js";
 
 /** A child process running bench/p2p-peer.ts in one role; speaks JSON lines on stdout/stdin. */
 export class Child {
@@ -17,7 +18,9 @@ export class Child {
     const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
     // BENCH_TRACE_GC=1: V8's --trace-gc lines (on the child's stdout) are copied to our stderr.
     if (process.env.BENCH_TRACE_GC) profile.push("--trace-gc");
-    if (process.env.BENCH_NODE_FLAGS) profile.push(...process.env.BENCH_NODE_FLAGS.split(" "));
+    // Node processes run with the node's V8 flags, as `npm run coffer` does (BENCH_NODE_FLAGS overrides; "-" = none).
+    const nodeFlags = process.env.BENCH_NODE_FLAGS ?? NODE_V8_FLAGS.join(" ");
+    if (role === "node" && nodeFlags !== "-") profile.push(...nodeFlags.split(" ").filter(Boolean));
     this.proc = spawn(process.execPath, [...process.execArgv, ...profile, PEER_ENTRY, role, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
     children.add(this);
     createInterface({ input: this.proc.stdout! }).on("line", (line) => {

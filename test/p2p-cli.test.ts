@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
+import { NODE_V8_FLAGS } from "../node/cli/v8-flags.js";
 import { Harness } from "./helpers/p2p-harness.js";
 
 const tsxCli = join(createRequire(import.meta.url).resolve("tsx/package.json"), "..", "dist", "cli.mjs");
@@ -11,7 +12,7 @@ const CLI = ["node/cli/coffer.ts"];
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [tsxCli, ...CLI, ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
+    const child = spawn(process.execPath, [...NODE_V8_FLAGS, tsxCli, ...CLI, ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -23,7 +24,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 /** Starts `coffer start` and resolves once it printed its JSON banner. */
 function daemon(args: string[]): Promise<{ child: ChildProcess; info: { peerId: string; addresses: string[] } }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsxCli, ...CLI, "--json", ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
+    const child = spawn(process.execPath, [...NODE_V8_FLAGS, tsxCli, ...CLI, "--json", ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
     let stdout = "";
     child.stdout!.on("data", (d) => {
       stdout += d;
@@ -40,6 +41,15 @@ describe("coffer CLI", function () {
   after(async () => {
     for (const child of children) if (child.exitCode === null) { child.kill("SIGTERM"); await new Promise((r) => child.once("close", r)); }
     await harness.cleanup();
+  });
+
+  it("runs with the node's V8 flags: package.json's coffer script and the #! line pass the same ones", async () => {
+    const script = (JSON.parse(await readFile("package.json", "utf8")) as { scripts: Record<string, string> }).scripts.coffer;
+    const shebang = (await readFile("node/cli/coffer.ts", "utf8")).split("\n")[0];
+    for (const flag of NODE_V8_FLAGS) {
+      assert.ok(script.includes(` ${flag} `), `npm run coffer passes ${flag}: ${script}`);
+      assert.ok(shebang.includes(` ${flag}`), `the #! line passes ${flag}: ${shebang}`);
+    }
   });
 
   it("every command's --help prints its options with their defaults (bigint defaults included)", async () => {
