@@ -18,9 +18,9 @@ export class Child {
     const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
     // BENCH_TRACE_GC=1: V8's --trace-gc lines (on the child's stdout) are copied to our stderr.
     if (process.env.BENCH_TRACE_GC) profile.push("--trace-gc");
-    // Node processes run with the node's V8 flags, as `npm run coffer` does (BENCH_NODE_FLAGS overrides; "-" = none).
+    // Every child runs with the node's V8 flags, as `npm run coffer` does (BENCH_NODE_FLAGS overrides; "-" = none).
     const nodeFlags = process.env.BENCH_NODE_FLAGS ?? NODE_V8_FLAGS.join(" ");
-    if (role === "node" && nodeFlags !== "-") profile.push(...nodeFlags.split(" ").filter(Boolean));
+    if (nodeFlags !== "-") profile.push(...nodeFlags.split(" ").filter(Boolean));
     this.proc = spawn(process.execPath, [...process.execArgv, ...profile, PEER_ENTRY, role, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
     children.add(this);
     createInterface({ input: this.proc.stdout! }).on("line", (line) => {

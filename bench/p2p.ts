@@ -251,18 +251,20 @@ const mbps = (bytesPerSecond: number) => bytesPerSecond / 1e6;
 const skipStream = process.env.BENCH_SKIP_STREAM === "1";
 const skipDist = process.env.BENCH_SKIP_DIST === "1";
 const BIG_YAMUX = { maxMessageSize: MiB, initialStreamWindowSize: 16 * MiB, maxStreamWindowSize: 16 * MiB };
-// Two processes (sender, receiver) per row: the production shape, one event loop per node.
 // Two processes (sender, receiver) per row: the production shape, one event loop per node. Every row
 // writes 1 MiB per application write (raw TCP and libp2p alike); "64 KiB writes" is the former row.
 const NO_RUN: StreamRun = { bytesPerSecond: 1, senderCpu: 0, receiverCpu: 0, seconds: 0 };
-const runs = skipStream ? {} as Record<string, StreamRun> : await bestOf({
+// BENCH_STREAM_ROWS=raw,native,… runs only those rows (the others print as not run).
+const onlyRows = process.env.BENCH_STREAM_ROWS?.split(",");
+const pickRows = (rows: Record<string, () => Promise<StreamRun>>) => onlyRows ? Object.fromEntries(Object.entries(rows).filter(([name]) => onlyRows.includes(name))) : rows;
+const runs = skipStream ? {} as Record<string, StreamRun> : await bestOf(pickRows({
   raw: () => twoProcessStream("raw", STREAM_BYTES * 2, { writeSize: MiB }),
   nullCipher: () => twoProcessStream("p2p", STREAM_BYTES, { crypto: "null", writeSize: MiB }),
   native: () => twoProcessStream("p2p", STREAM_BYTES, { crypto: "native", writeSize: MiB }),
   native64k: () => twoProcessStream("p2p", STREAM_BYTES, { crypto: "native", writeSize: 64 * 1024 - 64 }),
   libraryDefault: () => twoProcessStream("p2p", STREAM_BYTES, { crypto: "default", writeSize: MiB }),
   nativeBigWindow: () => twoProcessStream("p2p", STREAM_BYTES, { crypto: "native", yamux: BIG_YAMUX, writeSize: MiB }),
-});
+}));
 const run = (name: string) => runs[name] ?? NO_RUN;
 const raw = run("raw").bytesPerSecond;
 const noiseNull = run("nullCipher").bytesPerSecond;
