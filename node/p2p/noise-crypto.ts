@@ -14,35 +14,40 @@ function sha256(data: Bytes): Uint8Array {
   return hash.digest();
 }
 
+/** OpenSSL: ciphertext ‖ tag in one buffer (a separate tag would cost the socket one more write per message). */
+function opensslEncrypt(plaintext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array): Uint8Array {
+  const cipher = createCipheriv(CIPHER, k, nonce, { authTagLength: TAG_LENGTH });
+  cipher.setAAD(ad, { plaintextLength: plaintext.byteLength });
+  const out = Buffer.allocUnsafe(plaintext.byteLength + TAG_LENGTH);
+  let at = 0;
+  if (plaintext instanceof Uint8Array) at += cipher.update(plaintext).copy(out, at);
+  else for (const part of plaintext) at += cipher.update(part).copy(out, at);
+  cipher.final();
+  cipher.getAuthTag().copy(out, at);
+  return out;
+}
+
 /** A copy (never a view: the handshake hashes the ciphertext after decrypting it). */
 function copyOf(data: Bytes, length: number): Uint8Array {
   return Buffer.from(data.subarray(0, length));
 }
 
 /**
- * The node's Noise crypto: libsodium's ChaCha20-Poly1305 (sodium-native), used so that no message costs
- * more than one buffer. A received message is decrypted in place, in the `dst` the Noise stream passes
- * (the ciphertext's own bytes, which nothing else holds), and a sent message is
- * written once, as ciphertext ‖ tag, into one new buffer. Node's OpenSSL API cannot do either: it returns
- * a new buffer per call, and with two or three 64 KiB buffers per message on each side, V8's
- * "external memory pressure" started a full mark-compact every ~70 ms of a transfer (bench/p2p.ts
- * BENCH_TRACE_GC). SHA-256 is Node's; handshake-only primitives (X25519, HKDF) stay on the library's.
+ * The node's Noise crypto. Received messages are decrypted in place by libsodium (sodium-native), in the
+ * `dst` the Noise stream passes (the ciphertext's own bytes, which nothing else holds): Node's OpenSSL
+ * API returns a new buffer per call, and with two or three 64 KiB buffers per message V8's "external
+ * memory pressure" started a full mark-compact every ~70 ms of a transfer (bench/p2p.ts BENCH_TRACE_GC).
+ * Sent messages are encrypted by OpenSSL, which is faster here (AVX-512: 1.47 GB/s against libsodium's
+ * 1.13 GB/s on 64 KiB), into one buffer, ciphertext ‖ tag. SHA-256 is Node's; handshake-only primitives
+ * (X25519, HKDF) stay on the library's. All of it is the standard ChaCha20-Poly1305 every libp2p peer
+ * speaks (test/p2p-noise-crypto.test.ts checks it byte for byte).
  */
 // (cast: the noise package pins Uint8ArrayList<ArrayBuffer>, our copy is generic over ArrayBufferLike)
 export const nativeNoiseCrypto = {
   ...pureJsCrypto,
   hashSHA256: sha256,
   chaCha20Poly1305Encrypt(plaintext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array) {
-    const out = Buffer.allocUnsafe(plaintext.byteLength + TAG_LENGTH);
-    if (plaintext instanceof Uint8Array) {
-      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, k);
-    } else {
-      // A list (a Yamux header and its data): gather the parts into `out`, then encrypt there in place.
-      let at = 0;
-      for (const part of plaintext) { out.set(part, at); at += part.byteLength; }
-      sodium.crypto_aead_chacha20poly1305_ietf_encrypt(out, out.subarray(0, at), ad, null, nonce, k);
-    }
-    return out;
+    return opensslEncrypt(plaintext, nonce, ad, k);
   },
   chaCha20Poly1305Decrypt(ciphertext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array, dst?: Uint8Array) {
     if (ciphertext.byteLength < TAG_LENGTH) throw new Error("ciphertext shorter than its tag");
@@ -62,30 +67,13 @@ export const nativeNoiseCrypto = {
 } as unknown as ICryptoInterface;
 
 /**
- * Noise crypto on Node's OpenSSL ChaCha20-Poly1305 (a new cipher object and output buffer per message):
- * the former default, kept as a bench:p2p row to compare against.
+ * Noise crypto on Node's OpenSSL ChaCha20-Poly1305 both ways (decryption returns a new buffer per
+ * message): the former default, kept to compare against (tests, bench).
  */
 export const opensslNoiseCrypto = {
   ...pureJsCrypto,
-  hashSHA256(data: Bytes) {
-    const hash = createHash("sha256");
-    if (data instanceof Uint8Array) hash.update(data);
-    else for (const part of data) hash.update(part);
-    return hash.digest();
-  },
-  chaCha20Poly1305Encrypt(plaintext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array) {
-    const cipher = createCipheriv(CIPHER, k, nonce, { authTagLength: 16 });
-    cipher.setAAD(ad, { plaintextLength: plaintext.byteLength });
-    // One contiguous ciphertext ‖ tag: the Noise stream hands every part to its own socket.write(), so a
-    // separate 16-byte tag costs one more socket write (and a tiny TCP segment) per frame.
-    const out = Buffer.allocUnsafe(plaintext.byteLength + 16);
-    let at = 0;
-    if (plaintext instanceof Uint8Array) at += cipher.update(plaintext).copy(out, at);
-    else for (const part of plaintext) at += cipher.update(part).copy(out, at);
-    cipher.final();
-    cipher.getAuthTag().copy(out, at);
-    return out;
-  },
+  hashSHA256: sha256,
+  chaCha20Poly1305Encrypt: opensslEncrypt,
   chaCha20Poly1305Decrypt(ciphertext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array) {
     const decipher = createDecipheriv(CIPHER, k, nonce, { authTagLength: 16 });
     const end = ciphertext.byteLength - 16;
