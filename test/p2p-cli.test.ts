@@ -43,11 +43,12 @@ describe("coffer CLI", function () {
     await harness.cleanup();
   });
 
-  it("runs with the node's V8 flags: package.json's coffer script and the #! line pass the same ones", async () => {
-    const script = (JSON.parse(await readFile("package.json", "utf8")) as { scripts: Record<string, string> }).scripts.coffer;
+  it("runs with the node's V8 flags: npm run coffer, the #! line and npm run bench:p2p pass the same ones", async () => {
+    const { scripts } = JSON.parse(await readFile("package.json", "utf8")) as { scripts: Record<string, string> };
     const shebang = (await readFile("node/cli/coffer.ts", "utf8")).split("\n")[0];
     for (const flag of NODE_V8_FLAGS) {
-      assert.ok(script.includes(` ${flag} `), `npm run coffer passes ${flag}: ${script}`);
+      assert.ok(scripts.coffer.includes(` ${flag} `), `npm run coffer passes ${flag}: ${scripts.coffer}`);
+      assert.ok(scripts["bench:p2p"].includes(` ${flag} `), `npm run bench:p2p passes ${flag}: ${scripts["bench:p2p"]}`);
       assert.ok(shebang.includes(` ${flag}`), `the #! line passes ${flag}: ${shebang}`);
     }
   });

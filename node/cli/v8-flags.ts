@@ -1,7 +1,7 @@
 /**
  * V8 flags every Coffer node process runs with: package.json's `coffer` script and this CLI's `#!` line
- * pass them, and `npm run bench:p2p` starts its node processes with them (test/p2p-cli.test.ts checks
- * that the three agree).
+ * pass them, and `npm run bench:p2p` runs itself and its node processes with them (test/p2p-cli.test.ts
+ * checks that they agree).
  *
  * `--min-semi-space-size=16`: start the young generation at its 16 MiB maximum instead of growing it
  * from 1 MiB. Transfers allocate a buffer per 64 KiB socket read, Noise message and 256 KiB chunk; in a
