@@ -7,12 +7,11 @@ import { join } from "node:path";
 import { NODE_V8_FLAGS } from "../node/cli/v8-flags.js";
 import { Harness } from "./helpers/p2p-harness.js";
 
-const tsxCli = join(createRequire(import.meta.url).resolve("tsx/package.json"), "..", "dist", "cli.mjs");
 const CLI = ["node/cli/coffer.ts"];
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...NODE_V8_FLAGS, tsxCli, ...CLI, ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
+    const child = spawn(process.execPath, [...NODE_V8_FLAGS, "--import", "tsx", ...CLI, ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -24,7 +23,7 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 /** Starts `coffer start` and resolves once it printed its JSON banner. */
 function daemon(args: string[]): Promise<{ child: ChildProcess; info: { peerId: string; addresses: string[] } }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_V8_FLAGS, tsxCli, ...CLI, "--json", ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
+    const child = spawn(process.execPath, [...NODE_V8_FLAGS, "--import", "tsx", ...CLI, "--json", ...args], { env: { ...process.env, COFFER_LOG: "silent" } });
     let stdout = "";
     child.stdout!.on("data", (d) => {
       stdout += d;
@@ -51,6 +50,17 @@ describe("coffer CLI", function () {
       assert.ok(scripts["bench:p2p"].includes(` ${flag} `), `npm run bench:p2p passes ${flag}: ${scripts["bench:p2p"]}`);
       assert.ok(shebang.includes(` ${flag}`), `the #! line passes ${flag}: ${shebang}`);
     }
+  });
+
+  it("the V8 flags reach the node process itself when given to tsx as npm run coffer does (a 16 MiB young generation)", async () => {
+    const probe = join(await harness.dir(), "probe.ts");
+    await writeFile(probe, 'import v8 from "node:v8";\nconsole.log(v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space")!.space_size);\n');
+    const tsxCli = join(createRequire(import.meta.url).resolve("tsx/package.json"), "..", "dist", "cli.mjs");
+    const child = spawn(process.execPath, [tsxCli, ...NODE_V8_FLAGS, probe], { env: process.env });
+    let stdout = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    await new Promise((resolve) => child.on("close", resolve));
+    assert.equal(Number(stdout.trim()), 16 * 1024 * 1024);
   });
 
   it("every command's --help prints its options with their defaults (bigint defaults included)", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { generateKeyPair } from "@libp2p/crypto/keys";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Choker } from "../node/download/choker.js";
 import { ChunkStore } from "../node/store/chunk-store.js";
@@ -81,6 +81,77 @@ describe("p2p store and user-to-user sharing", function () {
     assert.deepEqual(await readdir(chunkDir), ["data"]);
     assert.deepEqual(await readFile(dataPath), bytes);
     assert.deepEqual(Buffer.from(await store.readChunk(info.root, 2)), bytes.subarray(2 * 262144));
+    await store.close();
+    await db.close();
+
+    // A marked chunk whose file was lost (its rename never reached the disk) is not held after the move,
+    // even without verification.
+    await writeFile(join(chunkDir, "0.chunk"), bytes.subarray(0, 262144));
+    await writeFile(join(chunkDir, "2.chunk"), bytes.subarray(2 * 262144));
+    await rm(dataPath);
+    db = await openDatabase(dir);
+    store = await ChunkStore.open(db, dir, { verifyOnOpen: false });
+    assert.deepEqual(store.bitfield(info.root), Uint8Array.of(0xa0), "chunks 0 and 2 held, 1 not");
+    await store.close();
+    await db.close();
+  });
+
+  it("store: remove and close while writes are under way; concurrent declares; truncated data; exports 0644", async () => {
+    const dir = await harness.dir();
+    const a = await harness.file(6 * 262144);
+    const b = await harness.file(6 * 262144 + 3);
+    let db = await openDatabase(dir);
+    let store = await ChunkStore.open(db, dir);
+    // Import into a scratch store to learn roots and manifests, then declare both here (twice at once).
+    const scratchDir = await harness.dir();
+    const scratchDb = await openDatabase(scratchDir);
+    const scratch = await ChunkStore.open(scratchDb, scratchDir);
+    const infoA = await scratch.importFile(a.path);
+    const infoB = await scratch.importFile(b.path);
+    const manifestA = scratch.manifest(infoA.root);
+    const manifestB = scratch.manifest(infoB.root);
+    await scratch.close();
+    await scratchDb.close();
+    await Promise.all([store.declare(hexToBytes(infoA.root), infoA.size, manifestA), store.declare(hexToBytes(infoA.root), infoA.size, manifestA), store.declare(hexToBytes(infoB.root), infoB.size, manifestB)]);
+    const chunk = (bytes: Buffer, i: number) => bytes.subarray(i * 262144, Math.min(bytes.length, (i + 1) * 262144));
+    await store.writeChunk(infoA.root, 0, chunk(a.bytes, 0));
+    await store.declare(hexToBytes(infoA.root), infoA.size, manifestA); // a late second declare truncates nothing
+    assert.deepEqual(Buffer.from(await store.readChunk(infoA.root, 0)), chunk(a.bytes, 0));
+
+    // Remove A while chunks of A and B are being written: B's all land, A leaves no marker behind.
+    const writesA = [1, 2, 3, 4, 5].map((i) => store.writeChunk(infoA.root, i, chunk(a.bytes, i)).then(() => "ok", (e: { code?: string }) => e.code));
+    const writesB = [0, 1, 2, 3, 4, 5, 6].map((i) => store.writeChunk(infoB.root, i, chunk(b.bytes, i)));
+    await store.remove(infoA.root);
+    await Promise.all(writesB);
+    for (const outcome of await Promise.all(writesA)) assert.ok(outcome === "ok" || outcome === "unknown-root", String(outcome));
+    assert.equal(store.has(infoA.root), false);
+    const idx = db.sublevel<string, string>("store", { valueEncoding: "utf8" });
+    const leftover: string[] = [];
+    for await (const key of idx.keys({ gte: `c!${infoA.root}!`, lt: `c!${infoA.root}!\xff` })) leftover.push(key);
+    assert.deepEqual(leftover, [], "no marker of the removed root");
+    assert.equal(store.info(infoB.root)?.complete, true);
+
+    // Exports are readable by others, as before.
+    const exported = join(dir, "b.out");
+    await store.exportFile(infoB.root, exported);
+    assert.deepEqual(await readFile(exported), b.bytes);
+    assert.equal((await stat(exported)).mode & 0o777, 0o644);
+
+    // Close while a write is under way: it finishes or fails cleanly, and later writes are refused.
+    await store.declare(hexToBytes(infoA.root), infoA.size, manifestA);
+    const racing = store.writeChunk(infoA.root, 1, chunk(a.bytes, 1)).then(() => "ok", (e: { code?: string }) => e.code);
+    await store.close();
+    assert.ok(["ok", "store-closed"].includes(String(await racing)));
+    await assert.rejects(store.writeChunk(infoA.root, 2, chunk(a.bytes, 2)), { code: "store-closed" });
+    await db.close();
+
+    // A data file cut short (chunks 3.. of B gone): those are no longer held after a restart, even unverified.
+    const { path: dataB } = store.chunkLocation(infoB.root, 0);
+    await truncate(dataB, 3 * 262144 + 10);
+    db = await openDatabase(dir);
+    store = await ChunkStore.open(db, dir, { verifyOnOpen: false });
+    assert.deepEqual(store.bitfield(infoB.root), Uint8Array.of(0xe0));
+    assert.equal((await stat(dataB)).size, infoB.size, "re-extended to the file size");
     await store.close();
     await db.close();
   });

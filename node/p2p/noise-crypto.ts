@@ -27,6 +27,17 @@ function opensslEncrypt(plaintext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: 
   return out;
 }
 
+/**
+ * True when `dst` is the ciphertext's own bytes (a view at the same place) or, for a message split across
+ * reads, a copy of them (checked on its first 16 bytes: a fresh buffer from a future library version is
+ * then decrypted from a copy instead of failing every message).
+ */
+function holdsCiphertext(dst: Uint8Array, ciphertext: Bytes): boolean {
+  if (ciphertext instanceof Uint8Array) return dst.buffer === ciphertext.buffer && dst.byteOffset === ciphertext.byteOffset;
+  const head = Math.min(16, dst.byteLength);
+  return Buffer.compare(Buffer.from(dst.buffer, dst.byteOffset, head), Buffer.from(ciphertext.subarray(0, head))) === 0;
+}
+
 /** A copy (never a view: the handshake hashes the ciphertext after decrypting it). */
 function copyOf(data: Bytes, length: number): Uint8Array {
   return Buffer.from(data.subarray(0, length));
@@ -56,7 +67,7 @@ export const nativeNoiseCrypto = {
     // The Noise stream passes `dst` = the ciphertext's first `length` bytes, as a view of a contiguous
     // message or as the one copy it makes of a message split across socket reads: decrypt there, in
     // place. (The tag is checked over exactly those bytes, so a `dst` holding anything else fails.)
-    const text = dst !== undefined && dst.byteLength === length ? dst : copyOf(ciphertext, length);
+    const text = dst !== undefined && dst.byteLength === length && holdsCiphertext(dst, ciphertext) ? dst : copyOf(ciphertext, length);
     try {
       sodium.crypto_aead_chacha20poly1305_ietf_decrypt_detached(text, null, text, tag, ad, nonce, k);
     } catch (cause) {

@@ -42,6 +42,8 @@ interface Entry {
   tree: ChunkTree;
   bits: Uint8Array;
   completeCount: number;
+  /** Bumped when a sync of the data file fails: chunks written before that are not marked. */
+  generation: number;
 }
 
 export interface ChunkStoreOptions {
@@ -62,6 +64,12 @@ export class ChunkStore {
   /** Chunks written in place whose markers wait for the next group commit. */
   private pending: PendingChunk[] = [];
   private committing: Promise<void> | undefined;
+  /** Chunk writes between their start and their marker (close() waits for them). */
+  private inFlightWrites = 0;
+  private writesDone: (() => void) | undefined;
+  private closed = false;
+  /** declare() calls in progress, per root (a second caller waits for the first). */
+  private readonly declaring = new Map<string, Promise<void>>();
   readonly chunksDir: string;
   listener: StoreEvents = {};
 
@@ -77,10 +85,19 @@ export class ChunkStore {
     return store;
   }
 
-  /** Waits for pending chunk markers and closes the data files (the database stays open: the caller owns it). */
+  /**
+   * Refuses new writes, waits for the ones under way (to their markers or their failure) and closes the
+   * data files. The database stays open: the caller owns it.
+   */
   async close(): Promise<void> {
+    this.closed = true;
+    while (this.inFlightWrites > 0) await new Promise<void>((resolve) => (this.writesDone = resolve));
     while (this.committing) await this.committing;
     await this.handles.closeAll();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreWriteError("the store is closed", { code: "store-closed" });
   }
 
   /** Loads the index, removes leftovers of interrupted imports, and reconciles markers with the data files. */
@@ -92,19 +109,20 @@ export class ChunkStore {
       if (manifestHex === undefined) continue;
       const layout = fileLayout((JSON.parse(value) as { size: number }).size);
       const tree = new ChunkTree(layout, new Uint8Array(Buffer.from(manifestHex, "hex")));
-      this.entries.set(rootHex, { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0 });
+      this.entries.set(rootHex, { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 });
     }
     for (const entry of this.entries.values()) {
       const marked = new Set<number>();
       for await (const key of this.db.keys({ gte: `c!${entry.rootHex}!`, lt: `c!${entry.rootHex}!\xff` })) marked.add(Number(key.split("!")[2]));
       await mkdir(this.dirOf(entry.rootHex), { recursive: true });
-      await this.migrateChunkFiles(entry);
+      const migrated = await this.migrateChunkFiles(entry);
       const onDisk = await stat(this.dataPath(entry.rootHex)).then((s) => s.size, () => -1);
       if (onDisk !== entry.layout.size) await this.createDataFile(entry, onDisk >= 0);
       const batch = this.db.batch();
       for (let index = 0; index < entry.layout.chunkCount; index++) {
-        // A chunk past the end of a truncated data file is gone; the file was re-extended with zeros.
-        const present = index * CHUNK_SIZE + chunkLength(entry.layout, index) <= Math.max(onDisk, 0);
+        // A chunk past the end of a truncated data file is gone; the file was re-extended with zeros. A
+        // migrated root holds only the chunks whose files were there.
+        const present = migrated ? migrated.has(index) : index * CHUNK_SIZE + chunkLength(entry.layout, index) <= Math.max(onDisk, 0);
         let good = present && (marked.has(index) || verify);
         if (good && verify) good = await this.chunkMatches(entry, index);
         if (good) {
@@ -121,34 +139,40 @@ export class ChunkStore {
 
   /**
    * Data directories written before the single data file (one `<index>.chunk` file per chunk) are moved
-   * into it on open; markers stay valid (same bytes), and `load` verifies them as usual.
+   * into it on open. Returns the indices that had a whole chunk file (undefined: nothing to migrate);
+   * `load` then treats only those as present and verifies them as usual.
    */
-  private async migrateChunkFiles(entry: Entry): Promise<void> {
+  private async migrateChunkFiles(entry: Entry): Promise<Set<number> | undefined> {
     const dir = this.dirOf(entry.rootHex);
     const names = await readdir(dir);
-    if (!names.some((name) => name.endsWith(".chunk") || name.includes(".tmp-"))) return;
-    if (!names.includes("data")) await this.createDataFile(entry, false);
+    if (!names.some((name) => name.endsWith(".chunk") || name.includes(".tmp-"))) return undefined;
+    await this.createDataFile(entry, names.includes("data"));
+    const migrated = new Set<number>();
     const handle = await open(this.dataPath(entry.rootHex), "r+");
     try {
       for (const name of names) {
         const index = Number(name.slice(0, -".chunk".length));
         if (!name.endsWith(".chunk") || !Number.isSafeInteger(index) || index < 0 || index >= entry.layout.chunkCount) continue;
         const bytes = await readFile(join(dir, name));
-        if (bytes.length === chunkLength(entry.layout, index)) await handle.write(bytes, 0, bytes.length, index * CHUNK_SIZE);
+        if (bytes.length !== chunkLength(entry.layout, index)) continue;
+        await handle.write(bytes, 0, bytes.length, index * CHUNK_SIZE);
+        migrated.add(index);
       }
       await handle.sync();
     } finally {
       await handle.close();
     }
+    await syncDirectory(dir); // the data file's name is durable before the chunk files go
     for (const name of names) if (name.endsWith(".chunk") || name.includes(".tmp-")) await rm(join(dir, name), { force: true });
-    this.logger?.info({ root: entry.rootHex }, "moved chunk files into the data file");
+    this.logger?.info({ root: entry.rootHex, chunks: migrated.size }, "moved chunk files into the data file");
+    return migrated;
   }
 
-  /** Creates (or re-sizes) the sparse data file of `entry`. */
+  /** Creates (or re-sizes) the sparse data file of `entry`; never truncates bytes below its size. */
   private async createDataFile(entry: Entry, exists: boolean): Promise<void> {
     const path = this.dataPath(entry.rootHex);
     await this.handles.forget(path);
-    if (!exists) await (await open(path, "w", 0o600)).close();
+    if (!exists) await (await open(path, "a", 0o600)).close();
     await truncate(path, entry.layout.size);
   }
 
@@ -230,7 +254,11 @@ export class ChunkStore {
 
   /** Registers a file to hold (or fetch): its size and manifest; the manifest must build up to `root`. */
   async declare(root: Uint8Array, size: number, chunkRoots: Uint8Array): Promise<void> {
+    this.assertOpen();
     const rootHex = toHex(root);
+    // One declaration per root at a time: a second caller (an upload and a download of the same root)
+    // waits for the first, then sees the entry.
+    while (this.declaring.has(rootHex)) await this.declaring.get(rootHex)!.catch(() => undefined);
     if (this.entries.has(rootHex)) {
       const known = this.entries.get(rootHex)!;
       if (known.layout.size !== size) throw new VerificationError(`root ${rootHex} is already stored with size ${known.layout.size}`, { code: "size-mismatch" });
@@ -238,11 +266,19 @@ export class ChunkStore {
     }
     const layout = fileLayout(size);
     if (!verifyManifest(root, layout, chunkRoots)) throw new VerificationError(`manifest does not match root ${rootHex}`, { code: "bad-manifest" });
-    const entry: Entry = { rootHex, layout, tree: new ChunkTree(layout, chunkRoots.slice()), bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0 };
-    await mkdir(this.dirOf(rootHex), { recursive: true });
-    await this.writing(this.dataPath(rootHex), () => this.createDataFile(entry, false));
-    await this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size })).write();
-    this.entries.set(rootHex, entry);
+    const declared = (async () => {
+      const entry: Entry = { rootHex, layout, tree: new ChunkTree(layout, chunkRoots.slice()), bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 };
+      await mkdir(this.dirOf(rootHex), { recursive: true });
+      await this.writing(this.dataPath(rootHex), () => this.createDataFile(entry, false));
+      await this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size })).write();
+      this.entries.set(rootHex, entry);
+    })();
+    this.declaring.set(rootHex, declared);
+    try {
+      await declared;
+    } finally {
+      this.declaring.delete(rootHex);
+    }
   }
 
   /**
@@ -250,48 +286,67 @@ export class ChunkStore {
    * against the manifest first (pass `computedRoot` when the caller already hashed it). Idempotent.
    */
   async writeChunk(root: Uint8Array | string, index: number, bytes: Uint8Array, computedRoot?: Uint8Array): Promise<void> {
+    this.assertOpen();
     const entry = this.entry(root);
     if (!Number.isSafeInteger(index) || index < 0 || index >= entry.layout.chunkCount) throw new VerificationError(`chunk index ${index} out of range`, { code: "bad-index" });
     if (bytes.length !== chunkLength(entry.layout, index)) throw new VerificationError(`chunk ${index} has ${bytes.length} bytes, expected ${chunkLength(entry.layout, index)}`, { code: "bad-length" });
     const actual = computedRoot ?? chunkRoot(bytes, entry.layout);
     if (!equalBytes(actual, entry.tree.chunkRootAt(index))) throw new VerificationError(`chunk ${index} of ${entry.rootHex} does not match its root`, { code: "bad-chunk" });
     if (hasBit(entry.bits, index)) return;
-    // (Two writers of the same chunk write the same verified bytes: harmless.)
-    const path = this.dataPath(entry.rootHex);
-    await this.writing(path, () => this.handles.with(path, (handle) => handle.write(bytes, 0, bytes.length, index * CHUNK_SIZE)));
-    await new Promise<void>((resolve, reject) => {
-      this.pending.push({ entry, index, resolve, reject });
-      this.committing ??= this.commitPending();
-    });
+    this.inFlightWrites++;
+    try {
+      // (Two writers of the same chunk write the same verified bytes: harmless.)
+      const generation = entry.generation;
+      const path = this.dataPath(entry.rootHex);
+      await this.writing(path, () => this.handles.with(path, (handle) => handle.write(bytes, 0, bytes.length, index * CHUNK_SIZE)));
+      await new Promise<void>((resolve, reject) => {
+        this.pending.push({ entry, index, generation, resolve, reject });
+        this.committing ??= this.commitPending();
+      });
+    } finally {
+      if (--this.inFlightWrites === 0) this.writesDone?.();
+    }
   }
 
   /**
    * Group commit: one fdatasync per data file written since the last commit, then one LevelDB batch with
-   * all their markers. Chunks written while a commit runs go into the next one.
+   * all their markers. Chunks written while a commit runs go into the next one. Each root stands alone: a
+   * failed fdatasync fails that root's chunks only, and (Linux marks the lost pages clean, so a later
+   * sync would succeed over them) every chunk of it written before the failure, by bumping its generation.
    */
   private async commitPending(): Promise<void> {
     while (this.pending.length > 0) {
       const group = this.pending;
       this.pending = [];
+      const failed = new Map<PendingChunk, unknown>();
+      const isLive = (p: PendingChunk) => this.entries.get(p.entry.rootHex) === p.entry && p.generation === p.entry.generation;
+      for (const p of group) if (!isLive(p)) failed.set(p, this.entries.get(p.entry.rootHex) === p.entry ? new StoreWriteError(`chunk ${p.index} of ${p.entry.rootHex} was written before a failed sync`, { code: "write-failed" }) : new UnknownRootError(p.entry.rootHex));
+      for (const entry of new Set(group.filter((p) => !failed.has(p)).map((p) => p.entry))) {
+        const path = this.dataPath(entry.rootHex);
+        try {
+          await this.writing(path, () => this.handles.with(path, (handle) => handle.datasync()));
+        } catch (error) {
+          entry.generation++;
+          await this.handles.forget(path);
+          for (const p of group) if (p.entry === entry) failed.set(p, error);
+        }
+      }
       try {
-        const live = group.filter((p) => this.entries.get(p.entry.rootHex) === p.entry);
-        for (const entry of new Set(live.map((p) => p.entry))) {
-          const path = this.dataPath(entry.rootHex);
-          if (!process.env.HACK_NOSYNC) await this.writing(path, () => this.handles.with(path, (handle) => handle.datasync()));
-        }
         const batch = this.db.batch();
-        for (const { entry, index } of live) batch.put(this.chunkKey(entry.rootHex, index), "1");
+        for (const p of group) if (!failed.has(p)) batch.put(this.chunkKey(p.entry.rootHex, p.index), "1");
         await batch.write();
-        for (const p of group) {
-          if (!live.includes(p)) { p.reject(new UnknownRootError(p.entry.rootHex)); continue; }
-          if (!hasBit(p.entry.bits, p.index)) {
-            this.setBit(p.entry, p.index);
-            this.listener.onChunk?.(p.entry.rootHex, p.index);
-          }
-          p.resolve();
-        }
       } catch (error) {
-        for (const p of group) p.reject(error);
+        for (const p of group) if (!failed.has(p)) failed.set(p, error);
+      }
+      for (const p of group) {
+        // (A root removed while its markers were being written: remove() deletes them after this commit.)
+        const error = failed.get(p) ?? (this.entries.get(p.entry.rootHex) === p.entry ? undefined : new UnknownRootError(p.entry.rootHex));
+        if (error !== undefined) { p.reject(error); continue; }
+        if (!hasBit(p.entry.bits, p.index)) {
+          this.setBit(p.entry, p.index);
+          this.listener.onChunk?.(p.entry.rootHex, p.index);
+        }
+        p.resolve();
       }
     }
     this.committing = undefined;
@@ -313,6 +368,7 @@ export class ChunkStore {
    * chunk roots; the staging file becomes the root's data file once the root is known.
    */
   async importFile(path: string): Promise<StoredFileInfo> {
+    this.assertOpen();
     const size = (await stat(path)).size;
     const layout = fileLayout(size);
     const staging = join(this.chunksDir, `.import-${randomBytes(6).toString("hex")}`);
@@ -333,26 +389,43 @@ export class ChunkStore {
       }
       const tree = new ChunkTree(layout, chunkRoots);
       const rootHex = toHex(tree.root);
+      // (Registering waits for, and blocks, a declare() of the same root: one of them creates its entry.)
+      while (this.declaring.has(rootHex)) await this.declaring.get(rootHex)!.catch(() => undefined);
       const known = this.entries.get(rootHex);
       if (known === undefined) {
-        const entry: Entry = { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0 };
-        await mkdir(this.dirOf(rootHex), { recursive: true });
-        await this.handles.forget(this.dataPath(rootHex));
-        await rename(staging, this.dataPath(rootHex));
-        const batch = this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size }));
-        for (let i = 0; i < layout.chunkCount; i++) batch.put(this.chunkKey(rootHex, i), "1");
-        await batch.write();
-        for (let i = 0; i < layout.chunkCount; i++) this.setBit(entry, i);
-        this.entries.set(rootHex, entry);
+        const registering = (async () => {
+          const entry: Entry = { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 };
+          // The root first (a crash before the rename leaves a declared, empty root: fetched again, not
+          // a data directory nothing knows about), then the data, then its markers.
+          await mkdir(this.dirOf(rootHex), { recursive: true });
+          await this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size })).write();
+          await this.handles.forget(this.dataPath(rootHex));
+          await rename(staging, this.dataPath(rootHex));
+          await syncDirectory(this.dirOf(rootHex));
+          const batch = this.db.batch();
+          for (let i = 0; i < layout.chunkCount; i++) batch.put(this.chunkKey(rootHex, i), "1");
+          await batch.write();
+          for (let i = 0; i < layout.chunkCount; i++) this.setBit(entry, i);
+          this.entries.set(rootHex, entry);
+        })();
+        this.declaring.set(rootHex, registering);
+        try {
+          await registering;
+        } finally {
+          this.declaring.delete(rootHex);
+        }
       } else if (known.completeCount < layout.chunkCount) {
         // Partly fetched already (readers may hold its data file open): fill in the missing chunks.
         const source = await open(staging, "r");
         try {
-          for (let i = 0; i < layout.chunkCount; i++) {
-            if (hasBit(known.bits, i)) continue;
-            const bytes = new Uint8Array(chunkLength(layout, i));
-            await source.read(bytes, 0, bytes.length, i * CHUNK_SIZE);
-            await this.writeChunk(rootHex, i, bytes);
+          const missing = Array.from({ length: layout.chunkCount }, (_, i) => i).filter((i) => !hasBit(known.bits, i));
+          for (let at = 0; at < missing.length; at += 16) {
+            // 16 at a time: they share group commits instead of one fdatasync each
+            await Promise.all(missing.slice(at, at + 16).map(async (i) => {
+              const bytes = new Uint8Array(chunkLength(layout, i));
+              await source.read(bytes, 0, bytes.length, i * CHUNK_SIZE);
+              await this.writeChunk(rootHex, i, bytes);
+            }));
           }
         } finally {
           await source.close();
@@ -373,6 +446,7 @@ export class ChunkStore {
       await copyFile(this.dataPath(entry.rootHex), temp);
       const handle = await open(temp, "r+");
       try {
+        await handle.chmod(0o644); // (the copy has the store's 0600)
         await handle.sync();
       } finally {
         await handle.close();
@@ -387,10 +461,13 @@ export class ChunkStore {
 
   async remove(root: Uint8Array | string): Promise<void> {
     const entry = this.entry(root);
+    // Out of the index first (new writes fail with unknown-root), then let a commit under way finish, so
+    // none of its markers lands after the deletion below.
+    this.entries.delete(entry.rootHex);
+    while (this.committing) await this.committing;
     const batch = this.db.batch().del(`f!${entry.rootHex}`).del(`m!${entry.rootHex}`);
     for (let i = 0; i < entry.layout.chunkCount; i++) batch.del(this.chunkKey(entry.rootHex, i));
     await batch.write();
-    this.entries.delete(entry.rootHex);
     await this.handles.forget(this.dataPath(entry.rootHex));
     await rm(this.dirOf(entry.rootHex), { recursive: true, force: true });
   }
@@ -429,8 +506,20 @@ export class ChunkStore {
 interface PendingChunk {
   entry: Entry;
   index: number;
+  /** The root's generation when the write started (a failed sync bumps it). */
+  generation: number;
   resolve: () => void;
   reject: (error: unknown) => void;
+}
+
+/** fsync of a directory: makes the names created or renamed in it durable (Linux). */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 export function hasBit(bits: Uint8Array, index: number): boolean {

@@ -3,7 +3,7 @@ import { Uint8ArrayList } from "uint8arraylist";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
 import { chunkLength, splitSiblings } from "../../content/chunk-proofs.js";
-import { ProtocolError, VerificationError } from "../../p2p/errors.js";
+import { BaseError, ProtocolError, VerificationError } from "../../p2p/errors.js";
 import { errorHeader, indexField, type FramedStream } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { Throttle } from "../../p2p/throttle.js";
@@ -91,7 +91,16 @@ export class FetchService {
         // The upload cap is waited for before the chunk is read: a 256 KiB buffer held through that wait
         // outlives V8's young generation and then costs a full mark-compact to free.
         await throttle?.take(32 * siblings.length + chunkLength(store.layout(root), index), signal);
-        const bytes = await store.readChunk(root, index);
+        let bytes: Uint8Array;
+        try {
+          bytes = await store.readChunk(root, index);
+        } catch (error) {
+          // Removed while we waited for the throttle: a request-level answer, not a broken stream.
+          const code = error instanceof BaseError ? error.code : undefined;
+          if (code !== "unknown-root" && code !== "missing-chunk") throw error;
+          await framed.write(errorHeader(code, `chunk ${index} no longer held`), undefined, signal);
+          continue;
+        }
         // siblings ‖ chunk as a list: the chunk bytes go out without being copied into one buffer first
         const body = new Uint8ArrayList(...siblings, bytes);
         await framed.write({ t: "chunk", index, siblings: siblings.length } as { t: string }, body, signal);
