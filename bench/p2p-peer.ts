@@ -178,6 +178,7 @@ async function coffer(): Promise<void> {
   say({ ready: true, peerId: node.peerId.toString(), addr: node.addresses()[0] });
   let mark = process.cpuUsage();
   let threadMark = threadCpu();
+  let uniqueDoneSeconds: number | undefined;
   for await (const line of createInterface({ input: process.stdin })) {
     const cmd = JSON.parse(line) as { cmd: string; addrs?: string[]; path?: string; root?: string; peers?: string[]; haveRefreshMs?: number };
     if (cmd.cmd === "connect") {
@@ -201,9 +202,22 @@ async function coffer(): Promise<void> {
     } else if (cmd.cmd === "mark") {
       mark = process.cpuUsage();
       threadMark = threadCpu();
+      // A super-seed notes when every chunk of its file went out once (the end of its unique phase).
+      const markedAt = performance.now();
+      const seeder = node.superSeeder;
+      const root = node.store.roots().at(-1);
+      uniqueDoneSeconds = undefined;
+      if (seeder && root) {
+        const chunkCount = node.store.info(root)!.chunkCount;
+        const timer = setInterval(() => {
+          if (seeder.unsentCount(root, chunkCount) > 0) return;
+          uniqueDoneSeconds = (performance.now() - markedAt) / 1000;
+          clearInterval(timer);
+        }, 20);
+      }
       gcStats = {};
     } else if (cmd.cmd === "cpu") {
-      say({ cpu: cpuSeconds(mark), threads: threadCpuSince(threadMark), gc: gcStats, heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576), externalMiB: Math.round(process.memoryUsage().external / 1048576) });
+      say({ cpu: cpuSeconds(mark), threads: threadCpuSince(threadMark), gc: gcStats, uniqueDoneSeconds, heapMiB: Math.round(process.memoryUsage().heapUsed / 1048576), externalMiB: Math.round(process.memoryUsage().external / 1048576) });
     } else if (cmd.cmd === "stop") {
       await node.stop();
       process.exit(0);

@@ -156,7 +156,7 @@ async function bestOf(rows: Record<string, () => Promise<StreamRun>>): Promise<R
   return best;
 }
 
-interface DistResult { seconds: number; bound: number; clientServer: number; fromSeedMiB: number; timeouts: number; cpuSeconds: number; cpuSystemSeconds: number; peerSeconds: number[]; seedCpuSeconds?: number; threadCpu?: Record<string, number> }
+interface DistResult { seconds: number; bound: number; clientServer: number; fromSeedMiB: number; timeouts: number; cpuSeconds: number; cpuSystemSeconds: number; peerSeconds: number[]; seedCpuSeconds?: number; threadCpu?: Record<string, number>; seedUniqueSeconds?: number }
 
 /**
  * One seed and PEERS downloaders, each node its own OS process (bench/p2p-peer.ts `node`), all connected to
@@ -203,7 +203,7 @@ async function distribution(cap: number): Promise<DistResult> {
     const F = FILE_MIB * MiB;
     const bound = Math.max(F / cap, (PEERS * F) / (cap + PEERS * cap));
     const fromSeed = results.reduce((sum, r) => sum + (r.bytesFrom[infos[0].peerId] ?? 0), 0);
-    return { seconds, bound, clientServer: (PEERS * F) / cap, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.timeouts, 0), cpuSeconds, cpuSystemSeconds, peerSeconds: results.map((r) => Number((r as { seconds?: number }).seconds ?? 0)), seedCpuSeconds: cpus[0].cpu.user + cpus[0].cpu.system, threadCpu };
+    return { seconds, bound, clientServer: (PEERS * F) / cap, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.timeouts, 0), cpuSeconds, cpuSystemSeconds, peerSeconds: results.map((r) => Number((r as { seconds?: number }).seconds ?? 0)), seedCpuSeconds: cpus[0].cpu.user + cpus[0].cpu.system, threadCpu, seedUniqueSeconds: (cpus[0] as { uniqueDoneSeconds?: number }).uniqueDoneSeconds };
   } finally {
     for (const n of nodes) n.send({ cmd: "stop" });
     await Promise.all(nodes.map((n) => n.stop(5_000)));
@@ -304,6 +304,7 @@ for (const [cap, d, mode] of [[UPLOAD_CAP, dist, "one OS process per node"], [UP
   console.log(`  lower bound max{F/us, N·F/(us+Σui)}  ${d.bound.toFixed(2)} s   (ratio ${(d.seconds / d.bound).toFixed(2)}×, goal <= 1.3×)`);
   console.log(`  client-server N·F/us                ${d.clientServer.toFixed(2)} s   (p2p is ${(d.clientServer / d.seconds).toFixed(1)}× faster)`);
   console.log(`  CPU used by all ${PEERS + 1} node processes    ${d.cpuSeconds.toFixed(2)} s (${d.cpuSystemSeconds.toFixed(2)} s in the kernel; ${(d.cpuSeconds / d.seconds).toFixed(2)} cores on average); peers finished at ${d.peerSeconds.map((x) => x.toFixed(1)).join(", ")} s`);
+  if (d.seedUniqueSeconds !== undefined) console.log(`    the seed had sent every chunk once after ${d.seedUniqueSeconds.toFixed(2)} s (F/us = ${(FILE_MIB * MiB / cap).toFixed(2)} s); the rest is the peers' swapping tail`);
   if (d.threadCpu) console.log(`    by thread: ${Object.entries(d.threadCpu).map(([k, v]) => `${k} ${v.toFixed(2)} s`).join(", ")}; the seed used ${d.seedCpuSeconds?.toFixed(2)} s`);
   console.log(`  bytes served by the seed            ${d.fromSeedMiB.toFixed(1)} MiB (${(d.fromSeedMiB / FILE_MIB).toFixed(2)} copies of the file), request timeouts ${d.timeouts}`);
 }

@@ -332,6 +332,7 @@ class DownloadRun {
     source.inFlight++;
     const started = performance.now();
     let session: FetchSession | undefined;
+    let released = false;
     const timeout = AbortSignal.timeout(this.opt.requestTimeoutMs);
     try {
       session = await this.session(source);
@@ -354,6 +355,12 @@ class DownloadRun {
       this.deps.onReceived?.(source.peer, bytes.length);
       if (chunk.done || chunk.writing) return; // endgame duplicate
       chunk.writing = true;
+      // The source's request slot is free once the chunk is verified: the durable write (a group commit
+      // that may linger for more chunks) must not hold up the next request to this source.
+      released = true;
+      chunk.inFlight--;
+      source.inFlight--;
+      this.wake?.();
       try {
         await this.deps.store.writeChunk(this.root, index, bytes, computed);
       } catch (error) {
@@ -390,8 +397,10 @@ class DownloadRun {
         if (source.haveFailures >= 2 || !(error instanceof BaseError)) this.drop(source, (error as Error)?.message ?? "failed");
       }
     } finally {
-      chunk.inFlight--;
-      source.inFlight--;
+      if (!released) {
+        chunk.inFlight--;
+        source.inFlight--;
+      }
       this.wake?.();
     }
   }

@@ -69,6 +69,8 @@ export class CofferNode {
   readonly downloader: Downloader;
   readonly overlay: Overlay;
   readonly choker: Choker | undefined;
+  /** Set when the node super-seeds (options.superSeed): which chunks went out already. */
+  readonly superSeeder: SuperSeeder | undefined;
   private started = false;
 
   private constructor(
@@ -82,7 +84,7 @@ export class CofferNode {
     this.uploadThrottle = new Throttle(options.uploadLimit ?? Infinity);
     const choking = options.choking ?? options.role === "user";
     this.choker = choking ? new Choker() : undefined;
-    const superSeeder = options.superSeed ? new SuperSeeder() : undefined;
+    const superSeeder = (this.superSeeder = options.superSeed ? new SuperSeeder() : undefined);
     this.fetch = createFetchService({ network, store, logger, superSeeder, throttle: this.uploadThrottle, isUnchoked: this.choker ? (p) => this.choker!.isUnchoked(p) : undefined });
     this.have = createHaveService({ network, store, logger, superSeeder });
     this.upload = createUploadService({

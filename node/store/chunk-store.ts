@@ -68,6 +68,8 @@ export class ChunkStore {
   private inFlightWrites = 0;
   private writesDone: (() => void) | undefined;
   private closed = false;
+  /** Ends a commit's linger early (enough chunks are waiting, or the store closes). */
+  private lingerWake: (() => void) | undefined;
   /** declare() calls in progress, per root (a second caller waits for the first). */
   private readonly declaring = new Map<string, Promise<void>>();
   readonly chunksDir: string;
@@ -91,6 +93,7 @@ export class ChunkStore {
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.lingerWake?.();
     while (this.inFlightWrites > 0) await new Promise<void>((resolve) => (this.writesDone = resolve));
     while (this.committing) await this.committing;
     await this.handles.closeAll();
@@ -301,6 +304,7 @@ export class ChunkStore {
       await this.writing(path, () => this.handles.with(path, (handle) => handle.write(bytes, 0, bytes.length, index * CHUNK_SIZE)));
       await new Promise<void>((resolve, reject) => {
         this.pending.push({ entry, index, generation, resolve, reject });
+        if (this.pending.length >= COMMIT_GROUP_TARGET) this.lingerWake?.();
         this.committing ??= this.commitPending();
       });
     } finally {
@@ -316,6 +320,16 @@ export class ChunkStore {
    */
   private async commitPending(): Promise<void> {
     while (this.pending.length > 0) {
+      // Linger: chunks arriving one by one (a download from peers capped at a few MiB/s) would each
+      // cost an fdatasync; waiting briefly for more lets them share it. A full group (an upload's window
+      // of unacknowledged chunks) or close() ends the wait at once.
+      if (this.pending.length < COMMIT_GROUP_TARGET && !this.closed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, COMMIT_LINGER_MS);
+          this.lingerWake = () => { clearTimeout(timer); resolve(); };
+        });
+        this.lingerWake = undefined;
+      }
       const group = this.pending;
       this.pending = [];
       const failed = new Map<PendingChunk, unknown>();
@@ -502,6 +516,11 @@ export class ChunkStore {
     entry.completeCount++;
   }
 }
+
+/** A commit waits up to this long for more chunks to share its fdatasync... */
+const COMMIT_LINGER_MS = 50;
+/** ...unless this many are waiting already (the upload protocol allows 8 unacknowledged chunks). */
+const COMMIT_GROUP_TARGET = 8;
 
 interface PendingChunk {
   entry: Entry;
