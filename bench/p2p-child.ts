@@ -15,13 +15,13 @@ export class Child {
   constructor(role: string, config: Record<string, unknown>) {
     // Same node binary and tsx loader as this process, so the child runs the TS entry directly.
     // BENCH_CPU_PROF=<dir>: every child writes a V8 CPU profile there (for the time breakdown).
-    const profile = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
+    const nodeArgs = process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : [];
     // BENCH_TRACE_GC=1: V8's --trace-gc lines (on the child's stdout) are copied to our stderr.
-    if (process.env.BENCH_TRACE_GC) profile.push("--trace-gc");
+    if (process.env.BENCH_TRACE_GC) nodeArgs.push("--trace-gc");
     // Every child runs with the node's V8 flags, as `npm run coffer` does (BENCH_NODE_FLAGS overrides; "-" = none).
     const nodeFlags = process.env.BENCH_NODE_FLAGS ?? NODE_V8_FLAGS.join(" ");
-    if (nodeFlags !== "-") profile.push(...nodeFlags.split(" ").filter(Boolean));
-    this.proc = spawn(process.execPath, [...process.execArgv, ...profile, PEER_ENTRY, role, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
+    if (nodeFlags !== "-") nodeArgs.push(...nodeFlags.split(" ").filter(Boolean));
+    this.proc = spawn(process.execPath, [...process.execArgv, ...nodeArgs, PEER_ENTRY, role, JSON.stringify(config)], { stdio: ["pipe", "pipe", "pipe"] });
     children.add(this);
     createInterface({ input: this.proc.stdout! }).on("line", (line) => {
       if (process.env.BENCH_TRACE_GC && !line.startsWith("{")) return void process.stderr.write(`[${role} ${this.proc.pid}] ${line}\n`);

@@ -194,8 +194,8 @@ async function distribution(cap: number): Promise<DistResult> {
     const results = await Promise.all(peers.map((p) => p.next("done", 300_000))) as { bytesFrom: Record<string, number>; timeouts: number }[];
     const seconds = (performance.now() - started) / 1000;
     for (const n of nodes) n.send({ cmd: "cpu" });
-    const cpus = await Promise.all(nodes.map((n) => n.next("cpu"))) as { cpu: { user: number; system: number }; threads: Record<string, number>; gc: Record<string, { count: number; ms: number }> }[];
-    if (process.env.BENCH_GC) for (const c of cpus) console.error("gc", JSON.stringify(c.gc), "threads", JSON.stringify(c.threads), "heap", (c as unknown as { heapMiB: number }).heapMiB, "ext", (c as unknown as { externalMiB: number }).externalMiB);
+    const cpus = await Promise.all(nodes.map((n) => n.next("cpu"))) as { cpu: { user: number; system: number }; threads: Record<string, number>; gc: Record<string, { count: number; ms: number }>; uniqueDoneSeconds?: number; heapMiB: number; externalMiB: number }[];
+    if (process.env.BENCH_GC) for (const c of cpus) console.error("gc", JSON.stringify(c.gc), "threads", JSON.stringify(c.threads), "heap MiB", c.heapMiB, "external MiB", c.externalMiB);
     const threadCpu: Record<string, number> = {};
     for (const c of cpus) for (const [kind, s] of Object.entries(c.threads)) threadCpu[kind] = Number(((threadCpu[kind] ?? 0) + s).toFixed(2));
     const cpuSeconds = cpus.reduce((sum, c) => sum + c.cpu.user + c.cpu.system, 0);
@@ -203,7 +203,7 @@ async function distribution(cap: number): Promise<DistResult> {
     const F = FILE_MIB * MiB;
     const bound = Math.max(F / cap, (PEERS * F) / (cap + PEERS * cap));
     const fromSeed = results.reduce((sum, r) => sum + (r.bytesFrom[infos[0].peerId] ?? 0), 0);
-    return { seconds, bound, clientServer: (PEERS * F) / cap, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.timeouts, 0), cpuSeconds, cpuSystemSeconds, peerSeconds: results.map((r) => Number((r as { seconds?: number }).seconds ?? 0)), seedCpuSeconds: cpus[0].cpu.user + cpus[0].cpu.system, threadCpu, seedUniqueSeconds: (cpus[0] as { uniqueDoneSeconds?: number }).uniqueDoneSeconds };
+    return { seconds, bound, clientServer: (PEERS * F) / cap, fromSeedMiB: fromSeed / MiB, timeouts: results.reduce((s, r) => s + r.timeouts, 0), cpuSeconds, cpuSystemSeconds, peerSeconds: results.map((r) => Number((r as { seconds?: number }).seconds ?? 0)), seedCpuSeconds: cpus[0].cpu.user + cpus[0].cpu.system, threadCpu, seedUniqueSeconds: cpus[0].uniqueDoneSeconds };
   } finally {
     for (const n of nodes) n.send({ cmd: "stop" });
     await Promise.all(nodes.map((n) => n.stop(5_000)));

@@ -86,8 +86,8 @@ export const opensslNoiseCrypto = {
   hashSHA256: sha256,
   chaCha20Poly1305Encrypt: opensslEncrypt,
   chaCha20Poly1305Decrypt(ciphertext: Bytes, nonce: Uint8Array, ad: Uint8Array, k: Uint8Array) {
-    const decipher = createDecipheriv(CIPHER, k, nonce, { authTagLength: 16 });
-    const end = ciphertext.byteLength - 16;
+    const decipher = createDecipheriv(CIPHER, k, nonce, { authTagLength: TAG_LENGTH });
+    const end = ciphertext.byteLength - TAG_LENGTH;
     const text = ciphertext instanceof Uint8Array ? ciphertext.subarray(0, end) : ciphertext.sublist(0, end);
     decipher.setAAD(ad, { plaintextLength: end });
     decipher.setAuthTag(ciphertext.subarray(end));

@@ -55,7 +55,7 @@ export function merkleRoot(leaves: Uint8Array, height: number): Uint8Array {
     return root;
   }
   const leafCount = leaves.length / 32;
-  if (leaves.length > SCRATCH_LIMIT || leafCount % 2 === 1 || leafCount > 2 ** height || leaves.length % 32 !== 0) {
+  if (leaves.length > SCRATCH_LIMIT || leafCount % 2 === 1 || leafCount === 0 || leafCount > 2 ** height || leaves.length % 32 !== 0) {
     return buildLevels(leaves, height)[height].slice(0, 32);
   }
   // A chunk's tree (8,192 leaves) is hashed for every chunk received: its inner levels go through two
@@ -66,14 +66,13 @@ export function merkleRoot(leaves: Uint8Array, height: number): Uint8Array {
   for (let h = 0; h < height; h++) {
     const count = level.length / 32;
     const parentCount = Math.max(1, Math.ceil(count / 2));
-    const region = scratch.subarray((h % 2) * half, (h % 2) * half + half);
     let input = level;
-    if (count % 2 === 1 || count === 0) {
-      // Pad in place: level h ≥ 1 lives in the other region, which has room for one more word.
-      input = level.buffer === scratch.buffer ? new Uint8Array(scratch.buffer, level.byteOffset, parentCount * 64) : padded(level, parentCount);
+    if (count % 2 === 1) {
+      // Pad in place (only levels h ≥ 1 are odd here): the level's region has room for one more word.
+      input = new Uint8Array(scratch.buffer, level.byteOffset, parentCount * 64);
       input.set(ZERO_HASHES[h], count * 32);
     }
-    const parents = region.subarray(0, parentCount * 32);
+    const parents = scratch.subarray((h % 2) * half, (h % 2) * half + parentCount * 32);
     hashPairsInto(input, parents);
     level = parents;
   }
@@ -83,12 +82,6 @@ export function merkleRoot(leaves: Uint8Array, height: number): Uint8Array {
 /** Leaves up to this size (2 chunks) are hashed through the shared scratch buffer. */
 const SCRATCH_LIMIT = 512 * 1024;
 let scratch = new Uint8Array(0);
-
-function padded(level: Uint8Array, parentCount: number): Uint8Array {
-  const input = new Uint8Array(parentCount * 64);
-  input.set(level, 0);
-  return input;
-}
 
 /** Pads raw bytes with zeros up to whole 32-byte segments (at least one). */
 export function toSegments(data: Uint8Array): Uint8Array {
