@@ -172,6 +172,26 @@ describe("StorageMarket: on-chain challenges (§7.2)", function () {
     assert.equal(await vault.read.withdrawableOf([watcher.account.address]), before + BOND);
   });
 
+  it("a challenge of a filling that failed never reaches the next filling of the slot, even by the same lessor", async function () {
+    const s = await networkHelpers.loadFixture(challengeFixture);
+    const { market, vault, watcher, lessorA, stranger, dealId } = s;
+    await openChallenge(s, dealId, 0);
+    const start = await market.read.startTime();
+    const { periodLength } = await market.read.params();
+    await networkHelpers.time.increaseTo(start + 3n * periodLength + 1n);
+    await market.write.markProofMissing([dealId, 0n, 1n], { account: stranger.account });
+    await market.write.markProofMissing([dealId, 0n, 2n], { account: stranger.account });
+    // A repairs its own failed slot with a fresh collateral, long after the challenge's window.
+    await fillAndProve(s, lessorA, dealId, 0, FILE);
+    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Proving);
+    const collateralBefore = (await market.read.getReplica([dealId, 0n])).collateralLeft;
+    const before = await vault.read.withdrawableOf([watcher.account.address]);
+    await viem.assertions.emitWithArgs(market.write.expireChallenge([dealId, 0n], { account: stranger.account }), market, "ChallengeVoided", [dealId, 0n, watcher.account.address, BOND]);
+    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Proving, "the new filling is not failed");
+    assert.equal((await market.read.getReplica([dealId, 0n])).collateralLeft, collateralBefore, "nothing slashed");
+    assert.equal(await vault.read.withdrawableOf([watcher.account.address]), before + BOND, "bond refunded");
+  });
+
   it("finishReplica is refused while a challenge is open, and works once it is answered", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
     const { market, lessorA, dealId, sealedA } = s;

@@ -114,6 +114,9 @@ interface IStorageMarket {
         uint64 openedBlock;
         /// The lessor challenged (the slot may change hands before the challenge is settled).
         address lessor;
+        /// The challenged filling of the slot (its fillBlock): a challenge never reaches a later filling,
+        /// even by the same lessor after the slot failed.
+        uint64 fillBlock;
         /// sha256(abi.encode(prevrandao, blockhash(openedBlock - 1), dealId, replicaIndex)).
         bytes32 seed;
     }

@@ -342,12 +342,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         emit ProofMissed(dealId, replicaIndex, lessor, period, slashed, bounty, msg.sender);
         uint256 repair;
         if (misses >= _maxMisses) {
-            // The replica fails: everything still locked is slashed; part of it rewards the repairer.
-            repair = left * _repairBps / BPS;
-            replica.status = SlotStatus.FAILED;
-            replica.collateralLeft = 0;
-            replica.repairReward += uint128(repair);
-            emit ReplicaFailed(dealId, replicaIndex, lessor, left, repair);
+            repair = _failReplica(dealId, replicaIndex, replica, left);
             slashed += left;
         } else {
             replica.collateralLeft = uint128(left);
@@ -364,16 +359,14 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         Replica storage replica = _replicas[dealId][replicaIndex];
         ReplicaState state = _replicaState(deal, replica, currentPeriod());
         if (state != ReplicaState.Proving) revert MarketReplicaNotProving(dealId, replicaIndex, state);
-        Challenge storage challenge = _challenges[dealId][replicaIndex];
-        if (challenge.challenger != address(0)) {
-            revert MarketChallengeOpen(dealId, replicaIndex, challenge.openedBlock + _challengeWindow);
-        }
+        Challenge storage challenge = _requireNoChallenge(dealId, replicaIndex);
         // prevrandao: nobody outside the proposer knows the indices before this block is out (§7.2).
         bytes32 seed = sha256(abi.encode(block.prevrandao, blockhash(block.number - 1), dealId, replicaIndex));
         address lessor = replica.lessor;
         challenge.challenger = msg.sender;
         challenge.openedBlock = uint64(block.number);
         challenge.lessor = lessor;
+        challenge.fillBlock = replica.fillBlock;
         challenge.seed = seed;
         emit ReplicaChallenged(dealId, replicaIndex, lessor, msg.sender, seed, block.number + _challengeWindow, _challengeBond);
         if (_challengeBond > 0) _vault.deposit(msg.sender, _challengeBond);
@@ -384,7 +377,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         Challenge storage challenge = _openChallenge(dealId, replicaIndex);
         address lessor = challenge.lessor;
         Replica storage replica = _replicas[dealId][replicaIndex];
-        if (replica.lessor != lessor || replica.status != SlotStatus.PROVING) revert MarketChallengeVoid(dealId, replicaIndex, lessor);
+        if (!_holds(replica, challenge)) revert MarketChallengeVoid(dealId, replicaIndex, lessor);
         uint256 deadline = challenge.openedBlock + _challengeWindow;
         if (block.number > deadline) revert MarketChallengeLate(dealId, replicaIndex, deadline);
         Deal storage deal = _deals[dealId];
@@ -410,7 +403,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         address lessor = challenge.lessor;
         uint256 deadline = challenge.openedBlock + _challengeWindow;
         Replica storage replica = _replicas[dealId][replicaIndex];
-        bool held = replica.lessor == lessor && replica.status == SlotStatus.PROVING;
+        bool held = _holds(replica, challenge);
         if (held && block.number <= deadline) revert MarketChallengeNotExpired(dealId, replicaIndex, deadline);
         delete _challenges[dealId][replicaIndex];
         uint256 bond = _challengeBond;
@@ -420,12 +413,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             // The lessor could not open its own sealed replica in time: the replica fails outright.
             uint256 slashed = replica.collateralLeft;
             uint256 bounty = slashed * _bountyBps / BPS;
-            uint256 repair = slashed * _repairBps / BPS;
-            replica.status = SlotStatus.FAILED;
-            replica.collateralLeft = 0;
-            replica.repairReward += uint128(repair);
             emit ChallengeExpired(dealId, replicaIndex, lessor, challenger, slashed, bounty);
-            emit ReplicaFailed(dealId, replicaIndex, lessor, slashed, repair);
+            uint256 repair = _failReplica(dealId, replicaIndex, replica, slashed);
             _slash(lessor, slashed, challenger, bounty, _deals[dealId].client, repair);
         }
         if (bond > 0) _vault.credit(challenger, bond);
@@ -443,10 +432,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         // One period of grace after the last one, so its misses can still be reported.
         uint256 finishPeriod = uint256(deal.endPeriod) + 1;
         if (current < finishPeriod) revert MarketReplicaNotFinishable(dealId, replicaIndex, finishPeriod);
-        Challenge storage challenge = _challenges[dealId][replicaIndex];
-        if (challenge.challenger != address(0)) {
-            revert MarketChallengeOpen(dealId, replicaIndex, challenge.openedBlock + _challengeWindow);
-        }
+        _requireNoChallenge(dealId, replicaIndex);
         address lessor = replica.lessor;
         uint256 amount = replica.collateralLeft;
         replica.status = SlotStatus.FINISHED;
@@ -582,6 +568,28 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     function _openChallenge(bytes32 dealId, uint256 replicaIndex) private view returns (Challenge storage challenge) {
         challenge = _challenges[dealId][replicaIndex];
         if (challenge.challenger == address(0)) revert MarketNoChallenge(dealId, replicaIndex);
+    }
+
+    function _requireNoChallenge(bytes32 dealId, uint256 replicaIndex) private view returns (Challenge storage challenge) {
+        challenge = _challenges[dealId][replicaIndex];
+        if (challenge.challenger != address(0)) {
+            revert MarketChallengeOpen(dealId, replicaIndex, challenge.openedBlock + _challengeWindow);
+        }
+    }
+
+    /// @dev True while the slot still holds the filling that was challenged (same lessor, same fill, Proving).
+    function _holds(Replica storage replica, Challenge storage challenge) private view returns (bool) {
+        return replica.lessor == challenge.lessor && replica.fillBlock == challenge.fillBlock && replica.status == SlotStatus.PROVING;
+    }
+
+    /// @dev The replica fails (too many misses, or an on-chain challenge left unanswered): all `amount` still
+    /// locked is slashed by the caller; `repairBps` of it becomes the slot's repair reward.
+    function _failReplica(bytes32 dealId, uint256 replicaIndex, Replica storage replica, uint256 amount) private returns (uint256 repair) {
+        repair = amount * _repairBps / BPS;
+        replica.status = SlotStatus.FAILED;
+        replica.collateralLeft = 0;
+        replica.repairReward += uint128(repair);
+        emit ReplicaFailed(dealId, replicaIndex, replica.lessor, amount, repair);
     }
 
     /// @dev Verifies and records one replica of a PoSt submission; O(1) storage work. Returns the cursor past

@@ -1676,6 +1676,11 @@ export const storageMarketAbi = [
             "type": "address"
           },
           {
+            "internalType": "uint64",
+            "name": "fillBlock",
+            "type": "uint64"
+          },
+          {
             "internalType": "bytes32",
             "name": "seed",
             "type": "bytes32"
