@@ -20,6 +20,7 @@ import { RegeneratingReplica } from "./helpers/attack-lessors.js";
 import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/attack-setup.js";
 import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
+import { ReplicaState } from "../node/roles/common.js";
 import { answerDigest, openingsHash, recoverSigner } from "../node/roles/challenge-signatures.js";
 import { getAddress, hexToBytes } from "viem";
 import { rm } from "node:fs/promises";
@@ -28,7 +29,6 @@ import { pino } from "pino";
 import { onChainChallengeSetup, rebuildFinished, settled, startChallengeRoles } from "./helpers/onchain-challenge-setup.js";
 
 const connection = await network.create();
-enum ReplicaState { Open, Committed, Proving, Failed, Finished }
 
 const SIZE = 256 * 1024 * 1024;
 const SEAL_ROUNDS = 1; // the spec's default (§9)

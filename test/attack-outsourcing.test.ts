@@ -19,6 +19,7 @@ import { RegeneratingReplica } from "./helpers/attack-lessors.js";
 import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/attack-setup.js";
 import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
+import { ReplicaState } from "../node/roles/common.js";
 import { fromHex } from "../node/proofs/words.js";
 import { getAddress } from "viem";
 import { network } from "hardhat";
@@ -26,7 +27,6 @@ import { pino } from "pino";
 import { onChainChallengeSetup, rebuildFinished, settled, startChallengeRoles } from "./helpers/onchain-challenge-setup.js";
 
 const connection = await network.create();
-const REPLICA_FAILED = 3;
 
 const SIZE = 128 * 1024 * 1024;
 const SEAL_ROUNDS = 1;
@@ -137,7 +137,7 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       const result = await settled(() => watcher.settle(), 1);
       assert.equal(result.result, "slashed");
       assert.equal(result.slashed, setup.collateral);
-      assert.equal(await system.market.read.replicaState([dealId, 1n]), REPLICA_FAILED);
+      assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
       assert.equal(attacker.answered.length, 0);
       const timing = await rebuildFinished(outsourced);
       console.log(

@@ -38,6 +38,8 @@ interface PendingChallenge {
   dealId: Hex;
   replicaIndex: number;
   openedBlock: bigint;
+  /** As the ReplicaChallenged log says (openedBlock + the window at the time). */
+  deadlineBlock: bigint;
 }
 
 export class ChallengeAnswerer {
@@ -63,8 +65,9 @@ export class ChallengeAnswerer {
   private async poll(): Promise<void> {
     const { chain } = this.options;
     const latest = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
-    // On (re)start look back over the blockhash horizon: any challenge still answerable is in it.
-    const from = this.nextBlock ?? (latest > 256n ? latest - 256n : 0n);
+    // On (re)start look back one challenge window: any challenge still answerable was opened in it.
+    const window = BigInt(chain.params.challengeWindow);
+    const from = this.nextBlock ?? (latest > window ? latest - window : 0n);
     if (from <= latest) {
       const logs = await chain.publicClient.getContractEvents({
         address: chain.addresses.market,
@@ -75,7 +78,7 @@ export class ChallengeAnswerer {
         toBlock: latest,
       });
       for (const log of logs) {
-        const c = { dealId: log.args.dealId!, replicaIndex: Number(log.args.replicaIndex!), openedBlock: log.blockNumber! };
+        const c = { dealId: log.args.dealId!, replicaIndex: Number(log.args.replicaIndex!), openedBlock: log.blockNumber!, deadlineBlock: log.args.deadlineBlock! };
         this.pending.set(`${c.dealId}:${c.replicaIndex}:${c.openedBlock}`, c);
       }
       this.nextBlock = latest + 1n;
@@ -91,7 +94,7 @@ export class ChallengeAnswerer {
       this.pending.delete(key); // answered or settled already
       return;
     }
-    const deadline = c.openedBlock + BigInt(chain.params.challengeWindow);
+    const deadline = c.deadlineBlock;
     if (latest > deadline) return this.giveUp(key, c, `noticed at block ${latest}, after the deadline ${deadline}`);
     const source = this.options.replicaSource(c.dealId, c.replicaIndex);
     if (!source) return this.giveUp(key, c, "replica not held");

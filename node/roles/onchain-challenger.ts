@@ -83,10 +83,13 @@ export class OnChainChallenger {
       const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex)] });
       const base = { dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock };
       if (onChain.openedBlock !== openedBlock) {
-        // No longer open: the lessor answered, or someone else settled it first.
-        const expired = await chain.publicClient.getContractEvents({ address: chain.addresses.market, abi: storageMarketAbi, eventName: "ChallengeExpired", args: { dealId: c.dealId }, fromBlock: openedBlock });
-        const slash = expired.find((e) => Number(e.args.replicaIndex) === c.replicaIndex);
-        done.push(slash ? { ...base, result: "slashed", slashed: slash.args.slashed!, bounty: slash.args.bounty! } : { ...base, result: "answered", slashed: 0n, bounty: 0n });
+        // No longer open: the lessor answered, or someone else settled it first (expired or voided).
+        const closedBy = async (eventName: "ChallengeExpired" | "ChallengeVoided") =>
+          (await chain.publicClient.getContractEvents({ address: chain.addresses.market, abi: storageMarketAbi, eventName, args: { dealId: c.dealId }, fromBlock: openedBlock }))
+            .find((e) => Number(e.args.replicaIndex) === c.replicaIndex);
+        const slash = await closedBy("ChallengeExpired");
+        if (slash?.eventName === "ChallengeExpired") done.push({ ...base, result: "slashed", slashed: slash.args.slashed!, bounty: slash.args.bounty! });
+        else done.push({ ...base, result: (await closedBy("ChallengeVoided")) ? "voided" : "answered", slashed: 0n, bounty: 0n });
         this.open.delete(k);
       } else if (latest > BigInt(c.deadlineBlock)) {
         const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, openedBlock });

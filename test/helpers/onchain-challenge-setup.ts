@@ -17,6 +17,7 @@ import { OnChainChallenger } from "../../node/roles/onchain-challenger.js";
 import type { Logger } from "pino";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./market-fixture.js";
 import { sealFor, type SealedReplica } from "./attack-setup.js";
+import { porepSeedOf } from "./market-actions.js";
 import type { Harness } from "./p2p-harness.js";
 
 type Connection = Awaited<ReturnType<typeof network.create>>;
@@ -54,9 +55,8 @@ export async function onChainChallengeSetup(connection: Connection, harness: Har
   const sealAndProve = async (lessor: Wallet, replicaIndex: number): Promise<SealedReplica> => {
     const sealed = await sealFor(harness, dataPath, lessor.account.address, dealId, replicaIndex, params.sealRounds);
     await system.market.write.fillReplica([dealId, BigInt(replicaIndex), toHex(sealed.sealed.commR) as Hex], { account: lessor.account });
-    const fillBlock = (await system.market.read.getReplica([dealId, BigInt(replicaIndex)])).fillBlock;
     await connection.networkHelpers.mine(2);
-    const seed = (await publicClient.getBlock({ blockNumber: fillBlock + 1n })).hash;
+    const seed = await porepSeedOf(system, dealId, replicaIndex);
     const replica = await CommittedFile.open(sealed.replicaPath, sealed.treePath, { kind: "replica" });
     const data = await CommittedFile.open(dataPath, dataTree);
     try {
