@@ -155,6 +155,6 @@ export function asRevertError(functionName: string, error: unknown): Error {
 }
 
 /** True when `error` (or a cause) is the node's "nonce too low" refusal (viem's NonceTooLowError). */
-export function isNonceTooLow(error: unknown): boolean {
+function isNonceTooLow(error: unknown): boolean {
   return error instanceof BaseError && error.walk((e) => e instanceof NonceTooLowError) !== null;
 }

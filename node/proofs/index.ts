@@ -55,7 +55,6 @@ export {
   type SealResult,
   type UnsealOptions,
   type UnsealFileOptions,
-  type UnsealedBlock,
 } from "./seal.js";
 export { porepChallenges, postChallenges, spotChallenges, podReceiptChallenge } from "./challenges.js";
 export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";

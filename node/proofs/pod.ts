@@ -83,7 +83,7 @@ async function* fileBlocks(input: FileHandle, path: string, size: number): Async
   }
 }
 
-/** One block of plaintext at byte `offset` (what {@link unsealStream} yields). */
+/** One block of a file's plaintext: `bytes` are the data at byte `offset` (what {@link unsealStream} yields, trimmed to the file). */
 export interface PlaintextBlock {
   offset: number;
   bytes: Uint8Array;

@@ -11,6 +11,7 @@ import { fileLayout, type FileLayout } from "./layout.js";
 import { proofsLogger } from "./logger.js";
 import { equalBytes, toSegments } from "./merkle.js";
 import { writeTreeCache, type KeptTree } from "./tree-cache.js";
+import type { PlaintextBlock } from "./pod.js";
 import { hashWorkerPool } from "./worker-pool.js";
 import { asWord, toHex, type Hex } from "./words.js";
 import { commitBytes } from "./commit.js";
@@ -227,18 +228,12 @@ export interface UnsealFileOptions extends UnsealOptions {
   expectedCommD?: Uint8Array | Hex;
 }
 
-/** One decoded block of {@link unsealStream}: `bytes` are the data at byte `offset` (exactly the file's bytes). */
-export interface UnsealedBlock {
-  offset: number;
-  bytes: Uint8Array;
-}
-
 /**
  * Decodes a whole replica of a `size`-byte file in order, without writing anything: blocks of 4 MiB decode in
  * parallel in the hash workers (each needs only the window before it) and are yielded in file order, trimmed
  * to the file's length. What a lessor serving a download does; {@link unsealFile} writes the same to disk.
  */
-export async function* unsealStream(replicaPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): AsyncGenerator<UnsealedBlock> {
+export async function* unsealStream(replicaPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): AsyncGenerator<PlaintextBlock> {
   const rounds = options.sealRounds ?? 1;
   checkRounds(rounds);
   const id = asWord(replica, "replicaId");
@@ -252,7 +247,7 @@ export async function* unsealStream(replicaPath: string, replica: Uint8Array | H
     const { size: actual } = await input.stat();
     if (actual !== replicaBytes) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
     const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
-    const next = async (): Promise<UnsealedBlock> => {
+    const next = async (): Promise<PlaintextBlock> => {
       const { start, result } = queue.shift()!;
       const decoded = await result;
       const length = Math.max(0, Math.min(decoded.length, options.size - start * SEGMENT_SIZE));
