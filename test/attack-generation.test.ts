@@ -136,7 +136,10 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
       const honestResult = await settled(() => watcher.settle(), 0);
       assert.equal(honestResult.result, "answered");
       const [answer] = honest.answered;
-      assert.ok(answer.answeredBlock <= BigInt(openedHonest.deadlineBlock), `answered in block ${answer.answeredBlock}, deadline ${openedHonest.deadlineBlock}`);
+      // The answer the lessor recorded is the one the chain accepted, within the window it was given.
+      const [accepted] = await system.market.getEvents.ChallengeAnswered({ dealId }, { fromBlock: answer.answeredBlock, toBlock: answer.answeredBlock });
+      assert.deepEqual([accepted?.args.replicaIndex, accepted?.args.lessor, accepted?.args.bond], [0n, lessorA, bond]);
+      assert.ok(answer.answeredBlock > BigInt(openedHonest.openedBlock) && answer.answeredBlock <= BigInt(openedHonest.deadlineBlock));
       assert.equal(await system.vault.read.withdrawableOf([lessorA]), honestEarnedBefore + bond, "the bond pays the honest lessor");
       assert.equal(await system.market.read.replicaState([dealId, 0n]), ReplicaState.Proving);
 

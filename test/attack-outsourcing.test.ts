@@ -131,7 +131,11 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       const lessorB = getAddress(system.lessorB.account.address);
       const openedHonest = await watcher.challenge(dealId, 0, lessorA);
       assert.equal((await settled(() => watcher.settle(), 0)).result, "answered");
-      assert.ok(honest.answered[0].answeredBlock <= BigInt(openedHonest.deadlineBlock));
+      // The answer the lessor recorded is the one the chain accepted, within the window it was given.
+      const answeredBlock = honest.answered[0].answeredBlock;
+      const [accepted] = await system.market.getEvents.ChallengeAnswered({ dealId }, { fromBlock: answeredBlock, toBlock: answeredBlock });
+      assert.deepEqual([accepted?.args.replicaIndex, accepted?.args.lessor], [0n, lessorA]);
+      assert.ok(answeredBlock > BigInt(openedHonest.openedBlock) && answeredBlock <= BigInt(openedHonest.deadlineBlock));
 
       await watcher.challenge(dealId, 1, lessorB);
       const result = await settled(() => watcher.settle(), 1);

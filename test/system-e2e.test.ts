@@ -52,10 +52,8 @@ describe("the whole system: buy, prove, slash, repair, download", function () {
     assert.ok(reportsOnDishonest.length === 2 || wonOnChain.length === 1, `failed by misses (${reportsOnDishonest.length}) or an on-chain challenge (${wonOnChain.length})`);
     const failures = await publicClient.getContractEvents({ ...market, eventName: "ReplicaFailed", args: { dealId: deal.dealId }, fromBlock: 0n });
     assert.deepEqual(failures.map((f) => f.args.lessor!.toLowerCase()), [dishonestAddress], "only the dishonest replica failed");
-    if (wonOnChain.length === 1) {
-      assert.equal(wonOnChain[0].slashed, failures[0].args.slashed, "the on-chain challenge slashed the whole remaining collateral");
-      assert.ok(watcher.onChain.settled.every((c) => c.result !== "slashed" || c.lessor.toLowerCase() === dishonestAddress), "no honest lessor was slashed");
-    }
+    if (wonOnChain.length === 1) assert.equal(wonOnChain[0].slashed, failures[0].args.slashed, "the on-chain challenge slashed the whole remaining collateral");
+    assert.ok(watcher.onChain.settled.every((c) => c.result !== "slashed" || c.lessor.toLowerCase() === dishonestAddress), "no honest lessor was slashed");
     assert.ok(watcher.suspects().some((s) => s.lessor.toLowerCase() === dishonestAddress));
     assert.equal(user.repairsDone.length, 1);
     // Off-chain: the watcher's signed timed challenges find the dishonest lessor unable to answer, while the
@@ -77,7 +75,18 @@ describe("the whole system: buy, prove, slash, repair, download", function () {
     const paid = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(honestSlot)] });
     assert.ok(paid.paidPeriods >= 1, "the honest replica was paid at least one period");
     assert.ok(lessors[1]!.stats.replicasProven >= 1);
+    // The watcher earned the bounty of whichever defence failed the dishonest replica, and every token the
+    // vault credited it is either withdrawn or still withdrawable.
+    const watcherAddress = watcher.chain.address.toLowerCase();
+    const missedBounties = (await publicClient.getContractEvents({ ...market, eventName: "ProofMissed", args: { dealId: deal.dealId }, fromBlock: 0n }))
+      .filter((e) => e.args.reporter!.toLowerCase() === watcherAddress).reduce((sum, e) => sum + e.args.bounty!, 0n);
+    const challengeBounties = (await publicClient.getContractEvents({ ...market, eventName: "ChallengeExpired", args: { challenger: watcher.chain.address }, fromBlock: 0n }))
+      .reduce((sum, e) => sum + e.args.bounty!, 0n);
+    assert.ok(missedBounties + challengeBounties > 0n, "the watcher earned a bounty");
+    const credited = (await publicClient.getContractEvents({ ...vault, eventName: "Credited", args: { account: watcher.chain.address }, fromBlock: 0n })).reduce((sum, e) => sum + e.args.amount!, 0n);
+    const withdrawn = (await publicClient.getContractEvents({ ...vault, eventName: "Withdrawn", args: { account: watcher.chain.address }, fromBlock: 0n })).reduce((sum, e) => sum + e.args.amount!, 0n);
+    assert.ok(credited >= missedBounties + challengeBounties, `credited ${credited} covers the bounties ${missedBounties + challengeBounties}`);
     const watcherOwed = await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [watcher.chain.address] });
-    assert.ok(watcherOwed >= 0n);
+    assert.equal(withdrawn + watcherOwed, credited, "credited = withdrawn + still withdrawable");
   });
 });
