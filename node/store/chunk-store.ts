@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { ChunkTree, chunkLength, chunkRoot, verifyManifest } from "../content/chunk-proofs.js";
@@ -50,12 +50,22 @@ export interface ChunkStoreOptions {
   logger?: Logger;
   /** Re-hash every chunk on open (default true): detects bit rot and half writes. */
   verifyOnOpen?: boolean;
+  /** Most data files held open at once (default 64); a read or write waits while all are in use. */
+  maxOpenFiles?: number;
+  /**
+   * Makes a data file's written chunks durable before they are marked, in a group commit and on open
+   * (default: `handle.datasync()`, i.e. fdatasync). Tests pass one that fails to exercise a failed sync;
+   * `path` is the data file's.
+   */
+  syncData?: (handle: FileHandle, path: string) => Promise<void>;
 }
 
 export class ChunkStore {
   private readonly entries = new Map<string, Entry>();
   private readonly db;
-  private readonly handles = new FileHandlePool();
+  private readonly handles: FileHandlePool;
+  private readonly syncData: (handle: FileHandle, path: string) => Promise<void>;
+  private readonly logger: Logger | undefined;
   /** Chunks written in place whose markers wait for the next group commit. */
   private pending: PendingChunk[] = [];
   private committing: Promise<void> | undefined;
@@ -69,13 +79,16 @@ export class ChunkStore {
   private readonly declaring = new Map<string, Promise<void>>();
   readonly chunksDir: string;
 
-  private constructor(database: Database, dataDir: string, private readonly logger?: Logger) {
+  private constructor(database: Database, dataDir: string, options: ChunkStoreOptions) {
     this.db = database.sublevel<string, string>("store", { valueEncoding: "utf8" });
     this.chunksDir = join(dataDir, "chunks");
+    this.logger = options.logger;
+    this.handles = new FileHandlePool(options.maxOpenFiles);
+    this.syncData = options.syncData ?? ((handle) => handle.datasync());
   }
 
   static async open(database: Database, dataDir: string, options: ChunkStoreOptions = {}): Promise<ChunkStore> {
-    const store = new ChunkStore(database, dataDir, options.logger);
+    const store = new ChunkStore(database, dataDir, options);
     await mkdir(store.chunksDir, { recursive: true });
     await store.load(options.verifyOnOpen ?? true);
     return store;
@@ -91,6 +104,11 @@ export class ChunkStore {
     while (this.inFlightWrites > 0) await new Promise<void>((resolve) => (this.writesDone = resolve));
     while (this.committing) await this.committing;
     await this.handles.closeAll();
+  }
+
+  /** Data files open now, the cap, and the most that were ever open at once. */
+  openFiles(): { open: number; max: number; peak: number } {
+    return { open: this.handles.open, max: this.handles.maxOpen, peak: this.handles.peakOpen };
   }
 
   private assertOpen(): void {
@@ -116,6 +134,7 @@ export class ChunkStore {
       const onDisk = await stat(this.dataPath(entry.rootHex)).then((s) => s.size, () => -1);
       if (onDisk !== entry.layout.size) await this.createDataFile(entry, onDisk >= 0);
       const batch = this.db.batch();
+      const unmarkedGood: number[] = [];
       for (let index = 0; index < entry.layout.chunkCount; index++) {
         // A chunk past the end of a truncated data file is gone; the file was re-extended with zeros. A
         // migrated root holds only the chunks whose files were there.
@@ -123,11 +142,19 @@ export class ChunkStore {
         let good = present && (marked.has(index) || verify);
         if (good && verify) good = await this.chunkMatches(entry, index);
         if (good) {
-          this.setBit(entry, index);
-          if (!marked.has(index)) batch.put(this.chunkKey(entry.rootHex, index), "1");
+          if (marked.has(index)) this.setBit(entry, index);
+          else unmarkedGood.push(index);
         } else if (marked.has(index)) {
           batch.del(this.chunkKey(entry.rootHex, index));
           this.logger?.warn({ root: entry.rootHex, index }, "dropped a chunk that failed verification on open");
+        }
+      }
+      // Good bytes without a marker (a write cut short before its commit) may so far be only in the page
+      // cache: durable first, then marked. If the sync fails they stay unmarked and are fetched again.
+      if (unmarkedGood.length > 0 && (await this.syncedOnOpen(entry))) {
+        for (const index of unmarkedGood) {
+          this.setBit(entry, index);
+          batch.put(this.chunkKey(entry.rootHex, index), "1");
         }
       }
       await batch.write();
@@ -163,6 +190,18 @@ export class ChunkStore {
     for (const name of names) if (name.endsWith(".chunk") || name.includes(".tmp-")) await rm(join(dir, name), { force: true });
     this.logger?.info({ root: entry.rootHex, chunks: migrated.size }, "moved chunk files into the data file");
     return migrated;
+  }
+
+  private async syncedOnOpen(entry: Entry): Promise<boolean> {
+    const path = this.dataPath(entry.rootHex);
+    try {
+      await this.handles.with(path, (handle) => this.syncData(handle, path));
+      return true;
+    } catch (error) {
+      await this.handles.forget(path);
+      this.logger?.warn({ root: entry.rootHex, err: error }, "cannot sync a data file on open: its unmarked chunks stay unmarked");
+      return false;
+    }
   }
 
   /** Creates (or re-sizes) the sparse data file of `entry`; never truncates bytes below its size. */
@@ -338,7 +377,10 @@ export class ChunkStore {
       for (const entry of new Set(group.filter((p) => !failed.has(p)).map((p) => p.entry))) {
         const path = this.dataPath(entry.rootHex);
         try {
-          await this.writing(path, () => this.handles.with(path, (handle) => handle.datasync()));
+          // (The handle the chunks were written through may have been evicted since: an fdatasync through
+          // any descriptor flushes the whole file, and Linux reports a writeback error not yet reported to
+          // the next fsync, even through a descriptor opened after the error.)
+          await this.writing(path, () => this.handles.with(path, (handle) => this.syncData(handle, path)));
         } catch (error) {
           entry.generation++;
           await this.handles.forget(path);

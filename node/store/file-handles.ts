@@ -1,6 +1,7 @@
 import { open, type FileHandle } from "node:fs/promises";
 
 interface PooledHandle {
+  path: string;
   handle: Promise<FileHandle>;
   users: number;
   /** Dropped from the pool (evicted or forgotten): close once the last user is done. */
@@ -9,64 +10,119 @@ interface PooledHandle {
 
 /**
  * Keeps read/write handles to the store's data files open between chunk reads and writes (an open, fstat
- * and close per 256 KiB chunk cost more CPU than the copy itself), with at most `maxOpen` handles: the
- * least recently used idle one is closed when a new file is needed. Handles in use are never closed
- * under their user.
+ * and close per 256 KiB chunk cost more CPU than the copy itself), with at most `maxOpen` handles open at
+ * any time — counting those dropped from the pool but still in use. A caller that needs a file not in the
+ * pool closes the least recently used idle handle, or, when every handle is in use, waits for one to be
+ * released. Handles in use are never closed under their user, so `use` must not call `with` again (it
+ * could wait for a slot it holds itself).
  */
 export class FileHandlePool {
   private readonly handles = new Map<string, PooledHandle>();
+  /** Handles opening or open, in the pool or retired; decremented once each is closed (or failed to open). */
+  private openCount = 0;
+  private peak = 0;
+  /** Callers waiting for a handle to become idle or closed. */
+  private waiters: (() => void)[] = [];
 
-  constructor(private readonly maxOpen = 64) {}
+  constructor(readonly maxOpen = 64) {
+    if (!Number.isSafeInteger(maxOpen) || maxOpen < 1) throw new RangeError(`maxOpen must be a positive integer, got ${maxOpen}`);
+  }
+
+  /** Handles open right now (never more than `maxOpen`). */
+  get open(): number {
+    return this.openCount;
+  }
+
+  /** The most handles that were ever open at once. */
+  get peakOpen(): number {
+    return this.peak;
+  }
 
   /** Runs `use` with an open `r+` handle to `path` (which must exist). */
   async with<T>(path: string, use: (handle: FileHandle) => Promise<T>): Promise<T> {
-    let pooled = this.handles.get(path);
-    if (pooled === undefined) {
-      this.evictIdle();
-      pooled = { handle: open(path, "r+"), users: 0, retired: false };
-      this.handles.set(path, pooled);
-      pooled.handle.catch(() => this.handles.get(path) === pooled && this.handles.delete(path));
-    } else {
-      // Map order is recency order: move it to the end.
-      this.handles.delete(path);
-      this.handles.set(path, pooled);
-    }
-    pooled.users++;
+    const pooled = await this.acquire(path);
     try {
       return await use(await pooled.handle);
     } finally {
       pooled.users--;
-      if (pooled.retired && pooled.users === 0) await closeQuietly(pooled.handle);
+      if (pooled.users === 0) {
+        if (pooled.retired) await this.close(pooled);
+        else this.wakeWaiters(); // an idle handle can be evicted now
+      }
     }
   }
 
   /** Closes the handle to `path` (after its current users): call before renaming or deleting the file. */
   async forget(path: string): Promise<void> {
     const pooled = this.handles.get(path);
-    if (pooled === undefined) return;
-    this.handles.delete(path);
-    pooled.retired = true;
-    if (pooled.users === 0) await closeQuietly(pooled.handle);
+    if (pooled !== undefined) await this.retire(pooled);
   }
 
   async closeAll(): Promise<void> {
-    await Promise.all([...this.handles.keys()].map((path) => this.forget(path)));
+    await Promise.all([...this.handles.values()].map((pooled) => this.retire(pooled)));
   }
 
-  private evictIdle(): void {
-    if (this.handles.size < this.maxOpen) return;
-    for (const [path, pooled] of this.handles) {
-      if (pooled.users > 0) continue;
-      void this.forget(path);
-      if (this.handles.size < this.maxOpen) return;
+  /** A pooled handle to `path` with its user counted (no await between finding it and counting its user). */
+  private async acquire(path: string): Promise<PooledHandle> {
+    for (;;) {
+      const pooled = this.handles.get(path);
+      if (pooled !== undefined) {
+        // Map order is recency order: move it to the end.
+        this.handles.delete(path);
+        this.handles.set(path, pooled);
+        pooled.users++;
+        return pooled;
+      }
+      if (this.openCount < this.maxOpen) {
+        const opened: PooledHandle = { path, handle: open(path, "r+"), users: 1, retired: false };
+        this.openCount++;
+        this.peak = Math.max(this.peak, this.openCount);
+        this.handles.set(path, opened);
+        opened.handle.catch(() => {
+          if (this.handles.get(path) === opened) this.handles.delete(path);
+          this.closed();
+        });
+        return opened;
+      }
+      let idle: PooledHandle | undefined;
+      for (const candidate of this.handles.values()) if (candidate.users === 0) { idle = candidate; break; }
+      // Either way, look again afterwards: another caller may have taken the freed slot or opened `path`.
+      if (idle !== undefined) await this.retire(idle);
+      else await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
-}
 
-async function closeQuietly(handle: Promise<FileHandle>): Promise<void> {
-  try {
-    await (await handle).close();
-  } catch {
-    // opening failed (reported to its user) or already closed
+  private async retire(pooled: PooledHandle): Promise<void> {
+    if (this.handles.get(pooled.path) === pooled) this.handles.delete(pooled.path);
+    if (pooled.retired) return;
+    pooled.retired = true;
+    if (pooled.users === 0) await this.close(pooled);
+  }
+
+  /** Closes a retired handle whose last user is done (exactly once per handle). */
+  private async close(pooled: PooledHandle): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await pooled.handle;
+    } catch {
+      return; // its open failed (reported to its user, and counted as closed then)
+    }
+    try {
+      await handle.close();
+    } catch {
+      // already closed
+    }
+    this.closed();
+  }
+
+  private closed(): void {
+    this.openCount--;
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
   }
 }
