@@ -211,6 +211,9 @@ describe("store failure paths: failed fdatasync, file handle pool", function () 
     await store.close();
     assert.equal(store.openFiles().open, 0);
     assert.equal(await openDataFiles(dir), 0, "close leaves no data file open");
+    // A read after close is refused instead of reopening a data file nothing would close.
+    await assert.rejects(store.readChunk(files[0]!.rootHex, 0), (e: Error & { code?: string }) => e.code === "store-closed");
+    assert.equal(await openDataFiles(dir), 0);
     await db.close();
 
     // After a restart, every chunk is marked, and re-hashing all 18 chunks on open stays within the cap.

@@ -278,6 +278,8 @@ export class ChunkStore {
   }
 
   private async readAt(entry: Entry, index: number): Promise<Uint8Array> {
+    // (after close() a read would reopen a data file that nothing closes again)
+    if (this.closed) throw new BaseError("the store is closed", { code: "store-closed" });
     const length = chunkLength(entry.layout, index);
     const bytes = new Uint8Array(length);
     if (length === 0) return bytes;
