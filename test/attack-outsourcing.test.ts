@@ -125,16 +125,16 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       await attackerNode.store.remove(commD);
     });
     await outsourced.warmUp();
-    const { honest, attacker, watcher, stop } = await startChallengeRoles(setup, outsourced, logger);
+    const { honest, attacker, watcher, watcherPass, stop } = await startChallengeRoles(setup, outsourced, logger);
     try {
       const lessorA = getAddress(system.lessorA.account.address);
       const lessorB = getAddress(system.lessorB.account.address);
       const openedHonest = await watcher.challenge(dealId, 0, lessorA);
-      assert.equal((await settled(() => watcher.settle(), 0)).result, "answered");
+      assert.equal((await settled(watcherPass, 0)).result, "answered");
       assert.ok(honest.answered[0].answeredBlock <= BigInt(openedHonest.deadlineBlock));
 
       await watcher.challenge(dealId, 1, lessorB);
-      const result = await settled(() => watcher.settle(), 1);
+      const result = await settled(watcherPass, 1);
       assert.equal(result.result, "slashed");
       assert.equal(result.slashed, setup.collateral);
       assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);

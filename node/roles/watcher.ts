@@ -86,7 +86,7 @@ export class WatcherRole {
       load: () => chain.getState<OpenOnChainChallenge[]>("watcher-onchain-challenges"),
       save: (open) => chain.putState("watcher-onchain-challenges", open),
     });
-    this.follower = chain.followMarketEvents("watcher", (logs) => this.onLogs(logs)) as unknown as EventFollower<typeof storageMarketAbi>;
+    this.follower = chain.followMarketEvents("watcher", (logs, range) => this.onLogs(logs, range)) as unknown as EventFollower<typeof storageMarketAbi>;
     this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "watcher");
   }
 
@@ -115,7 +115,7 @@ export class WatcherRole {
     return r;
   }
 
-  private async onLogs(logs: Log[]): Promise<void> {
+  private async onLogs(logs: Log[], range: { fromBlock: bigint; toBlock: bigint }): Promise<void> {
     for (const log of logs as (Log & { eventName?: string; args?: Record<string, unknown> })[]) {
       const a = log.args ?? {};
       switch (log.eventName) {
@@ -147,6 +147,8 @@ export class WatcherRole {
         }
       }
     }
+    // How our on-chain challenges closed (answered, expired, voided), before the checkpoint passes these blocks.
+    await this.onChain.observe(logs, range);
     await this.chain.putState("watcher", this.state);
   }
 
