@@ -11,6 +11,7 @@ import { approveVault } from "../chain/actions/approveVault.js";
 import { confirmReceipt } from "../chain/actions/confirmReceipt.js";
 import { createDeal } from "../chain/actions/createDeal.js";
 import { disputeDownload } from "../chain/actions/disputeDownload.js";
+import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { openDownload } from "../chain/actions/openDownload.js";
 import type { ChainClient } from "../chain/client.js";
 import { CofferChainError } from "../chain/errors.js";
@@ -272,11 +273,8 @@ export class UserRole {
    * dispute when this node kept no copy of its own); undefined when no other replica serves the right bytes.
    */
   private async verifiedFromAnotherReplica(dealId: Hex, badIndex: number, replicas: number, workDir: string, options: GetOptions) {
-    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
-    for (let i = 0; i < replicas; i++) {
+    for (const { replicaIndex: i } of await getServingLessors(this.chain, { dealId, replicas })) {
       if (i === badIndex) continue;
-      const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
-      if (lessor === "0x0000000000000000000000000000000000000000") continue;
       const path = join(workDir, `${dealId.slice(2, 18)}-${i}.verified`);
       try {
         // download() checked the copy's root against commD: its tree is the verified one, no second hashing.
@@ -306,14 +304,12 @@ export class UserRole {
     const downloads = { address: this.chain.addresses.downloads, abi: downloadMarketAbi } as const;
     const deal = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] });
     if (deal.client === "0x0000000000000000000000000000000000000000") throw new UserRoleError(`unknown deal ${dealId}`);
-    let index = options.replicaIndex;
-    if (index === undefined) {
-      for (let i = 0; i < deal.replicas && index === undefined; i++) {
-        if ((await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] })) !== "0x0000000000000000000000000000000000000000") index = i;
-      }
+    const serving = await getServingLessors(this.chain, { dealId, replicas: deal.replicas });
+    const chosen = options.replicaIndex === undefined ? serving[0] : serving.find((s) => s.replicaIndex === options.replicaIndex);
+    if (!chosen) {
+      throw new UserRoleError(options.replicaIndex === undefined ? `deal ${dealId} has no proving replica to download from` : `replica ${options.replicaIndex} of deal ${dealId} is not served by any lessor: choose another replica index`);
     }
-    if (index === undefined) throw new UserRoleError(`deal ${dealId} has no proving replica to download from`);
-    const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(index)] });
+    const { replicaIndex: index, lessor } = chosen;
     const info = await this.chain.publicClient.readContract({ address: this.chain.addresses.registry, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor] });
     const peerText = info.multiaddrs.map((a) => a.split("/p2p/")[1]).find((x) => x);
     if (!peerText) throw new UserRoleError(`lessor ${lessor} registered no /p2p/ multiaddr`);

@@ -1,6 +1,7 @@
 import type { Address, Hex, Log } from "viem";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { MarketActionError } from "../chain/actions/market-call.js";
+import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { markProofMissing } from "../chain/actions/markProofMissing.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
@@ -185,9 +186,7 @@ export class WatcherRole {
     }
     if (this.options.timedChallenge || this.timed) {
       for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
-        for (let i = 0; i < deal.replicas; i++) {
-          const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
-          if (lessor === "0x0000000000000000000000000000000000000000") continue;
+        for (const { replicaIndex: i, lessor } of await getServingLessors(this.chain, { dealId, replicas: deal.replicas })) {
           await this.options.timedChallenge?.({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge hook failed"));
           await this.challengeReplica(dealId, i, lessor).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge failed"));
         }
