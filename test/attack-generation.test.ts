@@ -125,7 +125,7 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
     await rm(setup.attacker.replicaPath);
     const regenerating = new RegeneratingReplica(dataPath, setup.attacker.replicaId, 1, setup.attacker.sealed.tree);
     await regenerating.warmUp();
-    const { honest, attacker, watcher, stop } = await startChallengeRoles(setup, regenerating, logger);
+    const { honest, attacker, watcher, watcherPass, stop } = await startChallengeRoles(setup, regenerating, logger);
     try {
       const bond = setup.watcherChain.params.challengeBond;
       const lessorA = getAddress(system.lessorA.account.address);
@@ -133,7 +133,7 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
       const honestEarnedBefore = await system.vault.read.withdrawableOf([lessorA]);
 
       const openedHonest = await watcher.challenge(dealId, 0, lessorA);
-      const honestResult = await settled(() => watcher.settle(), 0);
+      const honestResult = await settled(watcherPass, 0);
       assert.equal(honestResult.result, "answered");
       const [answer] = honest.answered;
       // The answer the lessor recorded is the one the chain accepted, within the window it was given.
@@ -146,7 +146,7 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
       const lockedBefore = await system.registry.read.lockedStakeOf([lessorB]);
       const watcherBefore = await system.vault.read.withdrawableOf([system.watcher.account.address]);
       const openedAttacker = await watcher.challenge(dealId, 1, lessorB);
-      const attackerResult = await settled(() => watcher.settle(), 1);
+      const attackerResult = await settled(watcherPass, 1);
       assert.equal(attackerResult.result, "slashed");
       assert.equal(attackerResult.slashed, setup.collateral, "the whole remaining collateral");
       assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);

@@ -125,12 +125,12 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       await attackerNode.store.remove(commD);
     });
     await outsourced.warmUp();
-    const { honest, attacker, watcher, stop } = await startChallengeRoles(setup, outsourced, logger);
+    const { honest, attacker, watcher, watcherPass, stop } = await startChallengeRoles(setup, outsourced, logger);
     try {
       const lessorA = getAddress(system.lessorA.account.address);
       const lessorB = getAddress(system.lessorB.account.address);
       const openedHonest = await watcher.challenge(dealId, 0, lessorA);
-      assert.equal((await settled(() => watcher.settle(), 0)).result, "answered");
+      assert.equal((await settled(watcherPass, 0)).result, "answered");
       // The answer the lessor recorded is the one the chain accepted, within the window it was given.
       const answeredBlock = honest.answered[0].answeredBlock;
       const [accepted] = await system.market.getEvents.ChallengeAnswered({ dealId }, { fromBlock: answeredBlock, toBlock: answeredBlock });
@@ -138,7 +138,7 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       assert.ok(answeredBlock > BigInt(openedHonest.openedBlock) && answeredBlock <= BigInt(openedHonest.deadlineBlock));
 
       await watcher.challenge(dealId, 1, lessorB);
-      const result = await settled(() => watcher.settle(), 1);
+      const result = await settled(watcherPass, 1);
       assert.equal(result.result, "slashed");
       assert.equal(result.slashed, setup.collateral);
       assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);

@@ -42,6 +42,8 @@ describe("the whole system: a lessor serving wrong bytes loses the PoD dispute",
     const owedBefore = await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [user.address] });
 
     const out = join(system.root, "out.bin");
+    // Bad input: a replica index no lessor serves is refused with the reason, before any download is opened.
+    await assert.rejects(user.get(deal.dealId, out, { replicaIndex: 1 }), /replica 1 of deal 0x[0-9a-f]{64} is not served by any lessor/);
     const got = await user.get(deal.dealId, out, { replicaIndex: 0 });
 
     assert.equal(got.disputed, true, "the wrong bytes were disputed");

@@ -1,10 +1,10 @@
-import type { Address, Hex } from "viem";
+import { isAddressEqual, parseEventLogs, type Address, type Hex, type Log } from "viem";
 import type { Logger } from "pino";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { approveVault } from "../chain/actions/approveVault.js";
 import { challengeReplica } from "../chain/actions/challengeReplica.js";
 import { expireChallenge } from "../chain/actions/expireChallenge.js";
-import type { MarketActionContext } from "../chain/actions/market-call.js";
+import { isMarketError, type MarketActionContext } from "../chain/actions/market-call.js";
 import type { MarketParameters } from "../chain/client.js";
 
 /**
@@ -13,6 +13,9 @@ import type { MarketParameters } from "../chain/client.js";
  * then, once the window has passed without an answer, settles it with expireChallenge — the replica fails, its
  * lessor loses its remaining collateral and the watcher earns the bounty. An honest lessor answers in time and
  * keeps the bond, which is what makes frivolous challenges cost the watcher.
+ *
+ * How a challenge closed (answered, expired or voided by anyone) is learnt from the market's events, fed in
+ * chain order by the watcher's event follower through `observe`: settling reads nothing per challenge.
  */
 
 export interface OnChainChallengerOptions {
@@ -29,6 +32,8 @@ export interface OpenOnChainChallenge {
   lessor: Address;
   openedBlock: string;
   deadlineBlock: string;
+  /** Position of the ReplicaChallenged log in its block (absent in challenges persisted before it was kept). */
+  openedLogIndex?: number;
 }
 
 export interface SettledOnChainChallenge {
@@ -42,12 +47,24 @@ export interface SettledOnChainChallenge {
   bounty: bigint;
 }
 
+/** The market events that close a challenge. */
+const CLOSING_EVENTS = ["ChallengeAnswered", "ChallengeExpired", "ChallengeVoided"] as const;
+
 export class OnChainChallenger {
   readonly settled: SettledOnChainChallenge[] = [];
   private readonly open = new Map<string, OpenOnChainChallenge>();
+  /** Challenges the events closed, handed out by the next settle(). */
+  private readonly closed: SettledOnChainChallenge[] = [];
+  /** Last block whose events `observe` has seen: a challenge still open here was not closed up to this block. */
+  private observedTo?: bigint;
 
   constructor(private readonly options: OnChainChallengerOptions) {}
 
+  /**
+   * Loads the persisted open challenges. One closed while the watcher was down is classified when the event
+   * follower, resuming from its persisted block (older than the closing: the follower's checkpoint only passes
+   * a closing after `observe` persisted it), feeds that closing to `observe`.
+   */
   async load(): Promise<void> {
     for (const c of (await this.options.load?.()) ?? []) this.open.set(key(c.dealId, c.replicaIndex), c);
   }
@@ -65,42 +82,64 @@ export class OnChainChallenger {
     const { chain, logger } = this.options;
     if (chain.params.challengeBond > 0n) await approveVault(chain, { amount: chain.params.challengeBond });
     const result = await challengeReplica(chain, { dealId, replicaIndex });
-    const open = { dealId, replicaIndex, lessor, openedBlock: result.openedBlock.toString(), deadlineBlock: result.deadlineBlock.toString() };
+    const open = { dealId, replicaIndex, lessor, openedBlock: result.openedBlock.toString(), deadlineBlock: result.deadlineBlock.toString(), openedLogIndex: result.openedLogIndex };
     this.open.set(key(dealId, replicaIndex), open);
     await this.persist();
     logger.info({ dealId, replicaIndex, lessor, deadlineBlock: open.deadlineBlock }, "watcher: on-chain challenge opened");
     return open;
   }
 
-  /** Settles what can be settled: answered challenges are dropped, unanswered ones past their window expired. */
+  /**
+   * Takes the market's decoded logs of blocks `range` (the event follower's onLogs, in chain order): each
+   * ChallengeAnswered / ChallengeExpired / ChallengeVoided of one of our open challenges closes it. The open
+   * set is persisted before this resolves, so the follower's checkpoint never passes an unrecorded closing.
+   */
+  async observe(logs: readonly Log[], range: { toBlock: bigint }): Promise<void> {
+    const { chain } = this.options;
+    const closings = parseEventLogs({ abi: storageMarketAbi, eventName: [...CLOSING_EVENTS], logs: logs as Log[] });
+    let changed = false;
+    for (const log of closings) {
+      if (!isAddressEqual(log.address, chain.addresses.market)) continue;
+      const k = key(log.args.dealId, Number(log.args.replicaIndex));
+      const c = this.open.get(k);
+      if (c === undefined || !loggedAfterOpening(log, c)) continue; // not ours, or it closed an earlier challenge
+      const base = { dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock: BigInt(c.openedBlock) };
+      if (log.eventName === "ChallengeExpired") this.closed.push({ ...base, result: "slashed", slashed: log.args.slashed, bounty: log.args.bounty });
+      else this.closed.push({ ...base, result: log.eventName === "ChallengeVoided" ? "voided" : "answered", slashed: 0n, bounty: 0n });
+      this.open.delete(k);
+      changed = true;
+    }
+    if (changed) await this.persist();
+    this.observedTo = range.toBlock;
+  }
+
+  /**
+   * Settles what can be settled: hands out the challenges the events closed and expires each open one whose
+   * window had passed by the last observed block (no event closed it up to there). Reads nothing per challenge.
+   */
   async settle(): Promise<SettledOnChainChallenge[]> {
     const { chain, logger } = this.options;
-    if (this.open.size === 0) return [];
-    const latest = await chain.publicClient.getBlockNumber({ cacheTime: 0 });
-    const done: SettledOnChainChallenge[] = [];
-    for (const [k, c] of this.open) {
-      const openedBlock = BigInt(c.openedBlock);
-      const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex)] });
-      const base = { dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock };
-      if (onChain.openedBlock !== openedBlock) {
-        // No longer open: the lessor answered, or someone else settled it first (expired or voided).
-        const closedBy = async (eventName: "ChallengeExpired" | "ChallengeVoided") =>
-          (await chain.publicClient.getContractEvents({ address: chain.addresses.market, abi: storageMarketAbi, eventName, args: { dealId: c.dealId }, fromBlock: openedBlock }))
-            .find((e) => Number(e.args.replicaIndex) === c.replicaIndex);
-        const slash = await closedBy("ChallengeExpired");
-        if (slash?.eventName === "ChallengeExpired") done.push({ ...base, result: "slashed", slashed: slash.args.slashed!, bounty: slash.args.bounty! });
-        else done.push({ ...base, result: (await closedBy("ChallengeVoided")) ? "voided" : "answered", slashed: 0n, bounty: 0n });
-        this.open.delete(k);
-      } else if (latest > BigInt(c.deadlineBlock)) {
-        const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, openedBlock });
-        done.push({ ...base, result: result.outcome, slashed: result.slashed, bounty: result.bounty });
-        this.open.delete(k);
+    const done = this.closed.splice(0);
+    try {
+      for (const [k, c] of this.open) {
+        if (this.observedTo === undefined || this.observedTo <= BigInt(c.deadlineBlock)) continue;
+        const openedBlock = BigInt(c.openedBlock);
+        try {
+          const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, openedBlock });
+          done.push({ dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock, result: result.outcome, slashed: result.slashed, bounty: result.bounty });
+          this.open.delete(k);
+        } catch (error) {
+          // Closed by someone else after the last observed block: its event will tell how, keep it open till then.
+          if (!isMarketError(error, "MarketNoChallenge")) throw error;
+          logger.debug({ dealId: c.dealId, replicaIndex: c.replicaIndex }, "watcher: on-chain challenge closed meanwhile");
+        }
       }
-    }
-    if (done.length > 0) {
-      this.settled.push(...done);
-      await this.persist();
-      for (const s of done) logger.info({ dealId: s.dealId, replicaIndex: s.replicaIndex, lessor: s.lessor, result: s.result, slashed: s.slashed.toString() }, "watcher: on-chain challenge settled");
+    } finally {
+      if (done.length > 0) {
+        this.settled.push(...done);
+        await this.persist();
+        for (const s of done) logger.info({ dealId: s.dealId, replicaIndex: s.replicaIndex, lessor: s.lessor, result: s.result, slashed: s.slashed.toString() }, "watcher: on-chain challenge settled");
+      }
     }
     return done;
   }
@@ -112,4 +151,14 @@ export class OnChainChallenger {
 
 function key(dealId: Hex, replicaIndex: number): string {
   return `${dealId.toLowerCase()}:${replicaIndex}`;
+}
+
+/**
+ * True when `log` comes after the challenge's ReplicaChallenged log: only one challenge per replica is open at a
+ * time, so a closing logged before the opening (possibly in the same block) closed an earlier challenge.
+ */
+function loggedAfterOpening(log: { blockNumber: bigint; logIndex: number }, c: OpenOnChainChallenge): boolean {
+  const openedBlock = BigInt(c.openedBlock);
+  if (log.blockNumber !== openedBlock) return log.blockNumber > openedBlock;
+  return c.openedLogIndex === undefined || log.logIndex > c.openedLogIndex;
 }

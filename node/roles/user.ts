@@ -11,6 +11,7 @@ import { approveVault } from "../chain/actions/approveVault.js";
 import { confirmReceipt } from "../chain/actions/confirmReceipt.js";
 import { createDeal } from "../chain/actions/createDeal.js";
 import { disputeDownload } from "../chain/actions/disputeDownload.js";
+import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { openDownload } from "../chain/actions/openDownload.js";
 import type { ChainClient } from "../chain/client.js";
 import { CofferChainError } from "../chain/errors.js";
@@ -272,17 +273,14 @@ export class UserRole {
    * dispute when this node kept no copy of its own); undefined when no other replica serves the right bytes.
    */
   private async verifiedFromAnotherReplica(dealId: Hex, badIndex: number, replicas: number, workDir: string, options: GetOptions) {
-    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
-    for (let i = 0; i < replicas; i++) {
+    for (const { replicaIndex: i } of await getServingLessors(this.chain, { dealId, replicas })) {
       if (i === badIndex) continue;
-      const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
-      if (lessor === "0x0000000000000000000000000000000000000000") continue;
       const path = join(workDir, `${dealId.slice(2, 18)}-${i}.verified`);
       try {
-        await this.get(dealId, path, { ...options, replicaIndex: i, fallbackToOtherReplicas: false });
-        const commitment = await commitFile(path);
+        // download() checked the copy's root against commD: its tree is the verified one, no second hashing.
+        const { tree } = await this.download(dealId, path, { ...options, replicaIndex: i, fallbackToOtherReplicas: false });
         this.options.logger.info({ dealId, replicaIndex: i }, "user: bought a verified copy from another replica for the dispute");
-        return { path, tree: commitment.tree, temporary: true };
+        return { path, tree, temporary: true };
       } catch (error) {
         this.options.logger.warn({ dealId, replicaIndex: i, err: (error as Error).message }, "user: no verified copy from this replica");
         await rm(path, { force: true });
@@ -297,18 +295,21 @@ export class UserRole {
    * `outPath` and check commD; a wrong segment is disputed on-chain (refund + bond).
    */
   async get(dealId: Hex, outPath: string, options: GetOptions = {}): Promise<GetResult> {
+    return (await this.download(dealId, outPath, options)).result;
+  }
+
+  /** get(), also handing back the tree of `outPath` (its root checked to be commD) so callers need not re-hash it. */
+  private async download(dealId: Hex, outPath: string, options: GetOptions): Promise<{ result: GetResult; tree: Commitment["tree"] }> {
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
     const downloads = { address: this.chain.addresses.downloads, abi: downloadMarketAbi } as const;
     const deal = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] });
     if (deal.client === "0x0000000000000000000000000000000000000000") throw new UserRoleError(`unknown deal ${dealId}`);
-    let index = options.replicaIndex;
-    if (index === undefined) {
-      for (let i = 0; i < deal.replicas && index === undefined; i++) {
-        if ((await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] })) !== "0x0000000000000000000000000000000000000000") index = i;
-      }
+    const serving = await getServingLessors(this.chain, { dealId, replicas: deal.replicas });
+    const chosen = options.replicaIndex === undefined ? serving[0] : serving.find((s) => s.replicaIndex === options.replicaIndex);
+    if (!chosen) {
+      throw new UserRoleError(options.replicaIndex === undefined ? `deal ${dealId} has no proving replica to download from` : `replica ${options.replicaIndex} of deal ${dealId} is not served by any lessor: choose another replica index`);
     }
-    if (index === undefined) throw new UserRoleError(`deal ${dealId} has no proving replica to download from`);
-    const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(index)] });
+    const { replicaIndex: index, lessor } = chosen;
     const info = await this.chain.publicClient.readContract({ address: this.chain.addresses.registry, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor] });
     const peerText = info.multiaddrs.map((a) => a.split("/p2p/")[1]).find((x) => x);
     if (!peerText) throw new UserRoleError(`lessor ${lessor} registered no /p2p/ multiaddr`);
@@ -339,7 +340,7 @@ export class UserRole {
       if (download.stage !== 4) throw new UserRoleError(`download ${downloadId} ended in stage ${download.stage} without a key`);
       await decryptDownload(cipherPath, download.key, outPath, { size: Number(deal.size) });
       const plain = await commitFile(outPath);
-      if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) return { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false };
+      if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) return { result: { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false }, tree: plain.tree };
       // Wrong bytes: open D[i] against commD from a verified copy (our own, else one bought with PoD from
       // another replica), find a differing segment, dispute on-chain.
       const original =
@@ -361,7 +362,8 @@ export class UserRole {
         await data.close();
         if (original.temporary) await rm(original.path, { force: true });
       }
-      return { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: true };
+      // outPath now holds the verified copy's bytes: its tree is the copy's.
+      return { result: { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: true }, tree: original.tree };
     } finally {
       await cipherFile.close();
       await rm(cipherPath, { force: true });

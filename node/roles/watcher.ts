@@ -1,6 +1,7 @@
 import type { Address, Hex, Log } from "viem";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { MarketActionError } from "../chain/actions/market-call.js";
+import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { markProofMissing } from "../chain/actions/markProofMissing.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
@@ -86,7 +87,7 @@ export class WatcherRole {
       load: () => chain.getState<OpenOnChainChallenge[]>("watcher-onchain-challenges"),
       save: (open) => chain.putState("watcher-onchain-challenges", open),
     });
-    this.follower = chain.followMarketEvents("watcher", (logs) => this.onLogs(logs)) as unknown as EventFollower<typeof storageMarketAbi>;
+    this.follower = chain.followMarketEvents("watcher", (logs, range) => this.onLogs(logs, range)) as unknown as EventFollower<typeof storageMarketAbi>;
     this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "watcher");
   }
 
@@ -115,7 +116,7 @@ export class WatcherRole {
     return r;
   }
 
-  private async onLogs(logs: Log[]): Promise<void> {
+  private async onLogs(logs: Log[], range: { fromBlock: bigint; toBlock: bigint }): Promise<void> {
     for (const log of logs as (Log & { eventName?: string; args?: Record<string, unknown> })[]) {
       const a = log.args ?? {};
       switch (log.eventName) {
@@ -147,6 +148,8 @@ export class WatcherRole {
         }
       }
     }
+    // How our on-chain challenges closed (answered, expired, voided), before the checkpoint passes these blocks.
+    await this.onChain.observe(logs, range);
     await this.chain.putState("watcher", this.state);
   }
 
@@ -183,9 +186,7 @@ export class WatcherRole {
     }
     if (this.options.timedChallenge || this.timed) {
       for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
-        for (let i = 0; i < deal.replicas; i++) {
-          const lessor = await this.chain.publicClient.readContract({ ...market, functionName: "servingLessor", args: [dealId, BigInt(i)] });
-          if (lessor === "0x0000000000000000000000000000000000000000") continue;
+        for (const { replicaIndex: i, lessor } of await getServingLessors(this.chain, { dealId, replicas: deal.replicas })) {
           await this.options.timedChallenge?.({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge hook failed"));
           await this.challengeReplica(dealId, i, lessor).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge failed"));
         }

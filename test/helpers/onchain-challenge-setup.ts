@@ -6,12 +6,15 @@
  * challenge window (in blocks) follows the wall clock; transactions also mine their own block.
  */
 import { join } from "node:path";
-import type { Address, Hex } from "viem";
+import type { Address, Hex, PublicClient } from "viem";
 import type { network } from "hardhat";
 import { DEFAULT_MARKET_PARAMS } from "../../ignition/market-defaults.js";
 import type { MarketActionContext } from "../../node/chain/actions/market-call.js";
 import type { MarketParameters } from "../../node/chain/client.js";
 import { CommittedFile, commitFile, provePoRep, toHex, type SegmentSource } from "../../node/proofs/index.js";
+import { storageMarketAbi } from "../../node/chain/abi/storageMarket.js";
+import { storedCheckpoint } from "../../node/chain/chain-state.js";
+import { EventFollower } from "../../node/chain/event-follower.js";
 import { ChallengeAnswerer } from "../../node/roles/challenge-answerer.js";
 import { OnChainChallenger } from "../../node/roles/onchain-challenger.js";
 import type { Logger } from "pino";
@@ -101,19 +104,36 @@ export async function settled<T extends { replicaIndex: number }>(settle: () => 
 /**
  * The three roles of an on-chain challenge scenario: the honest lessor answering from its sealed replica, the
  * attacker answering from `attackerSource` (something that rebuilds what it is asked for), and the watcher.
- * Answerers poll every 100 ms. `stop()` stops mining and both answerers and closes the honest replica.
+ * Answerers poll every 100 ms. `watcherPass()` is the watcher's pass over its on-chain challenges as in
+ * WatcherRole: its event follower feeds the market's events to the challenger, then it settles.
+ * `stop()` stops mining and both answerers and closes the honest replica.
  */
 export async function startChallengeRoles(setup: Awaited<ReturnType<typeof onChainChallengeSetup>>, attackerSource: SegmentSource & { close(): Promise<void> }, logger: Logger) {
   const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
   const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
   const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => attackerSource, logger, pollMs: 100 });
   const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
+  const cursor = new Map<string, string>();
+  const events = new EventFollower({
+    client: setup.watcherChain.publicClient as PublicClient,
+    abi: storageMarketAbi,
+    addresses: [setup.watcherChain.addresses.market],
+    checkpoint: storedCheckpoint({ get: async (k) => cursor.get(k), put: async (k, v) => void cursor.set(k, v) }),
+    startBlock: await setup.watcherChain.publicClient.getBlockNumber(),
+    onLogs: (logs, range) => watcher.observe(logs, range),
+    logger,
+  });
+  const watcherPass = async () => {
+    await events.catchUp();
+    return watcher.settle();
+  };
   honest.start();
   attacker.start();
   return {
     honest,
     attacker,
     watcher,
+    watcherPass,
     stop: async () => {
       setup.stopMining();
       await honest.stop();

@@ -12,6 +12,8 @@ export interface ChallengeReplicaResult {
   hash: Hash;
   /** Block the challenge opened in; the answer is due by deadlineBlock. */
   openedBlock: bigint;
+  /** Position of the ReplicaChallenged log in that block: a closing logged before it closed an earlier challenge. */
+  openedLogIndex: number;
   deadlineBlock: bigint;
   seed: Hex;
 }
@@ -30,5 +32,5 @@ export async function challengeReplica(ctx: MarketActionContext, params: Challen
   });
   const [event] = parseEventLogs({ abi: storageMarketAbi, eventName: "ReplicaChallenged", logs: receipt.logs });
   if (event === undefined) throw new CofferChainError(`challengeReplica ${hash}: no ReplicaChallenged event in the receipt`);
-  return { hash, openedBlock: receipt.blockNumber, deadlineBlock: event.args.deadlineBlock, seed: event.args.seed };
+  return { hash, openedBlock: receipt.blockNumber, openedLogIndex: event.logIndex, deadlineBlock: event.args.deadlineBlock, seed: event.args.seed };
 }

@@ -1,0 +1,58 @@
+/**
+ * getServingLessors (node/chain/actions/getServingLessors.ts): the replicas of a deal a lessor serves now —
+ * the read the user's download and the watcher's timed challenges pick their replicas from. Only Proving
+ * replicas of a deal that has not ended are served; Open, Committed and Failed slots are not.
+ */
+import assert from "node:assert/strict";
+import { network } from "hardhat";
+import { getAddress, type PublicClient } from "viem";
+import { getServingLessors } from "../node/chain/actions/getServingLessors.js";
+import { ReplicaState } from "../node/roles/common.js";
+import { createDeal, fill, fillAndProve } from "./helpers/market-actions.js";
+import { GIB, deployMarketSystem } from "./helpers/market-fixture.js";
+import { pseudoRandomBytes } from "./helpers/proofs.js";
+
+const { viem, networkHelpers } = await network.create();
+const FILE = pseudoRandomBytes(2000, "serving-lessors-file");
+
+async function threeSlotDealFixture() {
+  const system = await deployMarketSystem(viem);
+  const dealId = await createDeal(system, { bytes: FILE, replicas: 3, duration: 4, pricePerGiB: GIB, collateral: 10_000_000n });
+  return { ...system, dealId };
+}
+
+describe("getServingLessors", function () {
+  it("lists only the Proving replicas of a running deal, by index, with their lessors", async function () {
+    const s = await networkHelpers.loadFixture(threeSlotDealFixture);
+    const { market, lessorA, lessorB, lessorC, stranger, dealId } = s;
+    const publicClient = (await viem.getPublicClient()) as unknown as PublicClient;
+    const ctx = { publicClient, addresses: { token: s.token.address, registry: s.registry.address, vault: s.vault.address, market: market.address, downloads: s.downloads.address } };
+    const serving = async () => (await getServingLessors(ctx, { dealId, replicas: 3 })).map((r) => ({ replicaIndex: r.replicaIndex, lessor: getAddress(r.lessor) }));
+
+    assert.deepEqual(await serving(), [], "no slot filled yet");
+    await fillAndProve(s, lessorB, dealId, 1, FILE);
+    await fill(s, lessorA, dealId, 0, FILE); // Committed: its PoRep is pending
+    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Committed);
+    assert.deepEqual(await serving(), [{ replicaIndex: 1, lessor: getAddress(lessorB.account.address) }]);
+
+    await fillAndProve(s, lessorC, dealId, 2, FILE);
+    assert.deepEqual(await serving(), [
+      { replicaIndex: 1, lessor: getAddress(lessorB.account.address) },
+      { replicaIndex: 2, lessor: getAddress(lessorC.account.address) },
+    ]);
+
+    // B misses two periods (maxMisses = 2): its replica fails and is no longer served.
+    const start = await market.read.startTime();
+    const { periodLength } = await market.read.params();
+    await networkHelpers.time.increaseTo(start + 3n * periodLength + 1n);
+    await market.write.markProofMissing([dealId, 1n, 1n], { account: stranger.account });
+    await market.write.markProofMissing([dealId, 1n, 2n], { account: stranger.account });
+    assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+    assert.deepEqual(await serving(), [{ replicaIndex: 2, lessor: getAddress(lessorC.account.address) }]);
+
+    // Once the deal has ended nothing is served, even by a replica still Proving.
+    const { endPeriod } = await market.read.getDeal([dealId]);
+    await networkHelpers.time.increaseTo(start + BigInt(endPeriod) * periodLength + 1n);
+    assert.deepEqual(await serving(), []);
+  });
+});
