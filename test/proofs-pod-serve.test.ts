@@ -112,6 +112,26 @@ describe("proofs: PoD serve path (unsealStream → encryptBlocksForDownload) aga
     });
   }
 
+  it("encrypts a long stream exactly as encryptBytes, leaving the source's bytes alone", async function () {
+    // 6 blocks of 4 MiB and a short one: more than the commE hashes in flight. The plaintext sits at an odd
+    // byte offset (no word access) and is compared after the run.
+    const size = 6 * 4 * MiB + 1000;
+    const key = pseudoRandomBytes(32, "pod-long-key");
+    const backing = new Uint8Array(size + 1);
+    for (let b = 0; b < size; b++) backing[b + 1] = (b * 2654435761) >>> 24;
+    const data = backing.subarray(1);
+    const original = new Uint8Array(data);
+    async function* blocks() {
+      for (let offset = 0; offset < size; offset += 4 * MiB) yield { offset, bytes: data.subarray(offset, Math.min(size, offset + 4 * MiB)) };
+    }
+    const path = join(dir, "long.cipher");
+    const cipher = await encryptBlocksForDownload(blocks(), size, key, { ciphertextPath: path });
+    const expected = encryptBytes(original, key);
+    assertSameBytes(await readFile(path), expected, "streamed ciphertext");
+    assert.equal(toHex(cipher.commE), toHex(commitBytes(expected).root));
+    assertSameBytes(data, original, "the source's blocks");
+  });
+
   it("refuses page roots of the wrong count and a keystream written over its own plaintext", function () {
     const builder = new StreamingTreeBuilder(fileLayout(3 * 8192));
     assert.throws(() => builder.pushPageRoots(8192, new Uint8Array(64)), /8192 bytes have 1 page roots, got 2/);

@@ -223,7 +223,7 @@ export class PodKeystream {
       throw new RangeError("xorInto needs separate plaintext and output (use xorInPlace)");
     }
     hashInto(this.inputsFor(out.length, firstIndex), out);
-    xorWords(out, plain);
+    xorBytesInto(out, plain);
   }
 
   /** segments ⊕= keystream (whole segments, the first being `firstIndex`): decryption, or encryption in place. */
@@ -231,7 +231,7 @@ export class PodKeystream {
     if (this.stream.length < segments.length) this.stream = new Uint8Array(segments.length);
     const stream = this.stream.subarray(0, segments.length);
     hashInto(this.inputsFor(segments.length, firstIndex), stream);
-    xorWords(segments, stream);
+    xorBytesInto(segments, stream);
   }
 
   /** Hash inputs key ‖ be256(i) for the segments of `bytes` bytes from `firstIndex` (a view of the kept buffer). */
@@ -255,7 +255,7 @@ export class PodKeystream {
 }
 
 /** target[b] ^= source[b] for b < source.length (target at least as long). */
-function xorWords(target: Uint8Array, source: Uint8Array): void {
+function xorBytesInto(target: Uint8Array, source: Uint8Array): void {
   const length = source.length;
   let b = 0;
   if (target.byteOffset % 4 === 0 && source.byteOffset % 4 === 0) {
@@ -267,9 +267,4 @@ function xorWords(target: Uint8Array, source: Uint8Array): void {
     b = words * 4;
   }
   for (; b < length; b++) target[b] ^= source[b];
-}
-
-/** E[i] = D[i] ⊕ H(key ‖ be256(i)) for the segments of `segments`, the first being `firstIndex` (§8). In place. */
-export function keystreamXorInPlace(segments: Uint8Array, firstIndex: number, key: Uint8Array): void {
-  new PodKeystream(key).xorInPlace(segments, firstIndex);
 }

@@ -116,8 +116,9 @@ export async function encryptBlocksForDownload(
     let position = 0;
     /** Encrypts `plain` (zero-padded to `cipherBytes`) into a new block, writes it and hashes it into commE. */
     const encryptAndWrite = async (plain: Uint8Array, cipherBytes: number) => {
-      // A new block each time rather than one reused: push() transfers it to a hash worker. `plain` is the
-      // source's buffer and is only read, so no copy of it is needed to pad it or to keep it intact.
+      // A new block each time rather than one reused: push() transfers it to a hash worker (lending it and
+      // getting it back with the roots measured no faster). `plain` is the source's buffer and is only read,
+      // so no copy of it is needed to pad it or to keep it intact.
       const cipher = new Uint8Array(cipherBytes);
       keystream.xorInto(plain, cipher, position / SEGMENT_SIZE);
       await output.write(cipher, 0, cipherBytes, position);
