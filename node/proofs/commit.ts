@@ -98,15 +98,41 @@ export class StreamingTreeBuilder {
 
   /** Queues the next block; `block` is handed over (transferred to a worker) and must not be reused. */
   async push(block: Uint8Array): Promise<void> {
-    if (this.pushedBytes % this.pageBytes !== 0) throw new RangeError("only the last block may end inside a page");
-    if (block.length % SEGMENT_SIZE !== 0) throw new RangeError("blocks must be whole segments");
-    const firstPage = this.pushedBytes / this.pageBytes;
-    this.pushedBytes += block.length;
+    const firstPage = this.claim(block.length);
     const task = hashWorkerPool()
       .subtreeRoots(block, this.baseHeight)
       .then((roots) => this.pageRoots.set(roots, firstPage * 32));
     this.inFlight.push(task);
     if (this.inFlight.length >= this.maxInFlight) await this.inFlight.shift();
+  }
+
+  /**
+   * Takes the page roots (subtrees of height `baseHeight`) of the next `byteLength` hashed bytes, computed
+   * elsewhere — e.g. by the worker that produced those bytes (kernels.unsealBatchWithRoots) — instead of
+   * hashing a block here. Same ordering rules as {@link push}.
+   */
+  pushPageRoots(byteLength: number, roots: Uint8Array): void {
+    const firstPage = this.claim(byteLength);
+    const expected = Math.max(1, Math.ceil(byteLength / this.pageBytes)) * 32;
+    if (roots.length !== expected) throw new RangeError(`${byteLength} bytes have ${expected / 32} page roots, got ${roots.length / 32}`);
+    this.pageRoots.set(roots, firstPage * 32);
+  }
+
+  /**
+   * Waits for the queued blocks without building anything, for a caller that gives up: a hash left in flight
+   * would otherwise reject unobserved if the workers are closed (an unhandled rejection ends the process).
+   */
+  async abandon(): Promise<void> {
+    await Promise.allSettled(this.inFlight.splice(0));
+  }
+
+  /** Checks that the next `byteLength` bytes may follow and returns the index of their first page. */
+  private claim(byteLength: number): number {
+    if (this.pushedBytes % this.pageBytes !== 0) throw new RangeError("only the last block may end inside a page");
+    if (byteLength % SEGMENT_SIZE !== 0) throw new RangeError("blocks must be whole segments");
+    const firstPage = this.pushedBytes / this.pageBytes;
+    this.pushedBytes += byteLength;
+    return firstPage;
   }
 
   /** Waits for the queued blocks and builds the kept levels. */

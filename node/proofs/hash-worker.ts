@@ -22,6 +22,8 @@ interface UnsealTask {
   replicaId: Uint8Array;
   rounds: number;
   window: number;
+  /** With `roots`: also the subtree roots over the decoded data (kernels.unsealBatchWithRoots). */
+  roots?: { height: number; dataBytes: number };
 }
 
 parentPort!.on("message", (task: RootsTask | UnsealTask) => {
@@ -29,6 +31,9 @@ parentPort!.on("message", (task: RootsTask | UnsealTask) => {
     if (task.kind === "roots") {
       const roots = kernels.subtreeRoots(task.data, task.height);
       parentPort!.postMessage({ id: task.id, result: roots }, [roots.buffer as ArrayBuffer]);
+    } else if (task.roots) {
+      const { data, roots } = kernels.unsealBatchWithRoots(task.sealed, task.prefix, task.firstIndex, task.replicaId, task.rounds, task.window, task.roots.height, task.roots.dataBytes);
+      parentPort!.postMessage({ id: task.id, result: data, roots }, [data.buffer as ArrayBuffer, roots.buffer as ArrayBuffer]);
     } else {
       const data = kernels.unsealBatch(task.sealed, task.prefix, task.firstIndex, task.replicaId, task.rounds, task.window);
       // `data` is a view into the transferred-in buffer; the clone keeps its offset and length.

@@ -174,21 +174,97 @@ export function unsealBatch(
   return source.subarray(prefix * 32);
 }
 
-/** E[i] = D[i] ⊕ H(key ‖ be256(i)) for the segments of `segments`, the first being `firstIndex` (§8). In place. */
-export function keystreamXorInPlace(segments: Uint8Array, firstIndex: number, key: Uint8Array): void {
-  const count = segments.length >>> 5;
-  const inputs = new Uint8Array(count * 64);
-  for (let k = 0; k < count; k++) {
-    const out = k * 64;
-    inputs.set(key, out);
-    // be256(i): indices fit in 53 bits; write the low 6 bytes big-endian.
-    let i = firstIndex + k;
-    for (let b = 63; b >= 58; b--) {
-      inputs[out + b] = i % 256;
-      i = Math.floor(i / 256);
-    }
+/**
+ * {@link unsealBatch}, then the roots of the subtrees of `height` over the decoded segments with every byte
+ * from `dataBytes` on zeroed first (commD hashes the data zero-padded to whole segments, docs/protocol.md §2,
+ * whatever a replica's padding decodes to). One worker trip instead of a second one with a copy of the block:
+ * the decoded bytes are handed to the caller too, so they cannot be transferred to a second task.
+ */
+export function unsealBatchWithRoots(
+  sealed: Uint8Array,
+  prefix: number,
+  firstIndex: number,
+  replicaId: Uint8Array,
+  rounds: number,
+  window: number,
+  height: number,
+  dataBytes: number,
+): { data: Uint8Array; roots: Uint8Array } {
+  const data = unsealBatch(sealed, prefix, firstIndex, replicaId, rounds, window);
+  data.fill(0, Math.max(0, dataBytes));
+  return { data, roots: subtreeRoots(data, height) };
+}
+
+/**
+ * The PoD keystream H(key ‖ be256(i)) (docs/protocol.md §8) for one key, in batches. One instance per stream:
+ * its hash input buffer is kept between batches with the key written once per slot, so a 4 MiB block costs
+ * one hashtree call and the 6 index bytes per segment, not an 8 MiB allocation and a key copy per segment.
+ */
+export class PodKeystream {
+  private inputs = new Uint8Array(0);
+  private view = new DataView(this.inputs.buffer);
+  private stream = new Uint8Array(0);
+  private readonly key: Uint8Array;
+
+  // No parameter property: workers load this file with Node's type stripping, which does not support them.
+  constructor(key: Uint8Array) {
+    if (key.length !== 32) throw new RangeError(`a PoD key is 32 bytes, got ${key.length}`);
+    this.key = key;
   }
-  const stream = new Uint8Array(count * 32);
-  hashInto(inputs, stream);
-  for (let b = 0; b < count * 32; b++) segments[b] ^= stream[b];
+
+  /**
+   * out = keystream ⊕ plain over the segments of `out` (whole 32-byte segments), the first being `firstIndex`.
+   * `plain` may be shorter than `out`: the rest reads as zero plaintext (the last segment's padding, §2), so
+   * there `out` is the keystream itself. `plain` is only read and must not overlap `out` (see xorInPlace).
+   */
+  xorInto(plain: Uint8Array, out: Uint8Array, firstIndex: number): void {
+    if (plain.length > out.length) throw new RangeError(`plaintext (${plain.length} bytes) is longer than its cipher (${out.length})`);
+    if (plain.length > 0 && plain.buffer === out.buffer && plain.byteOffset < out.byteOffset + out.length && out.byteOffset < plain.byteOffset + plain.length) {
+      throw new RangeError("xorInto needs separate plaintext and output (use xorInPlace)");
+    }
+    hashInto(this.inputsFor(out.length, firstIndex), out);
+    xorBytesInto(out, plain);
+  }
+
+  /** segments ⊕= keystream (whole segments, the first being `firstIndex`): decryption, or encryption in place. */
+  xorInPlace(segments: Uint8Array, firstIndex: number): void {
+    if (this.stream.length < segments.length) this.stream = new Uint8Array(segments.length);
+    const stream = this.stream.subarray(0, segments.length);
+    hashInto(this.inputsFor(segments.length, firstIndex), stream);
+    xorBytesInto(segments, stream);
+  }
+
+  /** Hash inputs key ‖ be256(i) for the segments of `bytes` bytes from `firstIndex` (a view of the kept buffer). */
+  private inputsFor(bytes: number, firstIndex: number): Uint8Array {
+    if (bytes % 32 !== 0) throw new RangeError("the keystream covers whole segments");
+    const count = bytes >>> 5;
+    if (this.inputs.length < count * 64) {
+      this.inputs = new Uint8Array(count * 64);
+      this.view = new DataView(this.inputs.buffer);
+      for (let k = 0; k < count; k++) this.inputs.set(this.key, k * 64);
+    }
+    const view = this.view;
+    for (let k = 0; k < count; k++) {
+      // be256(i): indices are below 2^48 (8 PiB of segments), so the low 6 bytes big-endian; the rest stay 0.
+      const i = firstIndex + k;
+      view.setUint16(k * 64 + 58, Math.floor(i / 4294967296));
+      view.setUint32(k * 64 + 60, i >>> 0);
+    }
+    return this.inputs.subarray(0, count * 64);
+  }
+}
+
+/** target[b] ^= source[b] for b < source.length (target at least as long). */
+function xorBytesInto(target: Uint8Array, source: Uint8Array): void {
+  const length = source.length;
+  let b = 0;
+  if (target.byteOffset % 4 === 0 && source.byteOffset % 4 === 0) {
+    // Word XOR: a byte loop over 4 MiB costs about three times as much.
+    const words = length >>> 2;
+    const target32 = new Uint32Array(target.buffer, target.byteOffset, words);
+    const source32 = new Uint32Array(source.buffer, source.byteOffset, words);
+    for (let w = 0; w < words; w++) target32[w] ^= source32[w];
+    b = words * 4;
+  }
+  for (; b < length; b++) target[b] ^= source[b];
 }

@@ -5,9 +5,9 @@ import type { SegmentSource } from "./committed-file.js";
 import { SEGMENT_SIZE } from "./constants.js";
 import { MalformedProofError, TruncatedFileError, WrongRootError } from "./errors.js";
 import { hashPair, sha256, toWord } from "./hash.js";
-import { keystreamXorInPlace } from "./kernels.js";
+import { PodKeystream } from "./kernels.js";
 import { fileLayout, type FileLayout } from "./layout.js";
-import { equalBytes, toSegments } from "./merkle.js";
+import { equalBytes } from "./merkle.js";
 import { flattenOpening, proofWords, verifyOpeningWords } from "./openings.js";
 import { depthOf, xorWords } from "./porep.js";
 import { writeTreeCache, type KeptTree } from "./tree-cache.js";
@@ -30,17 +30,18 @@ export function podKeyHash(key: Uint8Array | Hex): Uint8Array {
 
 /** Encrypts bytes in memory: n·32 bytes of E. */
 export function encryptBytes(data: Uint8Array, key: Uint8Array | Hex): Uint8Array {
-  const segments = new Uint8Array(toSegments(data)); // a copy even for a Buffer
-  keystreamXorInPlace(segments, 0, asWord(key, "key"));
-  return segments;
+  // E is written into a new array straight from `data` (which is only read; the padding reads as zeros).
+  const cipher = new Uint8Array(fileLayout(data.length).segmentCount * SEGMENT_SIZE);
+  new PodKeystream(asWord(key, "key")).xorInto(data, cipher, 0);
+  return cipher;
 }
 
 /** Decrypts E back to the original `size` bytes. */
 export function decryptBytes(ciphertext: Uint8Array, key: Uint8Array | Hex, size: number): Uint8Array {
   const layout = fileLayout(size);
   if (ciphertext.length !== layout.segmentCount * SEGMENT_SIZE) throw new TruncatedFileError("<memory ciphertext>", layout.segmentCount * SEGMENT_SIZE, ciphertext.length);
-  const plain = new Uint8Array(ciphertext);
-  keystreamXorInPlace(plain, 0, asWord(key, "key"));
+  const plain = new Uint8Array(ciphertext.length);
+  new PodKeystream(asWord(key, "key")).xorInto(ciphertext, plain, 0);
   return plain.subarray(0, size);
 }
 
@@ -74,10 +75,14 @@ export async function encryptForDownload(dataPath: string, key: Uint8Array | Hex
   }
 }
 
-/** The file's bytes in BLOCK_BYTES blocks, in order (the plaintext source of {@link encryptForDownload}). */
+/**
+ * The file's bytes in BLOCK_BYTES blocks, in order (the plaintext source of {@link encryptForDownload}). Every
+ * block is read into the same buffer: its only consumer reads a block before asking for the next one.
+ */
 async function* fileBlocks(input: FileHandle, path: string, size: number): AsyncGenerator<PlaintextBlock> {
+  const buffer = new Uint8Array(Math.min(BLOCK_BYTES, size));
   for (let position = 0; position < size; position += BLOCK_BYTES) {
-    const bytes = new Uint8Array(Math.min(BLOCK_BYTES, size - position));
+    const bytes = buffer.subarray(0, Math.min(BLOCK_BYTES, size - position));
     await readFully(input, bytes, bytes.length, position, path, size);
     yield { offset: position, bytes };
   }
@@ -106,28 +111,37 @@ export async function encryptBlocksForDownload(
   const { ciphertextPath } = options;
   const layout = fileLayout(fileLayout(size).segmentCount * SEGMENT_SIZE);
   const builder = new StreamingTreeBuilder(layout);
+  const keystream = new PodKeystream(secret); // one per stream: keeps its hash inputs between blocks
   const tree = await writeFileAtomically(ciphertextPath, async (output) => {
     let position = 0;
-    const encryptAndWrite = async (block: Uint8Array) => {
-      const length = block.length; // push() may hand the buffer to a hash worker (detaching it)
-      keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
-      await output.write(block, 0, length, position);
-      await builder.push(block);
-      position += length;
+    /** Encrypts `plain` (zero-padded to `cipherBytes`) into a new block, writes it and hashes it into commE. */
+    const encryptAndWrite = async (plain: Uint8Array, cipherBytes: number) => {
+      // A new block each time rather than one reused: push() transfers it to a hash worker (lending it and
+      // getting it back with the roots measured no faster). `plain` is the source's buffer and is only read,
+      // so no copy of it is needed to pad it or to keep it intact.
+      const cipher = new Uint8Array(cipherBytes);
+      keystream.xorInto(plain, cipher, position / SEGMENT_SIZE);
+      await output.write(cipher, 0, cipherBytes, position);
+      await builder.push(cipher);
+      position += cipherBytes;
       options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position), bytesTotal: size });
     };
-    for await (const { offset, bytes } of blocks) {
-      throwIfAborted(options.signal, `encryptBlocksForDownload(${ciphertextPath})`);
-      if (offset !== position) throw new RangeError(`plaintext blocks must be contiguous: expected offset ${position}, got ${offset}`);
-      if (bytes.length === 0) continue;
-      const padded = Math.min(layout.size - offset, Math.ceil(bytes.length / SEGMENT_SIZE) * SEGMENT_SIZE);
-      if (padded < bytes.length) throw new RangeError(`plaintext passes ${size} bytes at offset ${offset}`);
-      const block = new Uint8Array(padded);
-      block.set(bytes);
-      await encryptAndWrite(block);
+    try {
+      for await (const { offset, bytes } of blocks) {
+        throwIfAborted(options.signal, `encryptBlocksForDownload(${ciphertextPath})`);
+        if (offset !== position) throw new RangeError(`plaintext blocks must be contiguous: expected offset ${position}, got ${offset}`);
+        if (bytes.length === 0) continue;
+        const padded = Math.min(layout.size - offset, Math.ceil(bytes.length / SEGMENT_SIZE) * SEGMENT_SIZE);
+        if (padded < bytes.length) throw new RangeError(`plaintext passes ${size} bytes at offset ${offset}`);
+        await encryptAndWrite(bytes, padded);
+      }
+      // A short source (or the empty file's one segment): the rest is zero plaintext.
+      const none = new Uint8Array(0);
+      for (let rest = layout.size - position; rest > 0; rest = layout.size - position) await encryptAndWrite(none, Math.min(BLOCK_BYTES, rest));
+    } catch (error) {
+      await builder.abandon();
+      throw error;
     }
-    // A short source (or the empty file's one segment): the rest is zero plaintext.
-    for (let rest = layout.size - position; rest > 0; rest = layout.size - position) await encryptAndWrite(new Uint8Array(Math.min(BLOCK_BYTES, rest)));
     return builder.finish();
   });
   if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
@@ -147,12 +161,15 @@ export async function decryptDownload(ciphertextPath: string, key: Uint8Array | 
   try {
     const { size: actual } = await input.stat();
     if (actual !== cipherBytes) throw new TruncatedFileError(ciphertextPath, cipherBytes, actual);
+    const keystream = new PodKeystream(secret);
+    // One buffer for the whole file: each block is written (and the write awaited) before the next is read.
+    const buffer = new Uint8Array(Math.min(BLOCK_BYTES, cipherBytes));
     await writeFileAtomically(outPath, async (output) => {
       for (let position = 0; position < cipherBytes; position += BLOCK_BYTES) {
         throwIfAborted(options.signal, `decryptDownload(${ciphertextPath})`);
-        const block = new Uint8Array(Math.min(BLOCK_BYTES, cipherBytes - position));
+        const block = buffer.subarray(0, Math.min(BLOCK_BYTES, cipherBytes - position));
         await readFully(input, block, block.length, position, ciphertextPath, cipherBytes);
-        keystreamXorInPlace(block, position / SEGMENT_SIZE, secret);
+        keystream.xorInPlace(block, position / SEGMENT_SIZE);
         const length = Math.min(block.length, options.size - position);
         if (length > 0) await output.write(block, 0, length, position);
         options.onProgress?.({ phase: "decrypt", bytesDone: Math.min(options.size, position + block.length), bytesTotal: options.size });

@@ -242,29 +242,31 @@ export async function* unsealStream(replicaPath: string, replica: Uint8Array | H
   const input = await open(replicaPath, "r");
   const pool = hashWorkerPool();
   const maxInFlight = Math.max(2, pool.size * 3);
-  const queue: { start: number; result: Promise<Uint8Array> }[] = [];
+  const queue: { start: number; result: Promise<{ data: Uint8Array; roots?: Uint8Array }> }[] = [];
   try {
     const { size: actual } = await input.stat();
     if (actual !== replicaBytes) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
     const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
     const next = async (): Promise<PlaintextBlock> => {
       const { start, result } = queue.shift()!;
-      const decoded = await result;
+      const { data: decoded, roots } = await result;
       const length = Math.max(0, Math.min(decoded.length, options.size - start * SEGMENT_SIZE));
-      if (builder) {
-        // commD hashes the data bytes: the padding of the last segment must read as zeros.
-        const copy = new Uint8Array(decoded);
-        copy.fill(0, length);
-        await builder.push(copy);
-      }
+      // commD's page roots came with the block, hashed by its worker over the bytes zero-padded past `length`.
+      if (builder) builder.pushPageRoots(decoded.length, roots!);
       options.onProgress?.({ phase: "unseal", bytesDone: Math.min(options.size, start * SEGMENT_SIZE + length), bytesTotal: options.size });
       return { offset: start * SEGMENT_SIZE, bytes: decoded.subarray(0, length) };
     };
     for (let start = 0; start < dataLayout.segmentCount; start += BLOCK_SEGMENTS) {
       throwIfAborted(options.signal, `unseal(${replicaPath})`);
       const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
+      // A new buffer per block, not a reused one: it is transferred to a worker, and the decoded block that
+      // comes back in it is yielded to the consumer, which may keep it.
       const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
-      queue.push({ start, result: pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW) });
+      const dataBytes = options.size - start * SEGMENT_SIZE;
+      const result = builder
+        ? pool.unsealWithRoots(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW, { height: builder.baseHeight, dataBytes })
+        : pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW).then((data) => ({ data }));
+      queue.push({ start, result });
       if (queue.length >= maxInFlight) yield await next();
     }
     while (queue.length > 0) yield await next();

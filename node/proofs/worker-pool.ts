@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { subtreeRoots, unsealBatch } from "./kernels.js";
+import { subtreeRoots, unsealBatch, unsealBatchWithRoots } from "./kernels.js";
 import { proofsLogger } from "./logger.js";
 
 /**
@@ -13,7 +13,7 @@ import { proofsLogger } from "./logger.js";
 const INLINE_BYTES = 512 * 1024;
 
 interface Pending {
-  resolve: (value: Uint8Array) => void;
+  resolve: (value: { result: Uint8Array; roots?: Uint8Array }) => void;
   reject: (error: Error) => void;
 }
 
@@ -32,7 +32,7 @@ export class HashWorkerPool {
   subtreeRoots(data: Uint8Array, height: number): Promise<Uint8Array> {
     if (this.size === 0 || data.length < INLINE_BYTES) return Promise.resolve(subtreeRoots(data, height));
     const own = owned(data);
-    return this.run({ kind: "roots", data: own, height }, [transferable(own)]);
+    return this.run({ kind: "roots", data: own, height }, [transferable(own)]).then(({ result }) => result);
   }
 
   /** Decodes a batch of sealed segments (see kernels.unsealBatch). `sealed` is transferred away. */
@@ -41,7 +41,28 @@ export class HashWorkerPool {
       return Promise.resolve(unsealBatch(sealed, prefix, firstIndex, replicaId, rounds, window));
     }
     const own = owned(sealed);
-    return this.run({ kind: "unseal", sealed: own, prefix, firstIndex, replicaId: new Uint8Array(replicaId), rounds, window }, [transferable(own)]);
+    return this.run({ kind: "unseal", sealed: own, prefix, firstIndex, replicaId: new Uint8Array(replicaId), rounds, window }, [transferable(own)]).then(({ result }) => result);
+  }
+
+  /**
+   * {@link unseal} plus, in the same worker trip, the roots of the subtrees of `roots.height` over the decoded
+   * data with the bytes from `roots.dataBytes` on read as zeros (see kernels.unsealBatchWithRoots).
+   */
+  unsealWithRoots(
+    sealed: Uint8Array,
+    prefix: number,
+    firstIndex: number,
+    replicaId: Uint8Array,
+    rounds: number,
+    window: number,
+    roots: { height: number; dataBytes: number },
+  ): Promise<{ data: Uint8Array; roots: Uint8Array }> {
+    if (this.size === 0 || sealed.length < INLINE_BYTES) {
+      return Promise.resolve(unsealBatchWithRoots(sealed, prefix, firstIndex, replicaId, rounds, window, roots.height, roots.dataBytes));
+    }
+    const own = owned(sealed);
+    const task = { kind: "unseal", sealed: own, prefix, firstIndex, replicaId: new Uint8Array(replicaId), rounds, window, roots };
+    return this.run(task, [transferable(own)]).then(({ result, roots }) => ({ data: result, roots: roots! }));
   }
 
   /** Stops every worker; a later call starts new ones. */
@@ -50,10 +71,10 @@ export class HashWorkerPool {
     await Promise.all(workers.map(({ worker }) => worker.terminate()));
   }
 
-  private run(task: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<Uint8Array> {
+  private run(task: Record<string, unknown>, transfer: ArrayBuffer[]): Promise<{ result: Uint8Array; roots?: Uint8Array }> {
     const target = this.pickWorker();
     const id = this.nextId++;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       target.pending.set(id, { resolve, reject });
       target.worker.ref();
       target.worker.postMessage({ ...task, id }, transfer);
@@ -73,13 +94,13 @@ export class HashWorkerPool {
     const worker = new Worker(new URL("./hash-worker.ts", import.meta.url));
     const entry: PoolWorker = { worker, pending: new Map() };
     worker.unref();
-    worker.on("message", (message: { id: number; result?: Uint8Array; error?: string }) => {
+    worker.on("message", (message: { id: number; result?: Uint8Array; roots?: Uint8Array; error?: string }) => {
       const pending = entry.pending.get(message.id);
       if (!pending) return;
       entry.pending.delete(message.id);
       if (entry.pending.size === 0) worker.unref();
       if (message.error !== undefined) pending.reject(new Error(message.error));
-      else pending.resolve(message.result!);
+      else pending.resolve({ result: message.result!, roots: message.roots });
     });
     const fail = (error: Error) => {
       proofsLogger.error({ err: error }, "hash worker failed");
