@@ -1,10 +1,10 @@
 /**
- * bench:pod — the lessor's PoD serve path (docs/protocol.md §8): unsealStream(replica, { expectedCommD }) piped
+ * The lessor's PoD serve path alone, for A/B runs (`npm run bench:proofs` has it as one row) (docs/protocol.md §8): unsealStream(replica, { expectedCommD }) piped
  * into encryptBlocksForDownload, i.e. unseal + commD check + encrypt + write E + commE, against plain streaming
  * SHA-256 of the same data in the same run.
- *   npm run bench:pod                          64 MiB file, 5 timed runs
- *   npm run bench:pod -- --size 256MiB --runs 3
- *   npm run bench:pod -- --engine /path/to/other/checkout    the same, with that checkout's node/proofs (A/B)
+ *   npx tsx bench/pod-serve.ts                          64 MiB file, 5 timed runs
+ *   npx tsx bench/pod-serve.ts --size 256MiB --runs 3
+ *   npx tsx bench/pod-serve.ts --engine /path/to/other/checkout    the same, with that checkout's node/proofs (A/B)
  * CPU is the process's user + system time (main thread and hash workers). Prints a table, then as its last
  * line one JSON object of the figures (medians).
  */
@@ -99,7 +99,7 @@ try {
   const key = new Uint8Array(32).fill(9);
   await proofs.sealFile(dataPath, replicaPath, id);
   const commD = proofs.commitBytes(data).root;
-  process.stderr.write(`bench:pod: ${size} bytes in ${dir}, ${proofs.hashWorkerPool().size} hash worker(s), engine ${engineRoot ?? "this checkout"}\n`);
+  process.stderr.write(`pod-serve: ${size} bytes in ${dir}, ${proofs.hashWorkerPool().size} hash worker(s), engine ${engineRoot ?? "this checkout"}\n`);
 
   const serve = () => proofs.encryptBlocksForDownload(proofs.unsealStream(replicaPath, id, { size, expectedCommD: commD }), size, key, { ciphertextPath: cipherPath });
   await streamingSha256(dataPath); // warm-up: page cache, JIT, hash workers
@@ -141,7 +141,7 @@ try {
   ];
   const width = Math.max(...rows.map((row) => row[0].length));
   const valueWidth = Math.max(...rows.map((row) => row[1].length));
-  process.stdout.write(`\nbench:pod — ${(size / MiB).toFixed(1)} MiB file, ${figures.hashWorkers} hash workers\n\n`);
+  process.stdout.write(`\npod-serve — ${(size / MiB).toFixed(1)} MiB file, ${figures.hashWorkers} hash workers\n\n`);
   for (const [name, value, note] of rows) process.stdout.write(`${name.padEnd(width)}  ${value.padStart(valueWidth)}  ${note}\n`);
   process.stdout.write(`\n${JSON.stringify(figures)}\n`);
 } finally {

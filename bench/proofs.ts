@@ -13,6 +13,7 @@ import {
   CommittedFile,
   closeHashWorkers,
   commitFile,
+  encryptBlocksForDownload,
   hashWorkerPool,
   provePoSt,
   replicaId,
@@ -147,6 +148,12 @@ try {
     for await (const block of unsealStream(replicaPath, id, { size, sealRounds })) streamedBytes += block.bytes.length;
   });
   const unsealToDisk = await timed(() => unsealFile(replicaPath, unsealedPath, id, { size, sealRounds }));
+  // The PoD serve path (docs/protocol.md §8): unseal + commD check + encrypt + write E + commE.
+  // (bench/pod-serve.ts runs this path alone, with --engine <checkout> for A/B runs.)
+  const podServe = await timed(() =>
+    encryptBlocksForDownload(unsealStream(replicaPath, id, { size, sealRounds, expectedCommD: commit.result.result.root }), size, new Uint8Array(32).fill(9), { ciphertextPath: join(dir, "download.cipher") }),
+  );
+  await rm(join(dir, "download.cipher"));
   const dataDigest = await streamingSha256(dataPath);
   const roundTrip = (await streamingSha256(unsealedPath)) === dataDigest && streamedBytes === size;
   await rm(unsealedPath);
@@ -176,6 +183,7 @@ try {
   const sealMBps = mbps(size, seal.seconds);
   const unsealMBps = mbps(size, unseal.seconds);
   const unsealToDiskMBps = mbps(size, unsealToDisk.seconds);
+  const podServeMBps = mbps(size, podServe.seconds);
   const segments = replica.layout.segmentCount;
   const figures = {
     sizeBytes: size,
@@ -190,6 +198,8 @@ try {
     unsealRatio: round(unsealMBps / baselineMBps, 3),
     unsealToDiskMBps: round(unsealToDiskMBps),
     unsealToDiskRatio: round(unsealToDiskMBps / baselineMBps, 3),
+    podServeMBps: round(podServeMBps),
+    podServeRatio: round(podServeMBps / baselineMBps, 3),
     roundTrip,
     postK: postChallengeCount,
     postProveMedianMs: round(postMedianMs, 3),
@@ -210,6 +220,7 @@ try {
     [`seal (sealRounds ${sealRounds}, sequential)`, `${figures.sealMBps} MiB/s`, `${figures.sealRatio} (slow by design)`],
     ["unseal, streamed (serving; parallel, batched)", `${figures.unsealMBps} MiB/s`, `${figures.unsealRatio} (target >= 0.3)`],
     ["unseal to a file on disk", `${figures.unsealToDiskMBps} MiB/s`, `${figures.unsealToDiskRatio}`],
+    ["PoD serve: unseal + commD check + encrypt + commE", `${figures.podServeMBps} MiB/s`, `${figures.podServeRatio}`],
     [`PoSt prove k=${postChallengeCount} (median / max)`, `${figures.postProveMedianMs} / ${figures.postProveMaxMs} ms`, "target < 50 ms"],
     ["replica open (read + check kept tree)", `${figures.replicaOpenMs} ms`, ""],
     ["commit peak RSS / heap above start", `${figures.commitRssPeakDeltaMiB} / ${figures.commitHeapPeakDeltaMiB} MiB`, `kept tree ${figures.keptTreeMiB} MiB`],
