@@ -13,6 +13,7 @@ import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { parseSize, streamingSha256 } from "./file-baseline.js";
 
 type Engine = typeof import("../node/proofs/index.js");
 
@@ -22,14 +23,6 @@ function argument(name: string): string | undefined {
   const index = process.argv.indexOf(name);
   if (index >= 0) return process.argv[index + 1];
   return process.argv.find((arg) => arg.startsWith(`${name}=`))?.slice(name.length + 1);
-}
-
-function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|k|kib|m|mib|g|gib)?$/i.exec(text.trim());
-  if (!match) throw new Error(`--size: expected e.g. 64MiB, 1GiB or a byte count, got "${text}"`);
-  const unit = (match[2] ?? "b").toLowerCase();
-  const factor = unit.startsWith("g") ? 1024 * MiB : unit.startsWith("m") ? MiB : unit.startsWith("k") ? 1024 : 1;
-  return Math.round(Number(match[1]) * factor);
 }
 
 const size = parseSize(argument("--size") ?? "64MiB");
@@ -68,22 +61,6 @@ function deterministicBytes(length: number): Uint8Array {
     words[w] = x >>> 0;
   }
   return new Uint8Array(words.buffer, 0, length);
-}
-
-async function streamingSha256(path: string): Promise<string> {
-  const handle = await open(path, "r");
-  const hash = createHash("sha256");
-  const block = new Uint8Array(4 * MiB);
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(block, 0, block.length, null);
-      if (bytesRead === 0) break;
-      hash.update(block.subarray(0, bytesRead));
-    }
-  } finally {
-    await handle.close();
-  }
-  return hash.digest("hex");
 }
 
 const dir = await mkdtemp(join(tmpdir(), "coffer-bench-pod-"));

@@ -23,16 +23,9 @@ import {
   unsealStream,
   verifyPoSt,
 } from "../node/proofs/index.js";
+import { parseSize, streamingSha256 } from "./file-baseline.js";
 
 const MiB = 1024 * 1024;
-
-function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|k|kib|m|mib|g|gib)?$/i.exec(text.trim());
-  if (!match) throw new Error(`--size: expected e.g. 64MiB, 1GiB or a byte count, got "${text}"`);
-  const unit = (match[2] ?? "b").toLowerCase();
-  const factor = unit.startsWith("g") ? 1024 * MiB : unit.startsWith("m") ? MiB : unit.startsWith("k") ? 1024 : 1;
-  return Math.round(Number(match[1]) * factor);
-}
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(name);
@@ -83,23 +76,6 @@ async function writeRandomFile(path: string, bytes: number): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-/** Baseline: one streaming SHA-256 (node:crypto) over the file, read in the same 4 MiB blocks. */
-async function streamingSha256(path: string): Promise<string> {
-  const handle = await open(path, "r");
-  const hash = createHash("sha256");
-  const block = new Uint8Array(4 * MiB);
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(block, 0, block.length, null);
-      if (bytesRead === 0) break;
-      hash.update(block.subarray(0, bytesRead));
-    }
-  } finally {
-    await handle.close();
-  }
-  return hash.digest("hex");
 }
 
 /** t_seq: time per step of a dependent chain of 64-byte SHA-256 calls (each input is the previous output). */
