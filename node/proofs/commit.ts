@@ -102,6 +102,9 @@ export class StreamingTreeBuilder {
     const task = hashWorkerPool()
       .subtreeRoots(block, this.baseHeight)
       .then((roots) => this.pageRoots.set(roots, firstPage * 32));
+    // Observed at once: a caller that gives up between two pushes (an abort, a read error) must not leave a
+    // rejection nobody handles (it would end the process); finish() and the next push still see the error.
+    task.catch(() => undefined);
     this.inFlight.push(task);
     if (this.inFlight.length >= this.maxInFlight) await this.inFlight.shift();
   }
@@ -119,8 +122,8 @@ export class StreamingTreeBuilder {
   }
 
   /**
-   * Waits for the queued blocks without building anything, for a caller that gives up: a hash left in flight
-   * would otherwise reject unobserved if the workers are closed (an unhandled rejection ends the process).
+   * Waits for the queued blocks without building anything, for a caller that gives up and then closes the
+   * workers or deletes what the hashes read (a failed hash is already observed by push).
    */
   async abandon(): Promise<void> {
     await Promise.allSettled(this.inFlight.splice(0));
