@@ -20,6 +20,7 @@ import { createDeal, fillAndProve, indexesHex, postArgs, type ProvenReplica } fr
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { CommittedFile, CorruptReplicaError, commitFile, provePoSt, toHex } from "../node/proofs/index.js";
 import { fromHex } from "../node/proofs/words.js";
+import { ReplicaState } from "../node/roles/common.js";
 
 const { viem, networkHelpers } = await network.create();
 
@@ -30,7 +31,6 @@ const MAX_MISSES = 2;
 const MAX_PERIODS = 30;
 const COLLATERAL = 400_000_000n; // ≥ 1,000 units per byte
 const DURATION = MAX_PERIODS + 6;
-enum ReplicaState { Open, Committed, Proving, Failed, Finished }
 
 async function lostDataFixture() {
   const system = await deployMarketSystem(viem, { ...TEST_MARKET_PARAMS, kPoSt: K_POST, maxMisses: MAX_MISSES });

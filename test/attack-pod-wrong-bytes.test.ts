@@ -14,6 +14,7 @@ import { GIB, deployMarketSystem } from "./helpers/market-fixture.js";
 import { createDeal, fillAndProve } from "./helpers/market-actions.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
 import { CommittedFile, commitFile, decryptDownload, encryptForDownload, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../node/proofs/index.js";
+import { DownloadStage } from "../node/roles/common.js";
 
 const { viem, networkHelpers } = await network.create();
 
@@ -21,7 +22,6 @@ const FILE = pseudoRandomBytes(300_000, "pod-attack-file"); // n = 9,375 segment
 const PRICE = 70_000n;
 const COLLATERAL = 300_000_000n; // the minimum for 300,000 bytes at 1,000 units per byte
 const CORRUPT_SEGMENTS = [4_321, 9_000];
-enum Stage { None, Opened, Committed, Received, Revealed, Paid, Refunded, Disputed }
 
 async function servingFixture() {
   const system = await deployMarketSystem(viem);
@@ -99,13 +99,13 @@ describe("attack: PoD download with wrong bytes", function () {
       "DownloadDisputed",
       [downloadId, BigInt(wrong[0]), PRICE, PRICE],
     );
-    assert.equal((await downloads.read.getDownload([downloadId])).stage, Stage.Disputed);
+    assert.equal((await downloads.read.getDownload([downloadId])).stage, DownloadStage.Disputed);
     assert.equal(await vault.read.withdrawableOf([downloader.account.address]), 2n * PRICE);
     assert.equal(await vault.read.withdrawableOf([lessor]), 0n);
     assert.equal(await registry.read.lockedStakeOf([lessor]), COLLATERAL);
     assert.equal(await registry.read.freeStakeOf([lessor]), freeBefore, "the bond was slashed, not returned");
     // Nothing left to claim: the lessor is never paid.
-    await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.claimDownload([downloadId]), downloads, "MarketDownloadWrongStage", [downloadId, Stage.Disputed]);
+    await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.claimDownload([downloadId]), downloads, "MarketDownloadWrongStage", [downloadId, DownloadStage.Disputed]);
     await ciphertext.close();
     await data.close();
   });

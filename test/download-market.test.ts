@@ -5,6 +5,7 @@ import { GIB, TEST_POD_PARAMS, deployMarketSystem } from "./helpers/market-fixtu
 import { createDeal, fillAndProve } from "./helpers/market-actions.js";
 import { dataTree, encryptForDownload, opening, pseudoRandomBytes, receiptChallenge, type Tree } from "./helpers/proofs.js";
 import { sha256 } from "../node/proofs/hash.js";
+import { DownloadStage } from "../node/roles/common.js";
 
 const { viem, networkHelpers } = await network.create();
 
@@ -14,7 +15,6 @@ const KEY = pseudoRandomBytes(32, "download-key");
 const KEY_HASH = bytesToHex(sha256(KEY));
 const PRICE = 50_000n;
 
-enum Stage { None, Opened, Committed, Received, Revealed, Paid, Refunded, Disputed }
 
 async function servingFixture() {
   const system = await deployMarketSystem(viem);
@@ -99,8 +99,8 @@ describe("DownloadMarket: PoD fair exchange", function () {
     await viem.assertions.emitWithArgs(downloads.write.claimDownload([downloadId]), downloads, "DownloadPaid", [downloadId, getAddress(lessor), PRICE]);
     assert.equal(await vault.read.withdrawableOf([lessor]), PRICE);
     assert.equal(await registry.read.lockedStakeOf([lessor]), 10_000_000n);
-    assert.equal((await downloads.read.getDownload([downloadId])).stage, Stage.Paid);
-    await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.claimDownload([downloadId]), downloads, "MarketDownloadWrongStage", [downloadId, Stage.Paid]);
+    assert.equal((await downloads.read.getDownload([downloadId])).stage, DownloadStage.Paid);
+    await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.claimDownload([downloadId]), downloads, "MarketDownloadWrongStage", [downloadId, DownloadStage.Paid]);
   });
 
   it("dispute won by the downloader: refund plus the lessor's bond", async function () {
@@ -145,7 +145,7 @@ describe("DownloadMarket: PoD fair exchange", function () {
     );
     await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.confirmReceipt([downloadId, []], { account: downloader.account }), downloads, "MarketDownloadWrongStage", [
       downloadId,
-      Stage.Opened,
+      DownloadStage.Opened,
     ]);
     await downloads.write.commitDownload([downloadId, honestCipher.root, KEY_HASH], { account: lessorA.account });
     const commitBlock = (await downloads.read.getDownload([downloadId])).commitBlock;
@@ -187,7 +187,7 @@ describe("DownloadMarket: PoD fair exchange", function () {
     ]);
     await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.cancelDownload([downloadId], { account: downloader.account }), downloads, "MarketDownloadWrongStage", [
       downloadId,
-      Stage.Received,
+      DownloadStage.Received,
     ]);
   });
 
@@ -212,10 +212,10 @@ describe("DownloadMarket: PoD fair exchange", function () {
       downloadId,
       getAddress(downloader.account.address),
       PRICE,
-      Stage.Opened,
+      DownloadStage.Opened,
     ]);
     assert.equal(await refunded(), PRICE);
-    await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.expireDownload([downloadId]), downloads, "MarketDownloadWrongStage", [downloadId, Stage.Refunded]);
+    await viem.assertions.revertWithCustomErrorWithArgs(downloads.write.expireDownload([downloadId]), downloads, "MarketDownloadWrongStage", [downloadId, DownloadStage.Refunded]);
 
     // 2. The downloader never confirms receipt.
     const open = async () => {

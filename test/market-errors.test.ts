@@ -4,6 +4,7 @@ import { network } from "hardhat";
 import { GIB, OPERATOR_ROLE, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, type MarketSystem } from "./helpers/market-fixture.js";
 import { createDeal, fill, fillAndProve, indexesHex, porepSeedOf, postArgs, type ProvenReplica } from "./helpers/market-actions.js";
 import { porepProof, pseudoRandomBytes } from "./helpers/proofs.js";
+import { DealState, ReplicaState } from "../node/roles/common.js";
 
 const { viem, networkHelpers } = await network.create();
 
@@ -15,8 +16,6 @@ const COLLATERAL = 10_000_000n;
 const K_POST = TEST_MARKET_PARAMS.kPoSt;
 const DEPTH = 5;
 
-enum ReplicaState { Open, Committed, Proving, Failed, Finished }
-enum DealState { Pending, Active, Finished, Failed, Cancelled }
 
 async function goToPeriod(system: MarketSystem, period: bigint, offset = 1n) {
   const start = await system.market.read.startTime();

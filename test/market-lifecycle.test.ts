@@ -4,6 +4,7 @@ import { network } from "hardhat";
 import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
 import { createDeal, fillAndProve, postArgs, type ProvenReplica } from "./helpers/market-actions.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
+import { DealState, ReplicaState } from "../node/roles/common.js";
 
 const { viem, networkHelpers } = await network.create();
 
@@ -18,8 +19,6 @@ const BOUNTY = 500_000n; // 25 % of a slash
 const FAIL_LEFT = COLLATERAL - 2n * MISS_SLASH; // slashed at failure
 const REPAIR = FAIL_LEFT / 2n; // 50 % of it
 
-enum ReplicaState { Open, Committed, Proving, Failed, Finished }
-enum DealState { Pending, Active, Finished, Failed, Cancelled }
 
 async function goToPeriod(system: MarketSystem, period: bigint, offset = 1n) {
   const start = await system.market.read.startTime();

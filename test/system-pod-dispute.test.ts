@@ -7,7 +7,6 @@ import { parseEther } from "viem";
 import { downloadMarketAbi } from "../node/chain/abi/downloadMarket.js";
 import { lessorRegistryAbi } from "../node/chain/abi/lessorRegistry.js";
 import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
-import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { startSystem, type RunningSystem } from "../scripts/lib/system-harness.js";
 
 const connection = await network.create("hardhat");
@@ -60,7 +59,6 @@ describe("the whole system: a lessor serving wrong bytes loses the PoD dispute",
     system = await startSystem(connection, { periodLength: 20, lessors: 2, serveWrongBytes: [0] });
     const { user, lessors, deployment } = system;
     const publicClient = await connection.viem.getPublicClient();
-    const market = { address: deployment.contracts.StorageMarket!.address, abi: storageMarketAbi } as const;
     const file = join(system.root, "file.bin");
     const bytes = randomBytes(150_000);
     await writeFile(file, bytes);
@@ -69,11 +67,7 @@ describe("the whole system: a lessor serving wrong bytes loses the PoD dispute",
     // The user keeps nothing: neither the file it bought the deal with nor its store's copy.
     await rm(file);
     await user.node.store.remove(deal.commD).catch(() => undefined);
-    let wrongIndex = 0;
-    for (let i = 0; i < 2; i++) {
-      const serving = await publicClient.readContract({ ...market, functionName: "servingLessor", args: [deal.dealId, BigInt(i)] });
-      if (serving.toLowerCase() === lessors[0]!.address.toLowerCase()) wrongIndex = i;
-    }
+    const wrongIndex = deal.replicas.find((r) => r.lessor.toLowerCase() === lessors[0]!.address.toLowerCase())!.replicaIndex;
 
     const out = join(system.root, "out2.bin");
     const got = await user.get(deal.dealId, out, { replicaIndex: wrongIndex });

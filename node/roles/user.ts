@@ -21,7 +21,7 @@ import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type OfferS
 import { createPodService, type PodService } from "../protocols/pod/index.js";
 import { CommittedFile, commitFile, type Commitment, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
 import { SEGMENT_SIZE } from "../proofs/constants.js";
-import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ceilDiv, createNodeAndChain, DownloadStage, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
 
 /** The user could not buy, repair or download: `shortMessage` says what to change. */
 export class UserRoleError extends CofferChainError {
@@ -336,8 +336,8 @@ export class UserRole {
     const cipherFile = await CommittedFile.open(cipherPath, cipherCommit.tree, { kind: "ciphertext" });
     try {
       await confirmReceipt(this.chain, { downloadId, opening: await podTileProof(cipherFile, challenged) });
-      while ((download = await this.chain.publicClient.readContract({ ...downloads, functionName: "getDownload", args: [downloadId] })).stage === 3) await sleep(250, timeout);
-      if (download.stage !== 4) throw new UserRoleError(`download ${downloadId} ended in stage ${download.stage} without a key`);
+      while ((download = await this.chain.publicClient.readContract({ ...downloads, functionName: "getDownload", args: [downloadId] })).stage === DownloadStage.Received) await sleep(250, timeout);
+      if (download.stage !== DownloadStage.Revealed) throw new UserRoleError(`download ${downloadId} ended in stage ${download.stage} without a key`);
       await decryptDownload(cipherPath, download.key, outPath, { size: Number(deal.size) });
       const plain = await commitFile(outPath);
       if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) return { result: { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false }, tree: plain.tree };
