@@ -6,7 +6,8 @@
  *    1 MiB application writes, best of BENCH_STREAM_REPS round-robin runs. Rows: null cipher (bench-only:
  *    what framing + muxing cost without crypto), nativeNoiseCrypto (the node default), 64 KiB writes, the
  *    library's default crypto, a 16 MiB initial Yamux window; each with its CPU seconds per GiB on the
- *    sending and receiving side (where the time goes). The former one-process rows are kept for comparison.
+ *    sending and receiving side (where the time goes). The former one-process rows are kept for comparison,
+ *    with `put` of one file to one lessor in one process (verified, durable, acked) against that stream.
  * B. Distribution of one file from one seed to N nodes with every node's upload capped, one OS process per
  *    node (and, for comparison, all nodes in this process), against the lower bound
  *    max{F/u_s, F/d_min, N·F/(u_s + Σu_i)} and against client-server N·F/u_s; plus the CPU all nodes used.
@@ -243,6 +244,34 @@ async function distributionOneProcess(UPLOAD_CAP: number): Promise<DistResult> {
   }
 }
 
+/**
+ * `put` of one file to one lessor, both nodes in this process (as the one-process stream row): verified
+ * chunks, durable writes (group commit) and acks over /coffer/upload/1.0.0. Bytes per second.
+ */
+async function putOneProcess(bytes: number): Promise<number> {
+  const logger = pino({ level: "silent" });
+  const dirs: string[] = [];
+  const dir = async () => { const d = await mkdtemp(join(tmpdir(), "coffer-bench-")); dirs.push(d); liveTempDirs.add(d); return d; };
+  const common = { listen: ["/ip4/127.0.0.1/tcp/0"], allowPrivateAddresses: true, logger, overlay: { enabled: false }, verifyOnOpen: false };
+  const user = await CofferNode.create({ ...common, dataDir: await dir(), role: "user" });
+  const lessor = await CofferNode.create({ ...common, dataDir: await dir(), role: "lessor" });
+  try {
+    for (const n of [user, lessor]) await n.start();
+    await user.connect(lessor.addresses()[0]);
+    const file = join(await dir(), "file.bin");
+    await writeFile(file, randomBytes(bytes));
+    await user.add(file);
+    const started = performance.now();
+    const put = await user.put(file, { lessors: [lessor.peerId] });
+    const seconds = (performance.now() - started) / 1000;
+    if (put.storedOn.length !== 1) throw new Error(`put failed: ${JSON.stringify(put.failed)}`);
+    return bytes / seconds;
+  } finally {
+    for (const n of [user, lessor]) await n.stop().catch(() => undefined);
+    for (const d of dirs) { await rm(d, { recursive: true, force: true }); liveTempDirs.delete(d); }
+  }
+}
+
 const mbps = (bytesPerSecond: number) => bytesPerSecond / 1e6;
 const skipStream = process.env.BENCH_SKIP_STREAM === "1";
 const skipDist = process.env.BENCH_SKIP_DIST === "1";
@@ -272,6 +301,7 @@ const chacha = skipStream ? 1 : chachaOnly(STREAM_BYTES / 2);
 // The former one-process harness (both ends on one thread), kept for comparison.
 const rawOneProcess = skipStream ? 1 : await rawTcp(STREAM_BYTES * 2);
 const noiseNativeOneProcess = skipStream ? 1 : await libp2pStream(STREAM_BYTES, nativeNoiseCrypto);
+const putOne = skipStream ? 1 : await putOneProcess(FILE_MIB * MiB);
 const dist = skipDist || process.env.BENCH_SKIP_PROCESS_DIST === "1" ? undefined : await distribution(UPLOAD_CAP);
 const distOneProcess = skipDist || process.env.BENCH_SKIP_ONE_PROCESS === "1" ? undefined : await distributionOneProcess(UPLOAD_CAP);
 const LOW_CAP = 2 * MiB;
@@ -297,6 +327,7 @@ console.log(`  ${"ChaCha20-Poly1305 seal+open only (node cipher, 64 KiB, 1 threa
 console.log("   one process (both ends on one thread, the former harness, 64 KiB writes):");
 console.log(`  ${"raw TCP loopback, one process (1 MiB writes)".padEnd(58)} ${`${mbps(rawOneProcess).toFixed(0)} MB/s`.padStart(12)}   1.000`);
 console.log(`  ${"libp2p native Noise + Yamux, one process".padEnd(58)} ${`${mbps(noiseNativeOneProcess).toFixed(0)} MB/s`.padStart(12)}   ${(noiseNativeOneProcess / rawOneProcess).toFixed(3)}`);
+console.log(`  ${`put ${FILE_MIB} MiB to one lessor, one process (ratio vs the row above)`.padEnd(58)} ${`${mbps(putOne).toFixed(0)} MB/s`.padStart(12)}   ${(putOne / noiseNativeOneProcess).toFixed(3)}`);
 for (const [cap, d, mode] of [[UPLOAD_CAP, dist, "one OS process per node"], [UPLOAD_CAP, distOneProcess, "all nodes in one process"], [MID_CAP, distMid, "one OS process per node"], [LOW_CAP, distLow, "one OS process per node"]] as const) {
   if (!d) continue;
   console.log(`\nB. distribution: ${FILE_MIB} MiB from 1 super-seeding seed to N=${PEERS}, every upload capped at ${cap / MiB} MiB/s (download uncapped), ${mode}`);
@@ -328,6 +359,8 @@ console.log(JSON.stringify({
   oneProcessRawTcpMBps: Math.round(mbps(rawOneProcess)),
   oneProcessNoiseNativeMBps: Math.round(mbps(noiseNativeOneProcess)),
   oneProcessNoiseNativeVsRawTcp: Number((noiseNativeOneProcess / rawOneProcess).toFixed(3)),
+  putOneLessorMBps: Math.round(mbps(putOne)),
+  putVsOneProcessStream: Number((putOne / noiseNativeOneProcess).toFixed(3)),
   distFileMiB: FILE_MIB,
   distPeers: PEERS,
   distUploadCapMiBps: UPLOAD_CAP / MiB,

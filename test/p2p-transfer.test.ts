@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { UPLOAD_LIMITS } from "../node/protocols/upload/constants.js";
 import { Harness, hexToBytes, mesh } from "./helpers/p2p-harness.js";
 
 describe("p2p transfer: put to lessors, multi-source get", function () {
@@ -26,5 +27,22 @@ describe("p2p transfer: put to lessors, multi-source get", function () {
     const sources = Object.keys(result.stats.bytesFrom);
     assert.ok(sources.length >= 2, `expected several sources, got ${sources.length}`);
     assert.equal(result.stats.badChunks, 0);
+  });
+
+  it("a lessor whose disk fails to sync refuses the upload with the store's reason (no ack waits forever); the other lessor stores it", async () => {
+    const eio = Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" });
+    const failing = await harness.node({ role: "lessor", store: { syncData: async () => { throw eio; } } });
+    const healthy = await harness.node({ role: "lessor" });
+    const user = await harness.node({ role: "user" });
+    await mesh([failing, healthy, user]);
+    const { path } = await harness.file(40 * 256 * 1024 + 1); // 41 chunks: more than one upload window
+    const started = performance.now();
+    const put = await user.put(path, { lessors: [failing.peerId, healthy.peerId] });
+    // Refused at the failure, not when the stream's idle timeout (30 s) ends a wait for an ack.
+    assert.ok(performance.now() - started < UPLOAD_LIMITS.idleTimeoutMs / 2, `took ${Math.round(performance.now() - started)} ms`);
+    assert.deepEqual(put.storedOn, [healthy.peerId.toString()]);
+    assert.match(put.failed[failing.peerId.toString()] ?? "", /write-failed|cannot write|sync/i);
+    assert.equal(healthy.store.info(put.info.root)?.complete, true);
+    assert.equal(failing.store.info(put.info.root)?.complete, false, "nothing is marked over an unsynced chunk");
   });
 });

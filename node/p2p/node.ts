@@ -15,7 +15,7 @@ import { createHaveService, type HaveService } from "../protocols/have/index.js"
 import { createNeighboursService, type NeighboursService } from "../protocols/neighbours/index.js";
 import { createProbeService, type ProbeService } from "../protocols/probe/index.js";
 import { createUploadService, type UploadOffer, type UploadProgress, type UploadService } from "../protocols/upload/index.js";
-import { ChunkStore, type StoredFileInfo } from "../store/chunk-store.js";
+import { ChunkStore, type ChunkStoreOptions, type StoredFileInfo } from "../store/chunk-store.js";
 import { openDatabase, type Database } from "../store/database.js";
 import { BaseError } from "./errors.js";
 import { toHex } from "./hex.js";
@@ -44,6 +44,8 @@ export interface CofferNodeOptions {
   resumeIncomplete?: boolean;
   /** Re-hash stored chunks at start (default true). */
   verifyOnOpen?: boolean;
+  /** The store's disk dependencies (tests inject a failing fdatasync; a smaller pool of open data files). */
+  store?: Pick<ChunkStoreOptions, "syncData" | "maxOpenFiles">;
   hostLimits?: HostOptions["limits"];
   noiseCrypto?: HostOptions["noiseCrypto"];
   logger?: Logger;
@@ -118,7 +120,7 @@ export class CofferNode {
     const privateKey = await loadOrCreatePeerKey(options.dataDir);
     const db = await openDatabase(options.dataDir);
     try {
-      const store = await ChunkStore.open(db, options.dataDir, { logger, verifyOnOpen: options.verifyOnOpen });
+      const store = await ChunkStore.open(db, options.dataDir, { ...options.store, logger, verifyOnOpen: options.verifyOnOpen });
       const host = await createHost({
         privateKey,
         role: options.role,
