@@ -12,7 +12,7 @@ import { FETCH_MAX_FRAME, FETCH_PROTOCOL } from "../node/protocols/fetch/constan
 import { HAVE_PROTOCOL } from "../node/protocols/have/constants.js";
 import { NEIGHBOURS_PROTOCOL } from "../node/protocols/neighbours/constants.js";
 import { PROBE_PROTOCOL } from "../node/protocols/probe/constants.js";
-import { UPLOAD_PROTOCOL } from "../node/protocols/upload/constants.js";
+import { UPLOAD_PROTOCOL, UPLOAD_WINDOW } from "../node/protocols/upload/constants.js";
 import { Harness, hexToBytes } from "./helpers/p2p-harness.js";
 
 function varint(n: number): Uint8Array {
@@ -165,6 +165,24 @@ describe("p2p malformed input: every protocol rejects it with a reason and keeps
       frame({ t: "chunk", index: 7, siblings: 1 }, badChunk),
     ]), "bad-index");
     assert.equal(lessor.store.info(other.root)?.completeChunks, 0, "nothing unverified was stored");
+  });
+
+  it("upload: a sender that runs more than the window ahead of its acks is rejected with window-exceeded", async () => {
+    // A lessor whose syncs are slow, so no ack is out before the extra chunk arrives.
+    const slow = await harness.node({ role: "lessor", store: { syncData: async (handle) => { await new Promise((r) => setTimeout(r, 300)); await handle.datasync(); } } });
+    await client.connect(slow.addresses()[0]);
+    const file = await harness.file(10 * 262144);
+    const info = await client.store.importFile(file.path);
+    const frames = [frame({ t: "offer", root: info.root, size: info.size }, client.store.manifest(info.root))];
+    for (let i = 0; i <= UPLOAD_WINDOW; i++) {
+      const siblings = client.store.proof(info.root, i);
+      const chunk = await client.store.readChunk(info.root, i);
+      const body = new Uint8Array(siblings.length * 32 + chunk.length);
+      siblings.forEach((s, j) => body.set(s, j * 32));
+      body.set(chunk, siblings.length * 32);
+      frames.push(frame({ t: "chunk", index: i, siblings: siblings.length }, body));
+    }
+    assert.equal(await outcome(client, slow.peerId, UPLOAD_PROTOCOL, frames), "window-exceeded");
   });
 
   it("challenge: bad indices, bad deadline, unknown root, out-of-range segment; a good one verifies", async () => {

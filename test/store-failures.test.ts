@@ -264,4 +264,24 @@ describe("store failure paths: failed fdatasync, file handle pool", function () 
     await store.close();
     await db.close();
   });
+
+  it("close() refuses a read waiting for a free handle instead of letting it reopen a file, and waits for the read under way", async () => {
+    const dir = await harness.dir();
+    const a = fileOf(CHUNK_SIZE);
+    const b = fileOf(CHUNK_SIZE);
+    const { db, store } = await openStore(dir, { maxOpenFiles: 1 });
+    for (const f of [a, b]) {
+      await store.declare(f.root, f.size, f.manifest);
+      await store.writeChunk(f.rootHex, 0, f.chunk(0));
+    }
+    await store.readChunk(a.rootHex, 0); // A's handle is now the pooled one
+    const readA = store.readChunk(a.rootHex, 0); // holds the only handle
+    const readB = store.readChunk(b.rootHex, 0).then(() => "read", (e: Error & { code?: string }) => e.code); // waits for it
+    await store.close();
+    assert.deepEqual(Buffer.from(await readA), a.chunk(0), "the read under way completes");
+    assert.equal(await readB, "store-closed");
+    assert.equal(store.openFiles().open, 0);
+    assert.equal(await openDataFiles(dir), 0, "no data file left open");
+    await db.close();
+  });
 });

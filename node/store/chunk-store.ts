@@ -10,7 +10,7 @@ import { CHUNK_SIZE } from "../proofs/constants.js";
 import { fileLayout, type FileLayout } from "../proofs/layout.js";
 import { equalBytes } from "../proofs/merkle.js";
 import type { Database } from "./database.js";
-import { FileHandlePool } from "./file-handles.js";
+import { FileHandlePool, FileHandlePoolClosedError } from "./file-handles.js";
 
 /**
  * Content store: each file's chunks in one data file `<dataDir>/chunks/<root>/data` (chunk i at byte
@@ -283,7 +283,12 @@ export class ChunkStore {
     const length = chunkLength(entry.layout, index);
     const bytes = new Uint8Array(length);
     if (length === 0) return bytes;
-    const { bytesRead } = await this.handles.with(this.dataPath(entry.rootHex), (handle) => handle.read(bytes, 0, length, index * CHUNK_SIZE));
+    const { bytesRead } = await this.handles
+      .with(this.dataPath(entry.rootHex), (handle) => handle.read(bytes, 0, length, index * CHUNK_SIZE))
+      .catch((error: unknown) => {
+        // (a read that waited for a free handle while the store closed)
+        throw error instanceof FileHandlePoolClosedError ? new BaseError("the store is closed", { code: "store-closed", cause: error }) : error;
+      });
     if (bytesRead !== length) throw new BaseError(`chunk ${index} of ${entry.rootHex} is truncated on disk`, { code: "truncated" });
     return bytes;
   }

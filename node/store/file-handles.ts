@@ -21,6 +21,7 @@ export class FileHandlePool {
   /** Handles opening or open, in the pool or retired; decremented once each is closed (or failed to open). */
   private openCount = 0;
   private peak = 0;
+  private closing = false;
   /** Callers waiting for a handle to become idle or closed. */
   private waiters: (() => void)[] = [];
 
@@ -58,13 +59,22 @@ export class FileHandlePool {
     if (pooled !== undefined) await this.retire(pooled);
   }
 
+  /**
+   * Refuses new users (they get a FileHandlePoolClosedError, including those waiting for a slot) and closes
+   * every handle, waiting for the ones in use until their users are done.
+   */
   async closeAll(): Promise<void> {
+    this.closing = true;
+    this.wakeWaiters();
     await Promise.all([...this.handles.values()].map((pooled) => this.retire(pooled)));
+    while (this.openCount > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   /** A pooled handle to `path` with its user counted (no await between finding it and counting its user). */
   private async acquire(path: string): Promise<PooledHandle> {
     for (;;) {
+      // (checked again after every wait: a caller woken by closeAll must not reopen a file)
+      if (this.closing) throw new FileHandlePoolClosedError(path);
       const pooled = this.handles.get(path);
       if (pooled !== undefined) {
         // Map order is recency order: move it to the end.
@@ -124,5 +134,13 @@ export class FileHandlePool {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
+  }
+}
+
+/** The pool was closed (closeAll): no file is opened for a new user. */
+export class FileHandlePoolClosedError extends Error {
+  constructor(readonly path: string) {
+    super(`file handle pool is closed (${path})`);
+    this.name = "FileHandlePoolClosedError";
   }
 }

@@ -15,7 +15,8 @@ import { MAX_UPLOAD_CHUNKS, UPLOAD_LIMITS, UPLOAD_PROTOCOL, UPLOAD_WINDOW } from
  * `/coffer/upload/1.0.0` — a user pushes a file to a lessor that agreed to store it, one file per stream:
  *   → { t: "offer", root, size }  body = manifest (chunk roots)
  *   ← { t: "accept" }             body = bitfield of chunks the lessor already holds   (or an error frame)
- *   → { t: "chunk", index, siblings: k }  body = k×32 B siblings ‖ chunk   (up to UPLOAD_WINDOW unacked)
+ *   → { t: "chunk", index, siblings: k }  body = k×32 B siblings ‖ chunk   (up to UPLOAD_WINDOW unacked;
+ *                                  one more is rejected: `window-exceeded`)
  *   ← { t: "ack", index }         after the chunk was verified against commD and stored durably
  *   → { t: "done" }               ← { t: "stored", complete }
  * A chunk that fails verification rejects the stream (`bad-chunk`); what was stored stays stored.
@@ -79,15 +80,19 @@ export class UploadService {
       const failed = () => failure; // (read through a call: the chain sets it between awaits)
       // A failed write also ends the wait for the next chunk: the sender may be waiting for that ack.
       const ackFailed = new AbortController();
-      let slotFreed: (() => void) | undefined;
+      let chunkFrames = 0;
       try {
         for (;;) {
           const { header, body } = await ctx.framed.read(AbortSignal.any([ctx.idleSignal(), ackFailed.signal]));
-          ctx.countRequest();
           const ackFailure = failed();
           if (ackFailure) throw ackFailure.error;
+          // The rate budget counts a window of chunks as one request: a chunk per request would cap an
+          // honest upload at requestsPerSecond × 256 KiB (105 MB/s at 400/s), within reach of a fast link.
+          if (header.t !== "chunk" || chunkFrames++ % UPLOAD_WINDOW === 0) ctx.countRequest();
           if (header.t === "done") break;
           if (header.t !== "chunk") throw new ProtocolError("expected `chunk` or `done`", { code: "bad-type" });
+          // A chunk's slot is freed before its ack is written, so a sender within the window never sees this.
+          if (unacked >= UPLOAD_WINDOW) throw new ProtocolError(`more than ${UPLOAD_WINDOW} chunks sent ahead of their acks`, { code: "window-exceeded" });
           const index = indexField(header.index, layout.chunkCount);
           if (index === undefined) throw new ProtocolError(`index must be an integer in [0, ${layout.chunkCount})`, { code: "bad-index" });
           const k = upperHeight(layout);
@@ -98,29 +103,31 @@ export class UploadService {
           const written = store.writeChunk(root, index, bytes, computed);
           written.catch(() => undefined); // (awaited in order by the ack chain)
           unacked++;
+          let slotFreed = false;
+          const freeSlot = () => {
+            if (!slotFreed) unacked--;
+            slotFreed = true;
+          };
           acks = acks
             .then(async () => {
               if (failure) return;
               await written;
+              freeSlot(); // before the ack can reach the sender, so its next chunk finds the slot free
               await ctx.framed.write({ t: "ack", index } as { t: string }, undefined, ctx.idleSignal());
             })
             .catch((error: unknown) => {
               failure ??= { error };
               ackFailed.abort();
             })
-            .finally(() => {
-              unacked--;
-              slotFreed?.();
-            });
-          // A sender that ignores the window waits here (its bytes stay in the stream's bounded buffers).
-          while (unacked >= UPLOAD_WINDOW) await new Promise<void>((resolve) => (slotFreed = resolve));
+            .finally(freeSlot);
         }
         await acks;
         const ackFailure = failed();
         if (ackFailure) throw ackFailure.error;
       } catch (error) {
         await acks; // (no ack is being written while the responder answers with an error frame)
-        throw failed()?.error ?? error;
+        // The sender's own fault first; else the store's failure that ended the read (an abort).
+        throw error instanceof ProtocolError ? error : (failed()?.error ?? error);
       }
       const complete = store.info(root)?.complete ?? false;
       if (complete) this.deps.onStored?.(root);
