@@ -155,6 +155,34 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
     assert.equal(blocks, 1);
   });
 
+  it("a streamed unseal paused at a yield while its workers go leaves no unhandled rejection, and the next read fails", async function () {
+    const id = replicaId(LESSOR, DEAL, 0);
+    const size = 20 * 1024 * 1024;
+    const dataPath = join(dir, "paused.bin");
+    await writeFile(dataPath, randomBytes(size));
+    await sealFile(dataPath, `${dataPath}.replica`, id);
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    // Mocha's own listener would fail the run instead of this test: take it off meanwhile.
+    const mochaListeners = process.listeners("unhandledRejection");
+    process.removeAllListeners("unhandledRejection");
+    process.on("unhandledRejection", record);
+    try {
+      const blocks = unsealStream(`${dataPath}.replica`, id, { size });
+      const first = await blocks.next(); // batches for the next blocks are in flight now
+      assert.equal(first.done, false);
+      await closeHashWorkers(); // their workers are terminated under them
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(unhandled, []);
+      await assert.rejects(async () => {
+        for (let r = await blocks.next(); !r.done; r = await blocks.next());
+      }, /hash worker exited/);
+    } finally {
+      process.removeListener("unhandledRejection", record);
+      for (const listener of mochaListeners) process.on("unhandledRejection", listener);
+    }
+  });
+
   it("refuses a truncated or corrupted stored replica with typed errors and leaves no output", async function () {
     const id = replicaId(LESSOR, DEAL, 1);
     const data = randomBytes(300_000);

@@ -266,6 +266,9 @@ export async function* unsealStream(replicaPath: string, replica: Uint8Array | H
       const result = builder
         ? pool.unsealWithRoots(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW, { height: builder.baseHeight, dataBytes })
         : pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW).then((data) => ({ data }));
+      // Observed at once: while the generator waits at a yield, a failed batch (a worker gone) must not be
+      // an unhandled rejection (it would end the process); next() still awaits it and throws.
+      result.catch(() => undefined);
       queue.push({ start, result });
       if (queue.length >= maxInFlight) yield await next();
     }
