@@ -214,6 +214,28 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     assert.equal(after.reads.get("getChallenge"), undefined);
   });
 
+  it("a challenge saved as open whose closing is already behind the follower (an older watcher's state) is classified from the logs when its expiry is refused", async function () {
+    const s = await networkHelpers.loadFixture(provenDealFixture);
+    const { market, lessorB, stranger, dealId } = s;
+    const B = getAddress(lessorB.account.address);
+    const persisted: { value?: OpenOnChainChallenge[] } = {};
+    const before = await watcherChallenger(s, { persisted });
+    await before.challenger.challenge(dealId, 1, B);
+    await mine(WINDOW);
+    await market.write.expireChallenge([dealId, 1n], { account: stranger.account });
+    // The closing is never observed: the next watcher's follower starts after it, with the challenge still saved open.
+    const publicClient = await viem.getPublicClient();
+    const cursor = memoryStore();
+    cursor.map.set("events:watcher:lastBlock", String(await publicClient.getBlockNumber()));
+    const after = await watcherChallenger(s, { cursor, persisted });
+    assert.ok(after.challenger.isOpen(dealId, 1));
+    await mine(1);
+    assert.deepEqual((await after.pass()).map(outcome), [{ replicaIndex: 1, lessor: B, result: "slashed", slashed: COLLATERAL, bounty: BOUNTY }]);
+    assert.equal(after.challenger.isOpen(dealId, 1), false, "not retried forever");
+    assert.deepEqual(persisted.value, []);
+    assert.equal(after.reads.get("getChallenge"), 1, "one read on the refused expiry");
+  });
+
   it("a closing logged before the opening, even in the same block, belongs to an earlier challenge and is ignored", async function () {
     const s = await networkHelpers.loadFixture(provenDealFixture);
     const { market, lessorA, dealId } = s;

@@ -97,19 +97,22 @@ export class OnChainChallenger {
   async observe(logs: readonly Log[], range: { toBlock: bigint }): Promise<void> {
     const { chain } = this.options;
     const closings = parseEventLogs({ abi: storageMarketAbi, eventName: [...CLOSING_EVENTS], logs: logs as Log[] });
-    let changed = false;
+    const stillOpen = new Map(this.open);
+    const closedNow: SettledOnChainChallenge[] = [];
     for (const log of closings) {
       if (!isAddressEqual(log.address, chain.addresses.market)) continue;
       const k = key(log.args.dealId, Number(log.args.replicaIndex));
-      const c = this.open.get(k);
+      const c = stillOpen.get(k);
       if (c === undefined || !loggedAfterOpening(log, c)) continue; // not ours, or it closed an earlier challenge
-      const base = { dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock: BigInt(c.openedBlock) };
-      if (log.eventName === "ChallengeExpired") this.closed.push({ ...base, result: "slashed", slashed: log.args.slashed, bounty: log.args.bounty });
-      else this.closed.push({ ...base, result: log.eventName === "ChallengeVoided" ? "voided" : "answered", slashed: 0n, bounty: 0n });
-      this.open.delete(k);
-      changed = true;
+      closedNow.push(settledBy(log, c));
+      stillOpen.delete(k);
     }
-    if (changed) await this.persist();
+    if (closedNow.length > 0) {
+      // Persisted first: if saving fails, memory still holds them open and the follower retries this range.
+      await this.options.save?.([...stillOpen.values()]);
+      for (const c of closedNow) this.open.delete(key(c.dealId, c.replicaIndex));
+      this.closed.push(...closedNow);
+    }
     this.observedTo = range.toBlock;
   }
 
@@ -129,9 +132,17 @@ export class OnChainChallenger {
           done.push({ dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock, result: result.outcome, slashed: result.slashed, bounty: result.bounty });
           this.open.delete(k);
         } catch (error) {
-          // Closed by someone else after the last observed block: its event will tell how, keep it open till then.
           if (!isMarketError(error, "MarketNoChallenge")) throw error;
-          logger.debug({ dealId: c.dealId, replicaIndex: c.replicaIndex }, "watcher: on-chain challenge closed meanwhile");
+          // Closed by someone else. Usually after the last observed block, and its event will tell how; but
+          // a closing already behind the follower (state saved by an older watcher, say) never comes: one
+          // read tells the two apart, and the logs classify the second (a rare path: reads are fine here).
+          const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex)] });
+          if (onChain.openedBlock === openedBlock) throw error;
+          const settledBefore = await this.closingFromLogs(c, this.observedTo!);
+          if (settledBefore) {
+            done.push(settledBefore);
+            this.open.delete(k);
+          } else logger.debug({ dealId: c.dealId, replicaIndex: c.replicaIndex }, "watcher: on-chain challenge closed meanwhile");
         }
       }
     } finally {
@@ -144,9 +155,30 @@ export class OnChainChallenger {
     return done;
   }
 
+  /**
+   * How challenge `c` closed, from the market's logs up to block `toBlock` (inclusive); undefined when no
+   * closing of it was logged by then (its event is still ahead of the follower).
+   */
+  private async closingFromLogs(c: OpenOnChainChallenge, toBlock: bigint): Promise<SettledOnChainChallenge | undefined> {
+    const { chain } = this.options;
+    const logs = await chain.publicClient.getLogs({ address: chain.addresses.market, fromBlock: BigInt(c.openedBlock), toBlock });
+    const closing = parseEventLogs({ abi: storageMarketAbi, eventName: [...CLOSING_EVENTS], logs })
+      .find((log) => key(log.args.dealId, Number(log.args.replicaIndex)) === key(c.dealId, c.replicaIndex) && loggedAfterOpening(log, c));
+    return closing === undefined ? undefined : settledBy(closing, c);
+  }
+
   private async persist(): Promise<void> {
     await this.options.save?.(this.openChallenges());
   }
+}
+
+type ClosingLog = ReturnType<typeof parseEventLogs<typeof storageMarketAbi, true, (typeof CLOSING_EVENTS)[number]>>[number];
+
+/** What a closing log of challenge `c` means for it: answered, slashed (expired) or voided. */
+function settledBy(log: ClosingLog, c: OpenOnChainChallenge): SettledOnChainChallenge {
+  const base = { dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock: BigInt(c.openedBlock) };
+  if (log.eventName === "ChallengeExpired") return { ...base, result: "slashed", slashed: log.args.slashed, bounty: log.args.bounty };
+  return { ...base, result: log.eventName === "ChallengeVoided" ? "voided" : "answered", slashed: 0n, bounty: 0n };
 }
 
 function key(dealId: Hex, replicaIndex: number): string {
