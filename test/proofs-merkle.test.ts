@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { MerkleTree } from "merkletreejs";
+import { recordingUnhandledRejections } from "./helpers/unhandled-rejections.js";
 import {
   CHUNK_SIZE,
   CommittedFile,
@@ -201,23 +202,14 @@ describe("proofs: Merkle commitments", function () {
   });
 
   it("a streaming commit given up while a hash is in flight leaves no unhandled rejection when the workers close", async function () {
-    const unhandled: unknown[] = [];
-    const record = (reason: unknown) => unhandled.push(reason);
-    // Mocha's own listener would fail the run instead of this test: take it off while the builder is dropped.
-    const mochaListeners = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    process.on("unhandledRejection", record);
-    try {
+    await recordingUnhandledRejections(async (unhandled) => {
       const builder = new StreamingTreeBuilder(fileLayout(8 * 1024 * 1024));
       await builder.push(new Uint8Array(4 * 1024 * 1024).fill(1)); // to a worker (not awaited: one in flight)
       await closeHashWorkers(); // the worker is terminated under the hash: its task rejects
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.deepEqual(unhandled, []);
       await assert.rejects(builder.finish(), /hash worker exited/);
-    } finally {
-      process.removeListener("unhandledRejection", record);
-      for (const listener of mochaListeners) process.on("unhandledRejection", listener);
-    }
+    });
     // The pool starts new workers on the next use.
     const data = randomBytes(4 * 1024 * 1024 + 5);
     const path = join(dir, "after-close.bin");

@@ -47,6 +47,7 @@ import {
   keyMatchesHash,
   podKeyHash,
 } from "../node/proofs/index.js";
+import { recordingUnhandledRejections } from "./helpers/unhandled-rejections.js";
 
 const LESSOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const DEAL = `0x${"42".repeat(32)}` as Hex;
@@ -161,13 +162,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
     const dataPath = join(dir, "paused.bin");
     await writeFile(dataPath, randomBytes(size));
     await sealFile(dataPath, `${dataPath}.replica`, id);
-    const unhandled: unknown[] = [];
-    const record = (reason: unknown) => unhandled.push(reason);
-    // Mocha's own listener would fail the run instead of this test: take it off meanwhile.
-    const mochaListeners = process.listeners("unhandledRejection");
-    process.removeAllListeners("unhandledRejection");
-    process.on("unhandledRejection", record);
-    try {
+    await recordingUnhandledRejections(async (unhandled) => {
       const blocks = unsealStream(`${dataPath}.replica`, id, { size });
       const first = await blocks.next(); // batches for the next blocks are in flight now
       assert.equal(first.done, false);
@@ -177,10 +172,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
       await assert.rejects(async () => {
         for (let r = await blocks.next(); !r.done; r = await blocks.next());
       }, /hash worker exited/);
-    } finally {
-      process.removeListener("unhandledRejection", record);
-      for (const listener of mochaListeners) process.on("unhandledRejection", listener);
-    }
+    });
   });
 
   it("refuses a truncated or corrupted stored replica with typed errors and leaves no output", async function () {
