@@ -145,9 +145,14 @@ class DownloadRun {
           if (live === 0) throw new NoProvidersError(rootHex);
           throw new DownloadError(`download of ${rootHex} stalled: no chunk in ${this.opt.stallTimeoutMs} ms from ${live} sources`, { code: "stalled" });
         }
+        // Woken by progress (a chunk verified, a have update, a failure) or, at the latest, after 200 ms; the
+        // timer is cleared on a wake (one left per wake would pile up at tens of wakes per second).
         await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, 200);
+          const timer = setTimeout(resolve, 200);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
       }
       return { ...store.info(this.root)!, stats: this.stats };
