@@ -76,7 +76,7 @@ export class ChunkStore {
   /** Ends a commit's linger early (enough chunks are waiting, or the store closes). */
   private lingerWake: (() => void) | undefined;
   /** declare() calls in progress, per root (a second caller waits for the first). */
-  private readonly declaring = new Map<string, Promise<void>>();
+  private readonly declarations = new Map<string, Promise<void>>();
   readonly chunksDir: string;
 
   private constructor(database: Database, dataDir: string, options: ChunkStoreOptions) {
@@ -124,7 +124,7 @@ export class ChunkStore {
       if (manifestHex === undefined) continue;
       const layout = fileLayout((JSON.parse(value) as { size: number }).size);
       const tree = new ChunkTree(layout, new Uint8Array(Buffer.from(manifestHex, "hex")));
-      this.entries.set(rootHex, { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 });
+      this.entries.set(rootHex, newEntry(rootHex, layout, tree));
     }
     for (const entry of this.entries.values()) {
       const marked = new Set<number>();
@@ -278,15 +278,13 @@ export class ChunkStore {
   }
 
   private async readAt(entry: Entry, index: number): Promise<Uint8Array> {
-    // (after close() a read would reopen a data file that nothing closes again)
-    if (this.closed) throw new BaseError("the store is closed", { code: "store-closed" });
     const length = chunkLength(entry.layout, index);
     const bytes = new Uint8Array(length);
     if (length === 0) return bytes;
     const { bytesRead } = await this.handles
       .with(this.dataPath(entry.rootHex), (handle) => handle.read(bytes, 0, length, index * CHUNK_SIZE))
       .catch((error: unknown) => {
-        // (a read that waited for a free handle while the store closed)
+        // (a read once close() has closed the data files: the pool opens none for it)
         throw error instanceof FileHandlePoolClosedError ? new BaseError("the store is closed", { code: "store-closed", cause: error }) : error;
       });
     if (bytesRead !== length) throw new BaseError(`chunk ${index} of ${entry.rootHex} is truncated on disk`, { code: "truncated" });
@@ -307,19 +305,29 @@ export class ChunkStore {
     }
     const layout = fileLayout(size);
     if (!verifyManifest(root, layout, chunkRoots)) throw new VerificationError(`manifest does not match root ${rootHex}`, { code: "bad-manifest" });
-    const declared = (async () => {
-      const entry: Entry = { rootHex, layout, tree: new ChunkTree(layout, chunkRoots.slice()), bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 };
+    await this.declaring(rootHex, async () => {
+      const entry = newEntry(rootHex, layout, new ChunkTree(layout, chunkRoots.slice()));
       await mkdir(this.dirOf(rootHex), { recursive: true });
       await this.writing(this.dataPath(rootHex), () => this.createDataFile(entry, false));
-      await this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size })).write();
+      await this.putFileRecord(rootHex, size, chunkRoots);
       this.entries.set(rootHex, entry);
-    })();
-    this.declaring.set(rootHex, declared);
+    });
+  }
+
+  /** Registers `declare` (the work that creates root's entry) so a second declaration waits for it. */
+  private async declaring(rootHex: string, declare: () => Promise<void>): Promise<void> {
+    const declared = declare();
+    this.declarations.set(rootHex, declared);
     try {
       await declared;
     } finally {
-      this.declaring.delete(rootHex);
+      this.declarations.delete(rootHex);
     }
+  }
+
+  /** The index records of a held (or fetching) file: its size and its manifest. */
+  private async putFileRecord(rootHex: string, size: number, chunkRoots: Uint8Array): Promise<void> {
+    await this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size })).write();
   }
 
   /**
@@ -327,7 +335,7 @@ export class ChunkStore {
    * import) waits for the first, then sees its entry. Callers register theirs with no await in between.
    */
   private async declarationSettled(rootHex: string): Promise<void> {
-    while (this.declaring.has(rootHex)) await this.declaring.get(rootHex)!.catch(() => undefined);
+    while (this.declarations.has(rootHex)) await this.declarations.get(rootHex)!.catch(() => undefined);
   }
 
   /**
@@ -453,12 +461,12 @@ export class ChunkStore {
       await this.declarationSettled(rootHex);
       const known = this.entries.get(rootHex);
       if (known === undefined) {
-        const registering = (async () => {
-          const entry: Entry = { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 };
+        await this.declaring(rootHex, async () => {
+          const entry = newEntry(rootHex, layout, tree);
           // The root first (a crash before the rename leaves a declared, empty root: fetched again, not
           // a data directory nothing knows about), then the data, then its markers.
           await mkdir(this.dirOf(rootHex), { recursive: true });
-          await this.db.batch().put(`m!${rootHex}`, Buffer.from(chunkRoots).toString("hex")).put(`f!${rootHex}`, JSON.stringify({ size })).write();
+          await this.putFileRecord(rootHex, size, chunkRoots);
           await this.handles.forget(this.dataPath(rootHex));
           await rename(staging, this.dataPath(rootHex));
           await syncDirectory(this.dirOf(rootHex));
@@ -467,13 +475,7 @@ export class ChunkStore {
           await batch.write();
           for (let i = 0; i < layout.chunkCount; i++) this.setBit(entry, i);
           this.entries.set(rootHex, entry);
-        })();
-        this.declaring.set(rootHex, registering);
-        try {
-          await registering;
-        } finally {
-          this.declaring.delete(rootHex);
-        }
+        });
       } else if (known.completeCount < layout.chunkCount) {
         // Partly fetched already (readers may hold its data file open): fill in the missing chunks.
         const source = await open(staging, "r");
@@ -562,6 +564,11 @@ export class ChunkStore {
     entry.bits[index >> 3] |= 0x80 >> (index & 7);
     entry.completeCount++;
   }
+}
+
+/** A root's in-memory entry with no chunk held yet. */
+function newEntry(rootHex: string, layout: FileLayout, tree: ChunkTree): Entry {
+  return { rootHex, layout, tree, bits: new Uint8Array(Math.ceil(layout.chunkCount / 8)), completeCount: 0, generation: 0 };
 }
 
 /** A commit waits up to this long for more chunks to share its fdatasync... */
