@@ -75,24 +75,23 @@ export class UploadService {
       // chunk left every chunk alone in its commit, waiting out the linger: 4.5 MiB/s for 64 MiB on loopback.
       // Acks go out in arrival order, each once its chunk is durable, from one chain (the only writer).
       let acks: Promise<void> = Promise.resolve();
-      let unacked = 0;
-      let failure: { error: unknown } | undefined;
-      const failed = () => failure; // (read through a call: the chain sets it between awaits)
-      // A failed write also ends the wait for the next chunk: the sender may be waiting for that ack.
-      const ackFailed = new AbortController();
+      /** Chunks whose write is not durable yet: at most UPLOAD_WINDOW (they hold memory). */
+      let notDurable = 0;
+      // A failed write aborts this (its error is the reason): that also ends the wait for the next chunk,
+      // for which the sender, waiting for the failed chunk's ack, may never come.
+      const writeFailed = new AbortController();
       let chunkFrames = 0;
       try {
         for (;;) {
-          const { header, body } = await ctx.framed.read(AbortSignal.any([ctx.idleSignal(), ackFailed.signal]));
-          const ackFailure = failed();
-          if (ackFailure) throw ackFailure.error;
+          const { header, body } = await ctx.framed.read(AbortSignal.any([ctx.idleSignal(), writeFailed.signal]));
+          writeFailed.signal.throwIfAborted();
           // The rate budget counts a window of chunks as one request: a chunk per request would cap an
           // honest upload at requestsPerSecond × 256 KiB (105 MB/s at 400/s), within reach of a fast link.
           if (header.t !== "chunk" || chunkFrames++ % UPLOAD_WINDOW === 0) ctx.countRequest();
           if (header.t === "done") break;
           if (header.t !== "chunk") throw new ProtocolError("expected `chunk` or `done`", { code: "bad-type" });
           // A chunk's slot is freed before its ack is written, so a sender within the window never sees this.
-          if (unacked >= UPLOAD_WINDOW) throw new ProtocolError(`more than ${UPLOAD_WINDOW} chunks sent ahead of their acks`, { code: "window-exceeded" });
+          if (notDurable >= UPLOAD_WINDOW) throw new ProtocolError(`more than ${UPLOAD_WINDOW} chunks sent ahead of their acks`, { code: "window-exceeded" });
           const index = indexField(header.index, layout.chunkCount);
           if (index === undefined) throw new ProtocolError(`index must be an integer in [0, ${layout.chunkCount})`, { code: "bad-index" });
           const k = upperHeight(layout);
@@ -100,34 +99,23 @@ export class UploadService {
           const bytes = body.slice(k * 32);
           const computed = chunkRoot(bytes, layout);
           if (!verifyPath(root, computed, index, splitSiblings(body.subarray(0, k * 32), k))) throw new ProtocolError(`chunk ${index} does not verify against the root`, { code: "bad-chunk" });
-          const written = store.writeChunk(root, index, bytes, computed);
+          notDurable++;
+          const written = store.writeChunk(root, index, bytes, computed).finally(() => notDurable--);
           written.catch(() => undefined); // (awaited in order by the ack chain)
-          unacked++;
-          let slotFreed = false;
-          const freeSlot = () => {
-            if (!slotFreed) unacked--;
-            slotFreed = true;
-          };
           acks = acks
             .then(async () => {
-              if (failure) return;
+              if (writeFailed.signal.aborted) return;
               await written;
-              freeSlot(); // before the ack can reach the sender, so its next chunk finds the slot free
               await ctx.framed.write({ t: "ack", index } as { t: string }, undefined, ctx.idleSignal());
             })
-            .catch((error: unknown) => {
-              failure ??= { error };
-              ackFailed.abort();
-            })
-            .finally(freeSlot);
+            .catch((error: unknown) => writeFailed.abort(error));
         }
         await acks;
-        const ackFailure = failed();
-        if (ackFailure) throw ackFailure.error;
+        writeFailed.signal.throwIfAborted();
       } catch (error) {
         await acks; // (no ack is being written while the responder answers with an error frame)
         // The sender's own fault first; else the store's failure that ended the read (an abort).
-        throw error instanceof ProtocolError ? error : (failed()?.error ?? error);
+        throw error instanceof ProtocolError ? error : writeFailed.signal.aborted ? writeFailed.signal.reason : error;
       }
       const complete = store.info(root)?.complete ?? false;
       if (complete) this.deps.onStored?.(root);
