@@ -121,14 +121,6 @@ export class StreamingTreeBuilder {
     this.pageRoots.set(roots, firstPage * 32);
   }
 
-  /**
-   * Waits for the queued blocks without building anything, for a caller that gives up and then closes the
-   * workers or deletes what the hashes read (a failed hash is already observed by push).
-   */
-  async abandon(): Promise<void> {
-    await Promise.allSettled(this.inFlight.splice(0));
-  }
-
   /** Checks that the next `byteLength` bytes may follow and returns the index of their first page. */
   private claim(byteLength: number): number {
     if (this.pushedBytes % this.pageBytes !== 0) throw new RangeError("only the last block may end inside a page");

@@ -126,22 +126,18 @@ export async function encryptBlocksForDownload(
       position += cipherBytes;
       options.onProgress?.({ phase: "encrypt", bytesDone: Math.min(size, position), bytesTotal: size });
     };
-    try {
-      for await (const { offset, bytes } of blocks) {
-        throwIfAborted(options.signal, `encryptBlocksForDownload(${ciphertextPath})`);
-        if (offset !== position) throw new RangeError(`plaintext blocks must be contiguous: expected offset ${position}, got ${offset}`);
-        if (bytes.length === 0) continue;
-        const padded = Math.min(layout.size - offset, Math.ceil(bytes.length / SEGMENT_SIZE) * SEGMENT_SIZE);
-        if (padded < bytes.length) throw new RangeError(`plaintext passes ${size} bytes at offset ${offset}`);
-        await encryptAndWrite(bytes, padded);
-      }
-      // A short source (or the empty file's one segment): the rest is zero plaintext.
-      const none = new Uint8Array(0);
-      for (let rest = layout.size - position; rest > 0; rest = layout.size - position) await encryptAndWrite(none, Math.min(BLOCK_BYTES, rest));
-    } catch (error) {
-      await builder.abandon();
-      throw error;
+    // (A failure below leaves hashes in flight: push() observes each, so none becomes an unhandled rejection.)
+    for await (const { offset, bytes } of blocks) {
+      throwIfAborted(options.signal, `encryptBlocksForDownload(${ciphertextPath})`);
+      if (offset !== position) throw new RangeError(`plaintext blocks must be contiguous: expected offset ${position}, got ${offset}`);
+      if (bytes.length === 0) continue;
+      const padded = Math.min(layout.size - offset, Math.ceil(bytes.length / SEGMENT_SIZE) * SEGMENT_SIZE);
+      if (padded < bytes.length) throw new RangeError(`plaintext passes ${size} bytes at offset ${offset}`);
+      await encryptAndWrite(bytes, padded);
     }
+    // A short source (or the empty file's one segment): the rest is zero plaintext.
+    const none = new Uint8Array(0);
+    for (let rest = layout.size - position; rest > 0; rest = layout.size - position) await encryptAndWrite(none, Math.min(BLOCK_BYTES, rest));
     return builder.finish();
   });
   if (options.treeCachePath) await writeTreeCache(options.treeCachePath, tree);
