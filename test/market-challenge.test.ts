@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { encodeAbiParameters, sha256, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, deployTokenAndRegistry, fund, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, postArgs } from "./helpers/market-actions.js";
+import { createDeal, failByMissedPeriods, fillAndProve, postArgs } from "./helpers/market-actions.js";
 import { challengeProof, postProof, pseudoRandomBytes } from "./helpers/proofs.js";
 import { spotChallenges } from "../node/proofs/challenges.js";
 import { verifyChallengeAnswer } from "../node/proofs/post.js";
@@ -153,11 +153,7 @@ describe("StorageMarket: on-chain challenges (§7.2)", function () {
 
     // A fails by missed periods while challenged (maxMisses = 2): the answer is void, the expiry refunds.
     await openChallenge(s, dealId, 0);
-    const start = await market.read.startTime();
-    const { periodLength } = await market.read.params();
-    await networkHelpers.time.increaseTo(start + 3n * periodLength + 1n);
-    await market.write.markProofMissing([dealId, 0n, 1n], { account: stranger.account });
-    await market.write.markProofMissing([dealId, 0n, 2n], { account: stranger.account });
+    await failByMissedPeriods(s, dealId, 0);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Failed);
     const challenge = await market.read.getChallenge([dealId, 0n]);
     await viem.assertions.revertWithCustomErrorWithArgs(
@@ -175,11 +171,7 @@ describe("StorageMarket: on-chain challenges (§7.2)", function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
     const { market, vault, watcher, lessorA, stranger, dealId } = s;
     await openChallenge(s, dealId, 0);
-    const start = await market.read.startTime();
-    const { periodLength } = await market.read.params();
-    await networkHelpers.time.increaseTo(start + 3n * periodLength + 1n);
-    await market.write.markProofMissing([dealId, 0n, 1n], { account: stranger.account });
-    await market.write.markProofMissing([dealId, 0n, 2n], { account: stranger.account });
+    await failByMissedPeriods(s, dealId, 0);
     // A repairs its own failed slot with a fresh collateral, long after the challenge's window.
     await fillAndProve(s, lessorA, dealId, 0, FILE);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Proving);

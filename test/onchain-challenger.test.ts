@@ -14,7 +14,7 @@ import { storedCheckpoint, type KeyValueStore } from "../node/chain/chain-state.
 import { EventFollower } from "../node/chain/event-follower.js";
 import { ReplicaState } from "../node/roles/common.js";
 import { OnChainChallenger, type OnChainChallengerOptions, type OpenOnChainChallenge } from "../node/roles/onchain-challenger.js";
-import { createDeal, fillAndProve } from "./helpers/market-actions.js";
+import { createDeal, failByMissedPeriods, fillAndProve } from "./helpers/market-actions.js";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./helpers/market-fixture.js";
 import { challengeProof, pseudoRandomBytes } from "./helpers/proofs.js";
 
@@ -126,10 +126,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
 
     // Voided: the challenged lessor loses the slot by missed proofs (maxMisses = 2), someone else settles.
     await challenger.challenge(dealId, 0, A);
-    const start = await market.read.startTime();
-    await networkHelpers.time.increaseTo(start + 3n * TEST_MARKET_PARAMS.periodLength + 1n);
-    await market.write.markProofMissing([dealId, 0n, 1n], { account: stranger.account });
-    await market.write.markProofMissing([dealId, 0n, 2n], { account: stranger.account });
+    await failByMissedPeriods(s, dealId, 0);
     await viem.assertions.emit(market.write.expireChallenge([dealId, 0n], { account: stranger.account }), market, "ChallengeVoided");
     assert.deepEqual((await pass()).map(outcome), [{ replicaIndex: 0, lessor: A, result: "voided", slashed: 0n, bounty: 0n }]);
 

@@ -8,7 +8,7 @@ import { network } from "hardhat";
 import { getAddress, type PublicClient } from "viem";
 import { getServingLessors } from "../node/chain/actions/getServingLessors.js";
 import { ReplicaState } from "../node/roles/common.js";
-import { createDeal, fill, fillAndProve } from "./helpers/market-actions.js";
+import { createDeal, failByMissedPeriods, fill, fillAndProve } from "./helpers/market-actions.js";
 import { GIB, deployMarketSystem } from "./helpers/market-fixture.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
 
@@ -24,7 +24,7 @@ async function threeSlotDealFixture() {
 describe("getServingLessors", function () {
   it("lists only the Proving replicas of a running deal, by index, with their lessors", async function () {
     const s = await networkHelpers.loadFixture(threeSlotDealFixture);
-    const { market, lessorA, lessorB, lessorC, stranger, dealId } = s;
+    const { market, lessorA, lessorB, lessorC, dealId } = s;
     const publicClient = (await viem.getPublicClient()) as unknown as PublicClient;
     const ctx = { publicClient, addresses: { token: s.token.address, registry: s.registry.address, vault: s.vault.address, market: market.address, downloads: s.downloads.address } };
     const serving = async () => (await getServingLessors(ctx, { dealId, replicas: 3 })).map((r) => ({ replicaIndex: r.replicaIndex, lessor: getAddress(r.lessor) }));
@@ -42,15 +42,13 @@ describe("getServingLessors", function () {
     ]);
 
     // B misses two periods (maxMisses = 2): its replica fails and is no longer served.
-    const start = await market.read.startTime();
-    const { periodLength } = await market.read.params();
-    await networkHelpers.time.increaseTo(start + 3n * periodLength + 1n);
-    await market.write.markProofMissing([dealId, 1n, 1n], { account: stranger.account });
-    await market.write.markProofMissing([dealId, 1n, 2n], { account: stranger.account });
+    await failByMissedPeriods(s, dealId, 1);
     assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
     assert.deepEqual(await serving(), [{ replicaIndex: 2, lessor: getAddress(lessorC.account.address) }]);
 
     // Once the deal has ended nothing is served, even by a replica still Proving.
+    const start = await market.read.startTime();
+    const { periodLength } = await market.read.params();
     const { endPeriod } = await market.read.getDeal([dealId]);
     await networkHelpers.time.increaseTo(start + BigInt(endPeriod) * periodLength + 1n);
     assert.deepEqual(await serving(), []);

@@ -39,6 +39,19 @@ export async function fill(system: MarketSystem, lessor: Wallet, dealId: Hex, in
   return sealed;
 }
 
+/**
+ * Fails slot `index` by missed proofs: chain time moves past period 3, then `system.stranger` reports periods 1
+ * and 2 as missed (maxMisses = 2 in the test parameters).
+ */
+export async function failByMissedPeriods(system: MarketSystem, dealId: Hex, index: number): Promise<void> {
+  const start = await system.market.read.startTime();
+  const { periodLength } = await system.market.read.params();
+  const testClient = await system.viem.getTestClient();
+  await testClient.setNextBlockTimestamp({ timestamp: start + 3n * periodLength + 1n });
+  await testClient.mine({ blocks: 1 });
+  for (const period of [1n, 2n]) await system.market.write.markProofMissing([dealId, BigInt(index), period], { account: system.stranger.account });
+}
+
 export interface ProvenReplica {
   readonly dealId: Hex;
   readonly index: number;
