@@ -6,6 +6,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {ILessorRegistry} from "../interfaces/ILessorRegistry.sol";
 import {IMarketVault} from "../interfaces/IMarketVault.sol";
 import {IStorageMarket} from "../interfaces/IStorageMarket.sol";
+import {DelayedSeed} from "../libraries/DelayedSeed.sol";
 import {ProofMath} from "../libraries/ProofMath.sol";
 import {ProofVerifier} from "../libraries/ProofVerifier.sol";
 import {PeriodBits} from "./PeriodBits.sol";
@@ -23,7 +24,16 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     uint256 private constant MAX_SIZE = 1 << 50;
     uint256 private constant MAX_REPLICAS = 10;
     /// @dev blockhash() only reaches this many blocks back.
-    uint256 private constant BLOCKHASH_WINDOW = 256;
+    uint256 private constant BLOCKHASH_WINDOW = DelayedSeed.HORIZON;
+    /// @dev A miss of period p is reportable until the end of period p + MISS_REPORT_PERIODS (§10.4); the
+    /// replica is finishable from then on, so its last period's misses are reportable too.
+    uint256 private constant MISS_REPORT_PERIODS = 1;
+
+    /// @dev A period's seed: its seed block (fixed by the first seedPeriod() of the period), then the seed.
+    struct PeriodSeed {
+        uint64 seedBlock;
+        bytes32 seed;
+    }
 
     ILessorRegistry private immutable _registry;
     IMarketVault private immutable _vault;
@@ -40,14 +50,18 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     uint256 private immutable _collateralPerGiB;
     uint256 private immutable _challengeWindow;
     uint256 private immutable _challengeBond;
+    uint256 private immutable _minSegments;
+    uint256 private immutable _revealFactor;
 
     mapping(bytes32 dealId => Deal) private _deals;
     mapping(bytes32 dealId => mapping(uint256 replicaIndex => Replica)) private _replicas;
     /// @dev Two bits per (replica slot, period): proven, missed. See PeriodBits.
     mapping(bytes32 dealId => mapping(uint256 key => uint256)) private _periodBits;
-    mapping(uint256 period => bytes32) private _seeds;
+    mapping(uint256 period => PeriodSeed) private _seeds;
     mapping(address client => uint256) private _nonces;
-    mapping(bytes32 dealId => mapping(uint256 replicaIndex => Challenge)) private _challenges;
+    mapping(bytes32 dealId => mapping(uint256 replicaIndex => mapping(address challenger => Challenge))) private _challenges;
+    /// @dev Lessors that lost a replica of the deal (misses, expired challenge): they never fill a slot of it again.
+    mapping(bytes32 dealId => mapping(address lessor => bool)) private _failedLessors;
 
     constructor(ILessorRegistry registry_, IMarketVault vault_, Params memory p) {
         if (p.periodLength == 0) revert MarketInvalidParameter("periodLength");
@@ -61,7 +75,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (p.repairBps > BPS) revert MarketInvalidParameter("repairBps");
         // A failed challenge pays both shares out of the same collateral.
         if (uint256(p.bountyBps) + p.repairBps > BPS) revert MarketInvalidParameter("bountyBps+repairBps");
-        if (p.challengeWindow == 0) revert MarketInvalidParameter("challengeWindow");
+        // The answer's last block must still read blockhash(openedBlock + 1).
+        if (p.challengeWindow == 0 || p.challengeWindow > BLOCKHASH_WINDOW) revert MarketInvalidParameter("challengeWindow");
+        if (p.minSegments == 0) revert MarketInvalidParameter("minSegments");
         if (vault_.token() != address(registry_.stakeToken())) revert MarketInvalidParameter("vault");
         _registry = registry_;
         _vault = vault_;
@@ -78,6 +94,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         _collateralPerGiB = p.collateralPerGiB;
         _challengeWindow = p.challengeWindow;
         _challengeBond = p.challengeBond;
+        _minSegments = p.minSegments;
+        _revealFactor = p.revealFactor;
     }
 
     // ================================================================== deals
@@ -105,6 +123,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (escrow > type(uint128).max) revert MarketInvalidPrice(pricePerGiBPerPeriod);
 
         uint256 segments = ProofMath.segmentCount(size);
+        uint256 minSegments = _minSegmentsFor(durationPeriods);
+        if (segments < minSegments) revert MarketDealTooSmall(size, minSegments * 32);
         dealId = sha256(abi.encode(msg.sender, _nonces[msg.sender]++));
         Deal storage deal = _deals[dealId];
         deal.client = msg.sender;
@@ -143,6 +163,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (current >= deal.endPeriod) revert MarketDealEnded(dealId, deal.endPeriod, current);
         uint256 endPeriod = uint256(deal.endPeriod) + extraPeriods;
         if (extraPeriods == 0 || endPeriod > type(uint32).max) revert MarketInvalidDuration(extraPeriods);
+        // A longer deal publishes more openings: the replica must still be large enough (§2.1).
+        uint256 minSegments = _minSegmentsFor(endPeriod - deal.startPeriod);
+        if (deal.segments < minSegments) revert MarketDealTooSmall(deal.size, minSegments * 32);
         uint256 amount = uint256(deal.pricePerPeriod) * deal.replicas * extraPeriods;
         uint256 escrow = deal.escrow + amount;
         if (escrow > type(uint128).max) revert MarketInvalidDuration(extraPeriods);
@@ -158,8 +181,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (deal.client != msg.sender) revert MarketNotDealClient(dealId, msg.sender);
         if (deal.cancelled) revert MarketDealCancelled(dealId);
         if (deal.everFilled) revert MarketDealAlreadyFilled(dealId);
+        _markRefunded(dealId, deal);
         deal.cancelled = true;
-        deal.refunded = true;
         uint256 refund = deal.escrow;
         emit DealCancelled(dealId, refund);
         _vault.credit(msg.sender, refund);
@@ -171,8 +194,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (deal.cancelled) revert MarketDealCancelled(dealId);
         uint256 current = currentPeriod();
         if (current < deal.endPeriod) revert MarketDealNotEnded(dealId, deal.endPeriod, current);
-        if (deal.refunded) revert MarketAlreadyRefunded(dealId);
-        deal.refunded = true;
+        _markRefunded(dealId, deal);
         amount = _unspentView(dealId, deal);
         _clearRepairRewards(dealId, deal.replicas);
         emit DealRefunded(dealId, deal.client, amount);
@@ -186,8 +208,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         Deal storage deal = _existingDeal(dealId);
         if (deal.cancelled) revert MarketDealCancelled(dealId);
         uint256 current = currentPeriod();
-        // At least one whole period must remain after this one for the replica to prove.
-        if (current + 1 >= deal.endPeriod) revert MarketDealEnded(dealId, deal.endPeriod, current);
+        if (!_refillable(deal, current)) revert MarketDealEnded(dealId, deal.endPeriod, current);
         uint256 replicas = deal.replicas;
         if (replicaIndex >= replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, replicas);
         Replica storage replica = _replicas[dealId][replicaIndex];
@@ -196,6 +217,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             revert MarketReplicaNotOpen(dealId, replicaIndex, _replicaState(deal, replica, current));
         }
         if (!_registry.isActiveLessor(msg.sender)) revert MarketLessorNotActive(msg.sender);
+        // A lessor never earns a repair reward carved from its own slash (§10.4).
+        if (_failedLessors[dealId][msg.sender]) revert MarketLessorFailedDeal(dealId, msg.sender);
         // Sybil rule (§4.1): one identity holds at most one live replica of a deal. Bounded: replicas <= 10.
         for (uint256 j; j < replicas; ++j) {
             Replica storage other = _replicas[dealId][j];
@@ -279,12 +302,22 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     /// @inheritdoc IStorageMarket
     function seedPeriod() external returns (bytes32 seed) {
         uint256 period = currentPeriod();
-        seed = _seeds[period];
-        if (seed == bytes32(0)) {
-            seed = sha256(abi.encode(block.prevrandao, blockhash(block.number - 1), period));
-            _seeds[period] = seed;
-            emit PeriodSeeded(period, seed);
+        PeriodSeed storage entry = _seeds[period];
+        seed = entry.seed;
+        if (seed != bytes32(0)) return seed;
+        uint256 seedBlock = entry.seedBlock;
+        if (seedBlock == 0) {
+            // The seed is the hash of a block that does not exist yet: no caller can see its indices now, and
+            // reverting this call (to retry later) leaves the next caller the same position.
+            seedBlock = block.number + 1;
+            entry.seedBlock = uint64(seedBlock);
+            emit PeriodSeedRequested(period, seedBlock);
+            return bytes32(0);
         }
+        DelayedSeed.Status status = DelayedSeed.status(seedBlock);
+        if (status == DelayedSeed.Status.Pending) return bytes32(0);
+        if (status == DelayedSeed.Status.Lost) revert MarketPeriodSeedLost(period, seedBlock);
+        seed = _storeSeed(entry, period, seedBlock);
     }
 
     /// @inheritdoc IStorageMarket
@@ -294,8 +327,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     {
         uint256 current = currentPeriod();
         if (period != current) revert MarketWrongPeriod(period, current);
-        bytes32 seed = _seeds[period];
-        if (seed == bytes32(0)) revert MarketPeriodNotSeeded(period);
+        bytes32 seed = _seedForProof(period);
         uint256 count = dealIds.length;
         if (count != replicaIndexes.length) revert MarketPoStBatchMismatch(count, replicaIndexes.length);
         if (count == 0) revert MarketEmptyPoSt(period);
@@ -323,6 +355,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         }
         if (period >= current) revert MarketPeriodNotClosed(period, current);
         if (period < replica.firstPeriod || period >= deal.endPeriod) revert MarketPeriodNotDue(dealId, replicaIndex, period);
+        // Bounded: a lessor's liability for a period ends, and a watcher cannot save up misses to fail a
+        // replica long after the fact.
+        if (current > period + MISS_REPORT_PERIODS) revert MarketMissReportClosed(dealId, replicaIndex, period, current);
         mapping(uint256 => uint256) storage bits = _periodBits[dealId];
         (bool proven, bool missed) = bits.get(replicaIndex, period);
         if (proven) revert MarketPeriodAlreadyProven(dealId, replicaIndex, period);
@@ -342,7 +377,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         emit ProofMissed(dealId, replicaIndex, lessor, period, slashed, bounty, msg.sender);
         uint256 repair;
         if (misses >= _maxMisses) {
-            repair = _failReplica(dealId, replicaIndex, replica, left);
+            repair = _failReplica(dealId, deal, replicaIndex, replica, left, current);
             slashed += left;
         } else {
             replica.collateralLeft = uint128(left);
@@ -359,31 +394,40 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         Replica storage replica = _replicas[dealId][replicaIndex];
         ReplicaState state = _replicaState(deal, replica, currentPeriod());
         if (state != ReplicaState.Proving) revert MarketReplicaNotProving(dealId, replicaIndex, state);
-        Challenge storage challenge = _requireNoChallenge(dealId, replicaIndex);
-        // prevrandao: nobody outside the proposer knows the indices before this block is out (§7.2).
-        bytes32 seed = sha256(abi.encode(block.prevrandao, blockhash(block.number - 1), dealId, replicaIndex));
+        Challenge storage challenge = _challenges[dealId][replicaIndex][msg.sender];
+        if (challenge.challenger != address(0)) {
+            revert MarketChallengeOpen(dealId, replicaIndex, msg.sender, _challengeDeadline(challenge.openedBlock));
+        }
         address lessor = replica.lessor;
         challenge.challenger = msg.sender;
         challenge.openedBlock = uint64(block.number);
         challenge.lessor = lessor;
         challenge.fillBlock = replica.fillBlock;
-        challenge.seed = seed;
-        emit ReplicaChallenged(dealId, replicaIndex, lessor, msg.sender, seed, block.number + _challengeWindow, _challengeBond);
+        replica.openChallenges += 1;
+        // The seed is blockhash(block.number + 1) (§7.2): neither the challenger nor the lessor knows it now.
+        emit ReplicaChallenged(
+            dealId, replicaIndex, lessor, msg.sender, block.number + 1, _challengeDeadline(block.number), _challengeBond
+        );
         if (_challengeBond > 0) _vault.deposit(msg.sender, _challengeBond);
     }
 
     /// @inheritdoc IStorageMarket
-    function answerChallenge(bytes32 dealId, uint256 replicaIndex, bytes32[] calldata proof) external nonReentrant {
-        Challenge storage challenge = _openChallenge(dealId, replicaIndex);
+    function answerChallenge(bytes32 dealId, uint256 replicaIndex, address challenger, bytes32[] calldata proof)
+        external
+        nonReentrant
+    {
+        Challenge storage challenge = _openChallenge(dealId, replicaIndex, challenger);
         address lessor = challenge.lessor;
         Replica storage replica = _replicas[dealId][replicaIndex];
         if (!_holds(replica, challenge)) revert MarketChallengeVoid(dealId, replicaIndex, lessor);
-        uint256 deadline = challenge.openedBlock + _challengeWindow;
+        uint256 openedBlock = challenge.openedBlock;
+        if (block.number < openedBlock + 2) revert MarketChallengeSeedNotReady(dealId, replicaIndex, openedBlock + 2);
+        uint256 deadline = _challengeDeadline(openedBlock);
         if (block.number > deadline) revert MarketChallengeLate(dealId, replicaIndex, deadline);
         Deal storage deal = _deals[dealId];
         bool ok = ProofVerifier.verifyChallenge(
             replica.commR,
-            challenge.seed,
+            _challengeSeed(openedBlock, dealId, replicaIndex, challenger),
             ProofMath.replicaId(lessor, dealId, replicaIndex),
             deal.segments,
             deal.depth,
@@ -391,31 +435,31 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             proof
         );
         if (!ok) revert MarketInvalidChallengeAnswer(dealId, replicaIndex);
-        delete _challenges[dealId][replicaIndex];
-        emit ChallengeAnswered(dealId, replicaIndex, lessor, _challengeBond);
+        _closeChallenge(dealId, replicaIndex, challenger, replica);
+        emit ChallengeAnswered(dealId, replicaIndex, lessor, challenger, _challengeBond);
         if (_challengeBond > 0) _vault.credit(lessor, _challengeBond);
     }
 
     /// @inheritdoc IStorageMarket
-    function expireChallenge(bytes32 dealId, uint256 replicaIndex) external nonReentrant {
-        Challenge storage challenge = _openChallenge(dealId, replicaIndex);
-        address challenger = challenge.challenger;
+    function expireChallenge(bytes32 dealId, uint256 replicaIndex, address challenger) external nonReentrant {
+        Challenge storage challenge = _openChallenge(dealId, replicaIndex, challenger);
         address lessor = challenge.lessor;
-        uint256 deadline = challenge.openedBlock + _challengeWindow;
+        uint256 deadline = _challengeDeadline(challenge.openedBlock);
         Replica storage replica = _replicas[dealId][replicaIndex];
         bool held = _holds(replica, challenge);
         if (held && block.number <= deadline) revert MarketChallengeNotExpired(dealId, replicaIndex, deadline);
-        delete _challenges[dealId][replicaIndex];
+        _closeChallenge(dealId, replicaIndex, challenger, replica);
         uint256 bond = _challengeBond;
         if (!held) {
             emit ChallengeVoided(dealId, replicaIndex, challenger, bond);
         } else {
             // The lessor could not open its own sealed replica in time: the replica fails outright.
+            Deal storage deal = _deals[dealId];
             uint256 slashed = replica.collateralLeft;
             uint256 bounty = slashed * _bountyBps / BPS;
             emit ChallengeExpired(dealId, replicaIndex, lessor, challenger, slashed, bounty);
-            uint256 repair = _failReplica(dealId, replicaIndex, replica, slashed);
-            _slash(lessor, slashed, challenger, bounty, _deals[dealId].client, repair);
+            uint256 repair = _failReplica(dealId, deal, replicaIndex, replica, slashed, currentPeriod());
+            _slash(lessor, slashed, challenger, bounty, deal.client, repair);
         }
         if (bond > 0) _vault.credit(challenger, bond);
     }
@@ -429,10 +473,10 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (replica.status != SlotStatus.PROVING) {
             revert MarketReplicaNotProving(dealId, replicaIndex, _replicaState(deal, replica, current));
         }
-        // One period of grace after the last one, so its misses can still be reported.
-        uint256 finishPeriod = uint256(deal.endPeriod) + 1;
+        // The report window of the last period's misses (§10.4) must close first.
+        uint256 finishPeriod = uint256(deal.endPeriod) + MISS_REPORT_PERIODS;
         if (current < finishPeriod) revert MarketReplicaNotFinishable(dealId, replicaIndex, finishPeriod);
-        _requireNoChallenge(dealId, replicaIndex);
+        if (replica.openChallenges != 0) revert MarketChallengesOpen(dealId, replicaIndex, replica.openChallenges);
         address lessor = replica.lessor;
         uint256 amount = replica.collateralLeft;
         replica.status = SlotStatus.FINISHED;
@@ -456,7 +500,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             repairBps: uint16(_repairBps),
             collateralPerGiB: uint128(_collateralPerGiB),
             challengeWindow: uint16(_challengeWindow),
-            challengeBond: uint128(_challengeBond)
+            challengeBond: uint128(_challengeBond),
+            minSegments: uint48(_minSegments),
+            revealFactor: uint16(_revealFactor)
         });
     }
 
@@ -469,7 +515,18 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     }
 
     function periodSeed(uint256 period) external view returns (bytes32) {
-        return _seeds[period];
+        PeriodSeed storage entry = _seeds[period];
+        if (entry.seed != bytes32(0)) return entry.seed;
+        bytes32 hash = DelayedSeed.hashOf(entry.seedBlock);
+        return hash == bytes32(0) || entry.seedBlock == 0 ? bytes32(0) : _periodSeedOf(hash, period);
+    }
+
+    function periodSeedBlock(uint256 period) external view returns (uint256) {
+        return _seeds[period].seedBlock;
+    }
+
+    function minimumSize(uint256 durationPeriods) external view returns (uint256) {
+        return _minSegmentsFor(durationPeriods) * 32;
     }
 
     function getDeal(bytes32 dealId) external view returns (Deal memory) {
@@ -534,8 +591,15 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         return replica.lessor;
     }
 
-    function getChallenge(bytes32 dealId, uint256 replicaIndex) external view returns (Challenge memory) {
-        return _challenges[dealId][replicaIndex];
+    function getChallenge(bytes32 dealId, uint256 replicaIndex, address challenger)
+        external
+        view
+        returns (Challenge memory challenge)
+    {
+        challenge = _challenges[dealId][replicaIndex][challenger];
+        if (challenge.challenger != address(0) && DelayedSeed.status(uint256(challenge.openedBlock) + 1) == DelayedSeed.Status.Ready) {
+            challenge.seed = _challengeSeed(challenge.openedBlock, dealId, replicaIndex, challenger);
+        }
     }
 
     function vault() external view returns (address) {
@@ -565,16 +629,76 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         }
     }
 
-    function _openChallenge(bytes32 dealId, uint256 replicaIndex) private view returns (Challenge storage challenge) {
-        challenge = _challenges[dealId][replicaIndex];
-        if (challenge.challenger == address(0)) revert MarketNoChallenge(dealId, replicaIndex);
+    function _openChallenge(bytes32 dealId, uint256 replicaIndex, address challenger)
+        private
+        view
+        returns (Challenge storage challenge)
+    {
+        challenge = _challenges[dealId][replicaIndex][challenger];
+        if (challenge.challenger == address(0)) revert MarketNoChallenge(dealId, replicaIndex, challenger);
     }
 
-    function _requireNoChallenge(bytes32 dealId, uint256 replicaIndex) private view returns (Challenge storage challenge) {
-        challenge = _challenges[dealId][replicaIndex];
-        if (challenge.challenger != address(0)) {
-            revert MarketChallengeOpen(dealId, replicaIndex, challenge.openedBlock + _challengeWindow);
+    function _closeChallenge(bytes32 dealId, uint256 replicaIndex, address challenger, Replica storage replica) private {
+        delete _challenges[dealId][replicaIndex][challenger];
+        // Every open challenge was counted when opened.
+        unchecked {
+            replica.openChallenges -= 1;
         }
+    }
+
+    /// @dev The answer's last block: the seed block (openedBlock + 1) plus the window.
+    function _challengeDeadline(uint256 openedBlock) private view returns (uint256) {
+        return openedBlock + 1 + _challengeWindow;
+    }
+
+    /// @dev sha256(abi.encode(blockhash(openedBlock + 1), dealId, replicaIndex, challenger)) (§7.2). Callers
+    /// check that the block is readable (challengeWindow <= 256 keeps it so until the deadline).
+    function _challengeSeed(uint256 openedBlock, bytes32 dealId, uint256 replicaIndex, address challenger)
+        private
+        view
+        returns (bytes32)
+    {
+        return sha256(abi.encode(blockhash(openedBlock + 1), dealId, replicaIndex, challenger));
+    }
+
+    /// @dev The stored seed of `period`, storing it now if its block is readable; reverts when it cannot be had.
+    function _seedForProof(uint256 period) private returns (bytes32 seed) {
+        PeriodSeed storage entry = _seeds[period];
+        seed = entry.seed;
+        if (seed != bytes32(0)) return seed;
+        uint256 seedBlock = entry.seedBlock;
+        if (seedBlock == 0) revert MarketPeriodNotSeeded(period, 0);
+        DelayedSeed.Status status = DelayedSeed.status(seedBlock);
+        if (status == DelayedSeed.Status.Pending) revert MarketPeriodNotSeeded(period, seedBlock + 1);
+        if (status == DelayedSeed.Status.Lost) revert MarketPeriodSeedLost(period, seedBlock);
+        seed = _storeSeed(entry, period, seedBlock);
+    }
+
+    function _storeSeed(PeriodSeed storage entry, uint256 period, uint256 seedBlock) private returns (bytes32 seed) {
+        seed = _periodSeedOf(blockhash(seedBlock), period);
+        entry.seed = seed;
+        emit PeriodSeeded(period, seed);
+    }
+
+    /// @dev seed[p] = sha256(abi.encode(blockhash(seedBlock), p)) (§6.1).
+    function _periodSeedOf(bytes32 seedBlockHash, uint256 period) private pure returns (bytes32) {
+        return sha256(abi.encode(seedBlockHash, period));
+    }
+
+    /// @dev max(minSegments, revealFactor · kPoSt · durationPeriods) (§2.1).
+    function _minSegmentsFor(uint256 durationPeriods) private view returns (uint256) {
+        return Math.max(_minSegments, _revealFactor * _kPoSt * durationPeriods);
+    }
+
+    /// @dev A slot can be (re)filled while at least one whole period remains after the current one.
+    function _refillable(Deal storage deal, uint256 current) private view returns (bool) {
+        return current + 1 < deal.endPeriod;
+    }
+
+    /// @dev The one gate of both client payouts of a deal's escrow (cancelDeal, claimRefund): at most one runs.
+    function _markRefunded(bytes32 dealId, Deal storage deal) private {
+        if (deal.refunded) revert MarketAlreadyRefunded(dealId);
+        deal.refunded = true;
     }
 
     /// @dev True while the slot still holds the filling that was challenged (same lessor, same fill, Proving).
@@ -583,9 +707,19 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     }
 
     /// @dev The replica fails (too many misses, or an on-chain challenge left unanswered): all `amount` still
-    /// locked is slashed by the caller; `repairBps` of it becomes the slot's repair reward.
-    function _failReplica(bytes32 dealId, uint256 replicaIndex, Replica storage replica, uint256 amount) private returns (uint256 repair) {
-        repair = amount * _repairBps / BPS;
+    /// locked is slashed by the caller; `repairBps` of it becomes the slot's repair reward while the slot can
+    /// still be refilled, and goes to the client with the rest otherwise (nobody could ever earn it, and a
+    /// refund may have been paid already). The failed lessor may not fill a slot of this deal again.
+    function _failReplica(
+        bytes32 dealId,
+        Deal storage deal,
+        uint256 replicaIndex,
+        Replica storage replica,
+        uint256 amount,
+        uint256 current
+    ) private returns (uint256 repair) {
+        if (_refillable(deal, current)) repair = amount * _repairBps / BPS;
+        _failedLessors[dealId][replica.lessor] = true;
         replica.status = SlotStatus.FAILED;
         replica.collateralLeft = 0;
         replica.repairReward += uint128(repair);

@@ -21,7 +21,7 @@ contract MarketFuzzTest is MarketSetup {
     /// hardhat-config: fuzz.runs = 64
     /// The escrow is exactly replicas * duration * ceil(size * price / 2^30), pulled into the vault.
     function test_fuzz_createDealEscrowsExactly(uint64 sizeSeed, uint8 replicasSeed, uint32 durationSeed, uint128 priceSeed) public {
-        uint64 size = uint64(bound(sizeSeed, 1, 1 << 50));
+        uint64 size = uint64(bound(sizeSeed, TinyReplica.SIZE, 1 << 50));
         uint8 replicas = uint8(bound(replicasSeed, 1, 10));
         uint32 duration = uint32(bound(durationSeed, 1, 100_000));
         uint128 price = uint128(bound(priceSeed, 1, 1e30));
@@ -42,7 +42,7 @@ contract MarketFuzzTest is MarketSetup {
     function test_fuzz_postRejectsAnyTamperedWord(uint256 wordSeed, uint256 flipSeed) public {
         (bytes32 dealId, bytes32[4] memory s) = _provenReplica();
         vm.warp(market.startTime() + PERIOD + 1);
-        bytes32 seed = market.seedPeriod();
+        bytes32 seed = _seedNow();
         bytes32[] memory proof = new bytes32[](K_POST * 3);
         TinyReplica.postProof(s, seed, ProofMath.replicaId(LESSOR, dealId, 0), K_POST, proof, 0);
         bytes32[] memory ids = new bytes32[](1);
@@ -63,9 +63,10 @@ contract MarketFuzzTest is MarketSetup {
     function test_fuzz_missesSlashExactly(uint256 missesSeed) public {
         (bytes32 dealId,) = _provenReplica();
         uint256 misses = bound(missesSeed, 1, 2);
-        vm.warp(market.startTime() + (misses + 1) * PERIOD + 1);
         uint256 lockedBefore = registry.lockedStakeOf(LESSOR);
         for (uint256 p = 1; p <= misses; ++p) {
+            // Each miss is reported in the period after it (the report window, §10.4).
+            vm.warp(market.startTime() + (p + 1) * PERIOD + 1);
             vm.prank(address(0x3A7C4));
             market.markProofMissing(dealId, 0, p);
         }

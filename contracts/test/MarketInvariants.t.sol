@@ -48,11 +48,22 @@ abstract contract MarketSetup is CofferTest {
                 repairBps: 5000,
                 collateralPerGiB: 0,
                 challengeWindow: 3,
-                challengeBond: 1_000
+                challengeBond: 1_000,
+                // TinyReplica is 4 segments: the minimum-size rule (§2.1) has its own tests.
+                minSegments: 4,
+                revealFactor: 0
             })
         );
         vault.grantRole(vault.OPERATOR_ROLE(), address(market));
         registry.grantRole(registry.MARKET_ROLE(), address(market));
+    }
+
+    /// @dev Requests the current period's seed, mines its seed block and stores it (§6.1).
+    function _seedNow() internal returns (bytes32 seed) {
+        seed = market.seedPeriod();
+        if (seed != bytes32(0)) return seed;
+        vm.roll(block.number + 2);
+        seed = market.seedPeriod();
     }
 
     function _fund(address account, uint256 amount) internal {
@@ -162,7 +173,8 @@ contract MarketHandler is CofferTest {
     function provePeriod(uint256 lessorSeed) external {
         address lessor = lessors[lessorSeed % 3];
         uint256 period = market.currentPeriod();
-        bytes32 seed = market.seedPeriod();
+        bytes32 seed = _seed();
+        if (seed == bytes32(0)) return;
         bytes32[] memory ids = new bytes32[](deals.length * 3);
         bytes memory indexes = new bytes(deals.length * 3);
         uint256[] memory which = new uint256[](deals.length * 3);
@@ -193,6 +205,17 @@ contract MarketHandler is CofferTest {
         vm.prank(lessor);
         market.submitPoSt(period, ids, indexes, proof);
         for (uint256 r; r < count; ++r) ++ghostProven[ids[r]][which[r]];
+    }
+
+    /// @dev The current period's seed: the first call fixes the seed block, one block later it can be stored.
+    function _seed() internal returns (bytes32 seed) {
+        seed = market.seedPeriod();
+        if (seed != bytes32(0)) return seed;
+        uint256 seedBlock = market.periodSeedBlock(market.currentPeriod());
+        if (seedBlock >= block.number) vm.roll(seedBlock + 1);
+        try market.seedPeriod() returns (bytes32 stored) {
+            seed = stored;
+        } catch {}
     }
 
     function markMissing(uint256 dealSeed, uint256 indexSeed, uint256 back) external {
@@ -227,18 +250,22 @@ contract MarketHandler is CofferTest {
         uint256 d = dealSeed % deals.length;
         bytes32 dealId = deals[d];
         uint256 index = indexSeed % replicaCount[dealId];
-        IStorageMarket.Challenge memory c = market.getChallenge(dealId, index);
+        IStorageMarket.Challenge memory c = market.getChallenge(dealId, index, WATCHER);
         if (c.challenger == address(0)) return;
+        if (block.number < c.openedBlock + 2) {
+            vm.roll(c.openedBlock + 2);
+            c = market.getChallenge(dealId, index, WATCHER);
+        }
         bytes32[] memory proof = TinyReplica.challengeProof(sealedOf[dealId][index], c.seed, ProofMath.replicaId(c.lessor, dealId, index), K_POST_);
         vm.prank(c.lessor);
-        try market.answerChallenge(dealId, index, proof) {} catch {}
+        try market.answerChallenge(dealId, index, WATCHER, proof) {} catch {}
     }
 
     function expireChallenge(uint256 dealSeed, uint256 indexSeed) external {
         if (deals.length == 0) return;
         bytes32 dealId = deals[dealSeed % deals.length];
         vm.prank(CLIENT);
-        try market.expireChallenge(dealId, indexSeed % replicaCount[dealId]) {} catch {}
+        try market.expireChallenge(dealId, indexSeed % replicaCount[dealId], WATCHER) {} catch {}
     }
 
     function advance(uint256 secondsSeed) external {
