@@ -15,6 +15,8 @@ export const DEFAULT_MARKET_PARAMS = {
   collateralPerGiB: 10n ** 18n, // one whole token per GiB of replica
   challengeWindow: 3, // blocks: 36 s on a 12 s chain; generation-safe from ~12 GiB replicas (§7.2)
   challengeBond: 10n ** 18n, // one token: pays the honest lessor's answer gas several times over
+  minSegments: 8_192, // 256 KiB, one chunk: the smallest replica (§2.1); clients pad smaller files
+  revealFactor: 20, // a deal's PoSt openings publish at most 10 % of its replica (§2.1)
 } as const;
 
 export const DEFAULT_POD_PARAMS = {

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, indexesHex } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, indexesHex, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { newAccount } from "./helpers/attack-setup.js";
 import { CommittedFile, commitFile, provePoSt } from "../node/proofs/index.js";
@@ -91,7 +91,7 @@ describe("attack: request flood while a proof is due", function () {
     // Meanwhile: the period starts, the lessor builds and lands its PoSt.
     const period = BigInt((await market.read.getReplica([dealId, 0n])).firstPeriod);
     await goToPeriod(s, period);
-    await market.write.seedPeriod({ account: watcher.account });
+    await seedCurrentPeriod(s);
     const proveStarted = performance.now();
     const seed = await market.read.periodSeed([period]);
     const proof = await provePoSt({ replica, replicaId: sealed.replicaId, periodSeed: seed, challenges: (await market.read.params()).kPoSt });

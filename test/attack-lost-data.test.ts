@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { getAddress, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, TOKEN, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, indexesHex, postArgs, type ProvenReplica } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, indexesHex, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { CommittedFile, CorruptReplicaError, commitFile, provePoSt, toHex } from "../node/proofs/index.js";
 import { fromHex } from "../node/proofs/words.js";
@@ -92,7 +92,7 @@ describe("attack: a lessor silently loses 10 % of its replica", function () {
     let proven = 0;
     for (let p = firstPeriod; failedAt === undefined && p < firstPeriod + BigInt(MAX_PERIODS); p++) {
       await goToPeriod(s, p);
-      await market.write.seedPeriod({ account: watcher.account });
+      await seedCurrentPeriod(s);
       await market.write.submitPoSt(await postArgs(s, [b]), { account: lessorB.account });
       const seed = await market.read.periodSeed([p]);
       try {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { getAddress, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, OPERATOR_ROLE, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fill, fillAndProve, indexesHex, porepSeedOf, postArgs, type ProvenReplica } from "./helpers/market-actions.js";
+import { createDeal, fill, fillAndProve, indexesHex, porepSeedOf, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { porepProof, pseudoRandomBytes } from "./helpers/proofs.js";
 import { DealState, ReplicaState } from "../node/roles/common.js";
 
@@ -276,15 +276,19 @@ describe("StorageMarket: refusals", function () {
     it("rejects a proof for a period not yet due, then accepts it in period 1 and pays", async function () {
       const s = await networkHelpers.loadFixture(provingFixture);
       const { market, vault, lessorA, a, dealId } = s;
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       await viem.assertions.revertWithCustomErrorWithArgs(market.write.submitPoSt(await postArgs(s, [a]), { account: lessorA.account }), market, "MarketPeriodNotDue", [
         dealId,
         0n,
         0n,
       ]);
       await goToPeriod(s, 1n);
-      await viem.assertions.revertWithCustomErrorWithArgs(market.write.submitPoSt(await postArgs(s, [a]), { account: lessorA.account }), market, "MarketPeriodNotSeeded", [1n]);
+      // Nobody asked for the seed yet (readyBlock 0); then asked, but its seed block is the very next one.
+      await viem.assertions.revertWithCustomErrorWithArgs(market.write.submitPoSt(await postArgs(s, [a], 1n), { account: lessorA.account }), market, "MarketPeriodNotSeeded", [1n, 0n]);
       await market.write.seedPeriod();
+      const seedBlock = await market.read.periodSeedBlock([1n]);
+      assert.equal(seedBlock, (await (await viem.getPublicClient()).getBlockNumber()) + 1n, "the seed block follows the request");
+      await viem.assertions.revertWithCustomErrorWithArgs(market.write.submitPoSt(await postArgs(s, [a], 1n), { account: lessorA.account }), market, "MarketPeriodNotSeeded", [1n, seedBlock + 1n]);
       await viem.assertions.emitWithArgs(market.write.submitPoSt(await postArgs(s, [a]), { account: lessorA.account }), market, "PoStAccepted", [dealId, 0n, 1n]);
       assert.equal(await vault.read.withdrawableOf([lessorA.account.address]), PRICE);
       assert.equal(await market.read.isPeriodProven([dealId, 0n, 1n]), true);
@@ -294,7 +298,7 @@ describe("StorageMarket: refusals", function () {
       const s = await networkHelpers.loadFixture(provingFixture);
       const { market, lessorA, a, b, dealId } = s;
       await goToPeriod(s, 1n);
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       const [period, dealIds, indexes, proof] = await postArgs(s, [a]);
       const submit = (args: readonly [bigint, readonly Hex[], Hex, readonly Hex[]], wallet = lessorA) =>
         market.write.submitPoSt(args, { account: wallet.account });
@@ -324,7 +328,7 @@ describe("StorageMarket: refusals", function () {
       const s = await networkHelpers.loadFixture(provingFixture);
       const { market, lessorA, lessorB, a, b, dealId } = s;
       await goToPeriod(s, 1n);
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       const [period, dealIds, indexes, proof] = await postArgs(s, [a]);
       const submitA = (p: readonly Hex[]) => market.write.submitPoSt([period, dealIds, indexes, p], { account: lessorA.account });
       const invalidA: [Hex, bigint] = [dealId, 0n];
@@ -342,7 +346,7 @@ describe("StorageMarket: refusals", function () {
       await submitA(proof);
       // Period 2: replaying period 1's proof fails (other challenges).
       await goToPeriod(s, 2n);
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       await viem.assertions.revertWithCustomErrorWithArgs(
         market.write.submitPoSt([2n, dealIds, indexes, proof], { account: lessorA.account }),
         market,
@@ -358,7 +362,7 @@ describe("StorageMarket: refusals", function () {
       const other = await createDeal(s, { bytes: OTHER_FILE, replicas: 1, duration: 3, pricePerGiB: PRICE_PER_GIB, collateral: COLLATERAL });
       const pending = await fill(s, lessorA, other, 0, OTHER_FILE);
       await goToPeriod(s, 1n);
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       await viem.assertions.revertWithCustomErrorWithArgs(
         market.write.submitPoSt(await postArgs(s, [{ dealId: other, index: 0, sealed: pending }]), { account: lessorA.account }),
         market,
@@ -366,7 +370,7 @@ describe("StorageMarket: refusals", function () {
         [other, 0n, ReplicaState.Failed],
       );
       await goToPeriod(s, 6n);
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       await viem.assertions.revertWithCustomErrorWithArgs(market.write.submitPoSt(await postArgs(s, [a]), { account: lessorA.account }), market, "MarketPeriodNotDue", [
         dealId,
         0n,
@@ -382,16 +386,19 @@ describe("StorageMarket: refusals", function () {
       const mark = (index: bigint, period: bigint) => market.write.markProofMissing([dealId, index, period], { account: watcher.account });
       await viem.assertions.revertWithCustomErrorWithArgs(mark(2n, 0n), market, "MarketInvalidReplicaIndex", [dealId, 2n, 2n]);
       await goToPeriod(s, 1n);
-      await market.write.seedPeriod();
+      await seedCurrentPeriod(s);
       await market.write.submitPoSt(await postArgs(s, [a]), { account: lessorA.account });
       await viem.assertions.revertWithCustomErrorWithArgs(mark(0n, 1n), market, "MarketPeriodNotClosed", [1n, 1n]);
-      await goToPeriod(s, 3n);
+      await goToPeriod(s, 2n);
       await viem.assertions.revertWithCustomErrorWithArgs(mark(0n, 0n), market, "MarketPeriodNotDue", [dealId, 0n, 0n]);
       await viem.assertions.revertWithCustomErrorWithArgs(mark(0n, 1n), market, "MarketPeriodAlreadyProven", [dealId, 0n, 1n]);
+      await mark(1n, 1n);
+      await goToPeriod(s, 3n);
+      // Period 1's report window closed with period 2 (§10.4).
+      await viem.assertions.revertWithCustomErrorWithArgs(mark(0n, 1n), market, "MarketMissReportClosed", [dealId, 0n, 1n, 3n]);
       await mark(0n, 2n);
       await viem.assertions.revertWithCustomErrorWithArgs(mark(0n, 2n), market, "MarketMissAlreadyMarked", [dealId, 0n, 2n]);
       // Slot 1 fails after two misses; then it is no longer proving.
-      await mark(1n, 1n);
       await mark(1n, 2n);
       await viem.assertions.revertWithCustomErrorWithArgs(mark(1n, 2n), market, "MarketReplicaNotProving", [dealId, 1n, ReplicaState.Failed]);
       await viem.assertions.revertWithCustomErrorWithArgs(market.write.finishReplica([dealId, 1n]), market, "MarketReplicaNotProving", [

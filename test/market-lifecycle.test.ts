@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { getAddress } from "viem";
 import { network } from "hardhat";
 import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, postArgs, type ProvenReplica } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
 import { DealState, ReplicaState } from "../node/roles/common.js";
 
@@ -66,7 +66,7 @@ describe("StorageMarket: the life of a deal", function () {
 
     for (let p = 1n; p <= 8n; p++) {
       await goToPeriod(s, p);
-      await market.write.seedPeriod({ account: watcher.account });
+      await seedCurrentPeriod(s);
       // A proves both of its replicas in one transaction.
       await viem.assertions.emitWithArgs(
         market.write.submitPoSt(await postArgs(s, [a1, a2]), { account: lessorA.account }),

@@ -14,7 +14,7 @@ import { storedCheckpoint, type KeyValueStore } from "../node/chain/chain-state.
 import { EventFollower } from "../node/chain/event-follower.js";
 import { ReplicaState } from "../node/roles/common.js";
 import { OnChainChallenger, type OnChainChallengerOptions, type OpenOnChainChallenge } from "../node/roles/onchain-challenger.js";
-import { createDeal, failByMissedPeriods, fillAndProve } from "./helpers/market-actions.js";
+import { challengeSeedFor, createDeal, failByMissedPeriods, fillAndProve } from "./helpers/market-actions.js";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./helpers/market-fixture.js";
 import { challengeProof, pseudoRandomBytes } from "./helpers/proofs.js";
 
@@ -24,6 +24,8 @@ const logger = pino({ level: process.env.COFFER_LOG ?? "silent" });
 const FILE = pseudoRandomBytes(5000, "onchain-challenger-file");
 const COLLATERAL = 10_000_000n;
 const WINDOW = TEST_MARKET_PARAMS.challengeWindow;
+/** Blocks from a challenge's own block to its deadline: the seed block, then the window (§7.2). */
+const TO_DEADLINE = WINDOW + 1;
 const BOUNTY = (COLLATERAL * BigInt(TEST_MARKET_PARAMS.bountyBps)) / 10_000n;
 
 /** A deal with two Proving replicas: slot 0 held by lessor A, slot 1 by lessor B; the watcher has bond tokens. */
@@ -109,8 +111,10 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     const opened0 = await challenger.challenge(dealId, 0, A);
     assert.deepEqual(await pass(), [], "nothing closed yet");
     assert.ok(challenger.isOpen(dealId, 0));
-    const { seed } = await market.read.getChallenge([dealId, 0n]);
-    await market.write.answerChallenge([dealId, 0n, challengeProof(seed, sealedA, TEST_MARKET_PARAMS.kPoSt)], { account: lessorA.account });
+    const W = s.watcher.account.address;
+    await mine(1); // the seed block
+    const seed = await challengeSeedFor(s, dealId, 0, W);
+    await market.write.answerChallenge([dealId, 0n, W, challengeProof(seed, sealedA, TEST_MARKET_PARAMS.kPoSt)], { account: lessorA.account });
     const answered = await pass();
     assert.deepEqual(answered.map(outcome), [{ replicaIndex: 0, lessor: A, result: "answered", slashed: 0n, bounty: 0n }]);
     assert.equal(answered[0].openedBlock, BigInt(opened0.openedBlock));
@@ -119,15 +123,15 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     // Slashed: unanswered, and someone else expires it before our watcher does.
     await challenger.challenge(dealId, 1, B);
     assert.deepEqual(await pass(), []);
-    await mine(WINDOW);
-    await market.write.expireChallenge([dealId, 1n], { account: stranger.account });
+    await mine(TO_DEADLINE);
+    await market.write.expireChallenge([dealId, 1n, W], { account: stranger.account });
     assert.deepEqual((await pass()).map(outcome), [{ replicaIndex: 1, lessor: B, result: "slashed", slashed: COLLATERAL, bounty: BOUNTY }]);
     assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
 
     // Voided: the challenged lessor loses the slot by missed proofs (maxMisses = 2), someone else settles.
     await challenger.challenge(dealId, 0, A);
     await failByMissedPeriods(s, dealId, 0);
-    await viem.assertions.emit(market.write.expireChallenge([dealId, 0n], { account: stranger.account }), market, "ChallengeVoided");
+    await viem.assertions.emit(market.write.expireChallenge([dealId, 0n, W], { account: stranger.account }), market, "ChallengeVoided");
     assert.deepEqual((await pass()).map(outcome), [{ replicaIndex: 0, lessor: A, result: "voided", slashed: 0n, bounty: 0n }]);
 
     assert.deepEqual(challenger.settled.map((c) => c.result), ["answered", "slashed", "voided"]);
@@ -142,7 +146,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     const B = getAddress(lessorB.account.address);
     const { challenger, pass, reads } = await watcherChallenger(s);
     const opened = await challenger.challenge(dealId, 1, B);
-    await mine(WINDOW);
+    await mine(TO_DEADLINE);
     assert.equal(await (await viem.getPublicClient()).getBlockNumber(), BigInt(opened.deadlineBlock), "at the deadline");
     assert.deepEqual(await pass(), [], "not before the window has passed");
     assert.ok(challenger.isOpen(dealId, 1));
@@ -165,9 +169,9 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     const B = getAddress(lessorB.account.address);
     const { challenger, follower, pass } = await watcherChallenger(s);
     await challenger.challenge(dealId, 1, B);
-    await mine(WINDOW + 1);
+    await mine(TO_DEADLINE + 1);
     await follower.catchUp(); // observed past the deadline, no closing yet
-    await market.write.expireChallenge([dealId, 1n], { account: stranger.account });
+    await market.write.expireChallenge([dealId, 1n, s.watcher.account.address], { account: stranger.account });
     // Our expiry is refused (MarketNoChallenge): not an error, and not a guess at how it closed.
     assert.deepEqual(await challenger.settle(), []);
     assert.ok(challenger.isOpen(dealId, 1));
@@ -190,10 +194,12 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     const cursorBefore = BigInt(cursor.map.get("events:watcher:lastBlock")!);
 
     // The watcher is down: A answers its challenge, B's expires and someone else settles it.
-    const { seed } = await market.read.getChallenge([dealId, 0n]);
-    await market.write.answerChallenge([dealId, 0n, challengeProof(seed, sealedA, TEST_MARKET_PARAMS.kPoSt)], { account: lessorA.account });
-    await mine(WINDOW);
-    await market.write.expireChallenge([dealId, 1n], { account: stranger.account });
+    const W = s.watcher.account.address;
+    await mine(1); // slot 0's seed block
+    const seed = await challengeSeedFor(s, dealId, 0, W);
+    await market.write.answerChallenge([dealId, 0n, W, challengeProof(seed, sealedA, TEST_MARKET_PARAMS.kPoSt)], { account: lessorA.account });
+    await mine(TO_DEADLINE);
+    await market.write.expireChallenge([dealId, 1n, W], { account: stranger.account });
     const [expired] = await market.getEvents.ChallengeExpired({ dealId }, { fromBlock: cursorBefore + 1n });
     assert.ok(expired.blockNumber > cursorBefore, "the closings lie after the persisted cursor");
 
@@ -218,8 +224,8 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     const persisted: { value?: OpenOnChainChallenge[] } = {};
     const before = await watcherChallenger(s, { persisted });
     await before.challenger.challenge(dealId, 1, B);
-    await mine(WINDOW);
-    await market.write.expireChallenge([dealId, 1n], { account: stranger.account });
+    await mine(TO_DEADLINE);
+    await market.write.expireChallenge([dealId, 1n, s.watcher.account.address], { account: stranger.account });
     // The closing is never observed: the next watcher's follower starts after it, with the challenge still saved open.
     const publicClient = await viem.getPublicClient();
     const cursor = memoryStore();
@@ -241,7 +247,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     const answeredLog = (blockNumber: bigint, logIndex: number) =>
       ({
         address: market.address,
-        topics: encodeEventTopics({ abi: storageMarketAbi, eventName: "ChallengeAnswered", args: { dealId, lessor: A } }),
+        topics: encodeEventTopics({ abi: storageMarketAbi, eventName: "ChallengeAnswered", args: { dealId, lessor: A, challenger: s.watcher.account.address } }),
         data: encodeAbiParameters([{ type: "uint256" }, { type: "uint256" }], [0n, TEST_MARKET_PARAMS.challengeBond]),
         blockNumber,
         logIndex,

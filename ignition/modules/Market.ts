@@ -36,6 +36,8 @@ export function buildMarketContracts(m: ModuleBuilder, registry: RegistryFuture,
     collateralPerGiB: m.getParameter("collateralPerGiB", DEFAULT_MARKET_PARAMS.collateralPerGiB),
     challengeWindow: m.getParameter("challengeWindow", DEFAULT_MARKET_PARAMS.challengeWindow),
     challengeBond: m.getParameter("challengeBond", DEFAULT_MARKET_PARAMS.challengeBond),
+    minSegments: m.getParameter("minSegments", DEFAULT_MARKET_PARAMS.minSegments),
+    revealFactor: m.getParameter("revealFactor", DEFAULT_MARKET_PARAMS.revealFactor),
   };
   const podParams = {
     commitTimeout: m.getParameter("commitTimeout", DEFAULT_POD_PARAMS.commitTimeout),

@@ -45,6 +45,9 @@ export interface MarketParameters {
   /** Blocks to answer an on-chain challenge (§7.2). */
   challengeWindow: number;
   challengeBond: bigint;
+  /** Smallest replica in segments, and the per-period reveal factor (§2.1): see minimumDealSize. */
+  minSegments: number;
+  revealFactor: number;
 }
 
 export interface PodParameters {

@@ -1,4 +1,5 @@
 import { sha256Words, wordMod } from "./hash.js";
+import { hexToBytes } from "viem";
 import { asWord, type Hex } from "./words.js";
 
 /**
@@ -38,6 +39,24 @@ export function spotChallenges(seed: Uint8Array | Hex, replicaId: Uint8Array | H
     const hi = Number((BigInt(j + 1) * BigInt(n)) / BigInt(k));
     return hi === lo ? wordMod(h, n) : lo + wordMod(h, hi - lo);
   });
+}
+
+/**
+ * A PoSt period's seed (§6.1), as StorageMarket stores it: H(abi(blockhash(seedBlock), uint256 period)), where
+ * seedBlock was fixed by the period's first seedPeriod() call. Anyone holding the seed block's hash computes it.
+ */
+export function periodSeedOf(seedBlockHash: Uint8Array | Hex, period: bigint | number): Uint8Array {
+  return sha256Words(asWord(seedBlockHash, "seedBlockHash"), BigInt(period));
+}
+
+/**
+ * An on-chain challenge's seed (§7.2): H(abi(blockhash(openedBlock + 1), dealId, uint256 replicaIndex,
+ * challenger)), readable from block openedBlock + 2 on.
+ */
+export function challengeSeedOf(seedBlockHash: Uint8Array | Hex, dealId: Uint8Array | Hex, replicaIndex: number, challenger: Uint8Array | Hex): Uint8Array {
+  const address = challenger instanceof Uint8Array ? challenger : hexToBytes(challenger);
+  if (address.length !== 20) throw new RangeError(`challenger must be a 20-byte address, got ${address.length} bytes`);
+  return sha256Words(asWord(seedBlockHash, "seedBlockHash"), asWord(dealId, "dealId"), replicaIndex, address);
 }
 
 function checkCount(k: number, n: number): void {

@@ -56,7 +56,7 @@ export {
   type UnsealOptions,
   type UnsealFileOptions,
 } from "./seal.js";
-export { porepChallenges, postChallenges, spotChallenges, podReceiptChallenge } from "./challenges.js";
+export { challengeSeedOf, periodSeedOf, porepChallenges, postChallenges, spotChallenges, podReceiptChallenge } from "./challenges.js";
 export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
 export {
   provePoSt,

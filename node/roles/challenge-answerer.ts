@@ -4,7 +4,7 @@ import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { answerChallenge } from "../chain/actions/answerChallenge.js";
 import { MarketActionError, type MarketActionContext } from "../chain/actions/market-call.js";
 import type { MarketParameters } from "../chain/client.js";
-import { proveChallengeAnswer, replicaId, type SegmentSource } from "../proofs/index.js";
+import { challengeSeedOf, proveChallengeAnswer, replicaId, toHex, type SegmentSource } from "../proofs/index.js";
 import { RoleLoop } from "./common.js";
 
 /**
@@ -15,6 +15,9 @@ import { RoleLoop } from "./common.js";
 
 /** Refusals that mean the challenge can no longer be answered. */
 const SETTLED_ERRORS = new Set(["MarketChallengeLate", "MarketNoChallenge", "MarketChallengeVoid"]);
+
+/** Refusals that mean "not yet": retried on the next poll. */
+const EARLY_ERRORS = new Set(["MarketChallengeSeedNotReady"]);
 
 export interface ChallengeAnswererOptions {
   chain: MarketActionContext & { address: Address; params: Pick<MarketParameters, "kPoSt" | "challengeWindow"> };
@@ -27,6 +30,7 @@ export interface ChallengeAnswererOptions {
 export interface AnsweredChallenge {
   dealId: Hex;
   replicaIndex: number;
+  challenger: Address;
   openedBlock: bigint;
   /** Block the answer was mined in. */
   answeredBlock: bigint;
@@ -37,7 +41,10 @@ export interface AnsweredChallenge {
 interface PendingChallenge {
   dealId: Hex;
   replicaIndex: number;
+  challenger: Address;
   openedBlock: bigint;
+  /** openedBlock + 1: its hash fixes the seed, so the answer can be built once it is mined. */
+  seedBlock: bigint;
   /** As the ReplicaChallenged log says (openedBlock + the window at the time). */
   deadlineBlock: bigint;
 }
@@ -78,8 +85,15 @@ export class ChallengeAnswerer {
         toBlock: latest,
       });
       for (const log of logs) {
-        const c = { dealId: log.args.dealId!, replicaIndex: Number(log.args.replicaIndex!), openedBlock: log.blockNumber!, deadlineBlock: log.args.deadlineBlock! };
-        this.pending.set(`${c.dealId}:${c.replicaIndex}:${c.openedBlock}`, c);
+        const c = {
+          dealId: log.args.dealId!,
+          replicaIndex: Number(log.args.replicaIndex!),
+          challenger: log.args.challenger!,
+          openedBlock: log.blockNumber!,
+          seedBlock: log.args.seedBlock!,
+          deadlineBlock: log.args.deadlineBlock!,
+        };
+        this.pending.set(`${c.dealId}:${c.replicaIndex}:${c.challenger}:${c.openedBlock}`, c);
       }
       this.nextBlock = latest + 1n;
     }
@@ -89,7 +103,9 @@ export class ChallengeAnswerer {
   private async answer(key: string, c: PendingChallenge, latest: bigint): Promise<void> {
     const { chain, logger } = this.options;
     const noticed = performance.now();
-    const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex)] });
+    // The seed is the seed block's hash (§7.2): wait for it (the next poll) rather than guess.
+    if (latest < c.seedBlock) return;
+    const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex), c.challenger] });
     if (onChain.openedBlock !== c.openedBlock || onChain.lessor.toLowerCase() !== chain.address.toLowerCase()) {
       this.pending.delete(key); // answered or settled already
       return;
@@ -98,11 +114,14 @@ export class ChallengeAnswerer {
     if (latest > deadline) return this.giveUp(key, c, `noticed at block ${latest}, after the deadline ${deadline}`);
     const source = this.options.replicaSource(c.dealId, c.replicaIndex);
     if (!source) return this.giveUp(key, c, "replica not held");
-    const proof = await proveChallengeAnswer({ replica: source, replicaId: replicaId(chain.address, c.dealId, c.replicaIndex), seed: onChain.seed, challenges: chain.params.kPoSt });
+    const seedBlock = await chain.publicClient.getBlock({ blockNumber: c.seedBlock });
+    const seed = toHex(challengeSeedOf(seedBlock.hash, c.dealId, c.replicaIndex, c.challenger));
+    const proof = await proveChallengeAnswer({ replica: source, replicaId: replicaId(chain.address, c.dealId, c.replicaIndex), seed, challenges: chain.params.kPoSt });
     let answeredBlock: bigint;
     try {
-      ({ blockNumber: answeredBlock } = await answerChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, proof, openedBlock: c.openedBlock }));
+      ({ blockNumber: answeredBlock } = await answerChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, challenger: c.challenger, proof, openedBlock: c.openedBlock }));
     } catch (error) {
+      if (error instanceof MarketActionError && EARLY_ERRORS.has(error.errorName)) return;
       // Too late or settled meanwhile: nothing left to answer (anything else is retried on the next poll).
       if (error instanceof MarketActionError && SETTLED_ERRORS.has(error.errorName)) return this.giveUp(key, c, `answer refused: ${error.errorName}`);
       throw error;

@@ -101,6 +101,8 @@ export class OnChainChallenger {
     const closedNow: SettledOnChainChallenge[] = [];
     for (const log of closings) {
       if (!isAddressEqual(log.address, chain.addresses.market)) continue;
+      // Each challenger has its own challenge of a replica (§7.2): another's closing is not ours.
+      if (!isAddressEqual(log.args.challenger, chain.walletClient.account.address)) continue;
       const k = key(log.args.dealId, Number(log.args.replicaIndex));
       const c = stillOpen.get(k);
       if (c === undefined || !loggedAfterOpening(log, c)) continue; // not ours, or it closed an earlier challenge
@@ -128,7 +130,7 @@ export class OnChainChallenger {
         if (this.observedTo === undefined || this.observedTo <= BigInt(c.deadlineBlock)) continue;
         const openedBlock = BigInt(c.openedBlock);
         try {
-          const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, openedBlock });
+          const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, challenger: chain.walletClient.account.address, openedBlock });
           done.push({ dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock, result: result.outcome, slashed: result.slashed, bounty: result.bounty });
           this.open.delete(k);
         } catch (error) {
@@ -136,7 +138,7 @@ export class OnChainChallenger {
           // Closed by someone else. Usually after the last observed block, and its event will tell how; but
           // a closing already behind the follower (state saved by an older watcher, say) never comes: one
           // read tells the two apart, and the logs classify the second (a rare path: reads are fine here).
-          const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex)] });
+          const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex), chain.walletClient.account.address] });
           if (onChain.openedBlock === openedBlock) throw error;
           const settledBefore = await this.closingFromLogs(c, this.observedTo!);
           if (settledBefore) {
@@ -163,7 +165,12 @@ export class OnChainChallenger {
     const { chain } = this.options;
     const logs = await chain.publicClient.getLogs({ address: chain.addresses.market, fromBlock: BigInt(c.openedBlock), toBlock });
     const closing = parseEventLogs({ abi: storageMarketAbi, eventName: [...CLOSING_EVENTS], logs })
-      .find((log) => key(log.args.dealId, Number(log.args.replicaIndex)) === key(c.dealId, c.replicaIndex) && loggedAfterOpening(log, c));
+      .find(
+        (log) =>
+          key(log.args.dealId, Number(log.args.replicaIndex)) === key(c.dealId, c.replicaIndex) &&
+          isAddressEqual(log.args.challenger, chain.walletClient.account.address) &&
+          loggedAfterOpening(log, c),
+      );
     return closing === undefined ? undefined : settledBy(closing, c);
   }
 
@@ -186,8 +193,8 @@ function key(dealId: Hex, replicaIndex: number): string {
 }
 
 /**
- * True when `log` comes after the challenge's ReplicaChallenged log: only one challenge per replica is open at a
- * time, so a closing logged before the opening (possibly in the same block) closed an earlier challenge.
+ * True when `log` comes after the challenge's ReplicaChallenged log: a challenger has one challenge per replica
+ * open at a time, so its closing logged before the opening (possibly in the same block) closed an earlier one.
  */
 function loggedAfterOpening(log: { blockNumber: bigint; logIndex: number }, c: OpenOnChainChallenge): boolean {
   const openedBlock = BigInt(c.openedBlock);

@@ -1,4 +1,4 @@
-import { copyFile, mkdir, open, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, open, rm, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
@@ -49,7 +49,10 @@ export interface DealReplicaPlan {
 export interface BoughtDeal {
   dealId: Hex;
   commD: Hex;
+  /** The deal's size: the file's, or the minimum size it was padded to with zero bytes (§2.1). */
   size: number;
+  /** The file's own length (≤ size); get() hands back this many bytes. */
+  dataSize: number;
   pricePerGiBPerPeriod: bigint;
   replicas: DealReplicaPlan[];
 }
@@ -132,10 +135,12 @@ export class UserRole {
     const signal = params.signal ?? AbortSignal.timeout(600_000);
     if (!Number.isInteger(params.replicas) || params.replicas < 1 || params.replicas > 10) throw new UserRoleError(`replicas must be 1 to 10, not ${params.replicas}`);
     if (!Number.isInteger(params.durationPeriods) || params.durationPeriods < 1) throw new UserRoleError(`duration must be at least one period, not ${params.durationPeriods}`);
-    const size = (await stat(params.file).catch((cause) => { throw new UserRoleError(`cannot read ${params.file}`, { cause }); })).size;
-    if (size === 0) throw new UserRoleError(`${params.file} is empty: nothing to store`);
-    const info = await this.node.add(params.file);
-    const commitment = await commitFile(params.file);
+    const dataSize = (await stat(params.file).catch((cause) => { throw new UserRoleError(`cannot read ${params.file}`, { cause }); })).size;
+    if (dataSize === 0) throw new UserRoleError(`${params.file} is empty: nothing to store`);
+    const { file, size } = await this.padToMinimum(params.file, dataSize, params.durationPeriods);
+    if (size > dataSize) say(`${params.file}: ${dataSize} bytes, padded with zeros to the market's minimum of ${size} bytes for ${params.durationPeriods} periods`);
+    const info = await this.node.add(file);
+    const commitment = await commitFile(file);
     const commD = toHex(commitment.root).toLowerCase() as Hex;
     if (commD !== info.root.toLowerCase()) throw new UserRoleError(`store root ${info.root} differs from commD ${commD}`);
     say(`commD ${commD} (${size} bytes, ${commitment.layout.segmentCount} segments)`);
@@ -150,10 +155,27 @@ export class UserRole {
     say(`deal ${deal.dealId} created: ${params.replicas} replicas, periods [${deal.startPeriod}, ${deal.endPeriod}), ${escrow} wei escrowed`);
 
     const replicas: DealReplicaPlan[] = chosen.map((c, i) => ({ replicaIndex: i, lessor: c.offer.lessor, peer: c.peer.toString() }));
-    this.deals[deal.dealId] = { dealId: deal.dealId, commD, size, pricePerGiBPerPeriod: price, replicas, file: params.file, excluded: [], repairs: 0 };
+    this.deals[deal.dealId] = { dealId: deal.dealId, commD, size, dataSize, pricePerGiBPerPeriod: price, replicas, file, excluded: [], repairs: 0 };
     await this.saveDeals();
     await Promise.all(chosen.map((c, i) => this.placeReplica(deal.dealId, commD, i, c.peer, signal, say)));
-    return { dealId: deal.dealId, commD, size, pricePerGiBPerPeriod: price, replicas };
+    return { dealId: deal.dealId, commD, size, dataSize, pricePerGiBPerPeriod: price, replicas };
+  }
+
+  /**
+   * The deal's data for `file`: the file itself when it reaches the market's minimum size for `durationPeriods`
+   * (StorageMarket.minimumSize, §2.1), else a copy padded with zero bytes to that size, kept in the data dir as
+   * this user's verified copy (the file's own length is recorded with the deal).
+   */
+  private async padToMinimum(file: string, dataSize: number, durationPeriods: number): Promise<{ file: string; size: number }> {
+    const minimum = Number(await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "minimumSize", args: [BigInt(durationPeriods)] }));
+    if (dataSize >= minimum) return { file, size: dataSize };
+    const dir = join(this.options.dataDir, "padded");
+    await mkdir(dir, { recursive: true });
+    const padded = join(dir, `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}.bin`);
+    await copyFile(file, padded);
+    // truncate() past the end extends the file with zero bytes.
+    await truncate(padded, minimum);
+    return { file: padded, size: minimum };
   }
 
   private async placeReplica(dealId: Hex, commD: Hex, replicaIndex: number, peer: PeerId, signal: AbortSignal, say: (line: string) => void): Promise<void> {
@@ -295,7 +317,14 @@ export class UserRole {
    * `outPath` and check commD; a wrong segment is disputed on-chain (refund + bond).
    */
   async get(dealId: Hex, outPath: string, options: GetOptions = {}): Promise<GetResult> {
-    return (await this.download(dealId, outPath, options)).result;
+    const { result } = await this.download(dealId, outPath, options);
+    // A padded deal (§2.1) hands back the file's own bytes: the zeros after them were never the user's.
+    const dataSize = this.deals[dealId]?.dataSize;
+    if (dataSize !== undefined && dataSize < result.bytes) {
+      await truncate(outPath, dataSize);
+      return { ...result, bytes: dataSize };
+    }
+    return result;
   }
 
   /** get(), also handing back the tree of `outPath` (its root checked to be commD) so callers need not re-hash it. */

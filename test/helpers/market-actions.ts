@@ -1,5 +1,6 @@
 /** Test-side actions on a deployed market system: create deals, fill + prove replicas, prove periods. */
-import { toHex, type Hex } from "viem";
+import { bytesToHex, toHex, type Hex } from "viem";
+import { challengeSeedOf } from "../../node/proofs/challenges.js";
 import type { MarketSystem } from "./market-fixture.js";
 import { dataTree, porepProof, postProof, sealFile, type SealedFile } from "./proofs.js";
 
@@ -40,16 +41,36 @@ export async function fill(system: MarketSystem, lessor: Wallet, dealId: Hex, in
 }
 
 /**
- * Fails slot `index` by missed proofs: chain time moves past period 3, then `system.stranger` reports periods 1
- * and 2 as missed (maxMisses = 2 in the test parameters).
+ * Fails slot `index` by missed proofs: `system.stranger` reports periods 1 and 2 as missed, each in the period
+ * after it (the report window, §10.4; maxMisses = 2 in the test parameters). Chain time ends in period 3.
  */
 export async function failByMissedPeriods(system: MarketSystem, dealId: Hex, index: number): Promise<void> {
   const start = await system.market.read.startTime();
   const { periodLength } = await system.market.read.params();
   const testClient = await system.viem.getTestClient();
-  await testClient.setNextBlockTimestamp({ timestamp: start + 3n * periodLength + 1n });
-  await testClient.mine({ blocks: 1 });
-  for (const period of [1n, 2n]) await system.market.write.markProofMissing([dealId, BigInt(index), period], { account: system.stranger.account });
+  for (const period of [1n, 2n]) {
+    const at = start + (period + 1n) * periodLength + 1n;
+    const { timestamp } = await (await system.viem.getPublicClient()).getBlock();
+    if (timestamp < at) {
+      await testClient.setNextBlockTimestamp({ timestamp: at });
+      await testClient.mine({ blocks: 1 });
+    }
+    await system.market.write.markProofMissing([dealId, BigInt(index), period], { account: system.stranger.account });
+  }
+}
+
+/**
+ * The current period's seed as a lessor gets it (§6.1): requests it (the next block becomes the seed block) when
+ * nobody did, mines that block, stores it with a second seedPeriod() and returns it.
+ */
+export async function seedCurrentPeriod(system: MarketSystem, account: MarketSystem["client"] = system.stranger): Promise<Hex> {
+  const period = await system.market.read.currentPeriod();
+  const stored = await system.market.read.periodSeed([period]);
+  if (BigInt(stored) !== 0n) return stored;
+  if ((await system.market.read.periodSeedBlock([period])) === 0n) await system.market.write.seedPeriod({ account: account.account });
+  await system.viem.getTestClient().then((c) => c.mine({ blocks: 1 }));
+  await system.market.write.seedPeriod({ account: account.account });
+  return system.market.read.periodSeed([period]);
 }
 
 export interface ProvenReplica {
@@ -58,10 +79,10 @@ export interface ProvenReplica {
   readonly sealed: SealedFile;
 }
 
-/** Calldata for submitPoSt over `replicas` for the seeded current period. */
+/** Calldata for submitPoSt over `replicas` for the current period, seeding it first when needed (§6.1). */
 export async function postArgs(system: MarketSystem, replicas: readonly ProvenReplica[], period?: bigint) {
   const current = period ?? (await system.market.read.currentPeriod());
-  const seed = await system.market.read.periodSeed([current]);
+  const seed = period === undefined ? await seedCurrentPeriod(system) : await system.market.read.periodSeed([current]);
   const params = await system.market.read.params();
   const proof = replicas.flatMap((r) => postProof(seed, r.sealed, params.kPoSt));
   return [current, replicas.map((r) => r.dealId), indexesHex(replicas.map((r) => r.index)), proof] as const;
@@ -77,4 +98,25 @@ export async function porepSeedOf(system: MarketSystem, dealId: Hex, index: numb
   const publicClient = await system.viem.getPublicClient();
   const block = await publicClient.getBlock({ blockNumber: replica.fillBlock + 1n });
   return block.hash;
+}
+
+/** Moves chain time to `offset` seconds into `period` (mining one block there). */
+export async function goToPeriod(system: MarketSystem, period: bigint, offset = 1n): Promise<void> {
+  const start = await system.market.read.startTime();
+  const { periodLength } = await system.market.read.params();
+  const testClient = await system.viem.getTestClient();
+  await testClient.setNextBlockTimestamp({ timestamp: start + period * periodLength + offset });
+  await testClient.mine({ blocks: 1 });
+}
+
+/**
+ * The seed of `challenger`'s open challenge of slot `index`, as its lessor computes it (§7.2): from the hash of
+ * block openedBlock + 1 (an eth_call at "latest" cannot read the latest block's hash, so getChallenge shows the
+ * seed only one block later).
+ */
+export async function challengeSeedFor(system: MarketSystem, dealId: Hex, index: number, challenger: Hex): Promise<Hex> {
+  const challenge = await system.market.read.getChallenge([dealId, BigInt(index), challenger]);
+  const publicClient = await system.viem.getPublicClient();
+  const block = await publicClient.getBlock({ blockNumber: challenge.openedBlock + 1n });
+  return bytesToHex(challengeSeedOf(block.hash, dealId, index, challenger));
 }

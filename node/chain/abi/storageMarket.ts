@@ -73,6 +73,16 @@ export const storageMarketAbi = [
             "internalType": "uint128",
             "name": "challengeBond",
             "type": "uint128"
+          },
+          {
+            "internalType": "uint48",
+            "name": "minSegments",
+            "type": "uint48"
+          },
+          {
+            "internalType": "uint16",
+            "name": "revealFactor",
+            "type": "uint16"
           }
         ],
         "internalType": "struct IStorageMarket.Params",
@@ -149,6 +159,11 @@ export const storageMarketAbi = [
         "type": "uint256"
       },
       {
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
+      },
+      {
         "internalType": "uint256",
         "name": "deadlineBlock",
         "type": "uint256"
@@ -170,12 +185,54 @@ export const storageMarketAbi = [
         "type": "uint256"
       },
       {
+        "internalType": "uint256",
+        "name": "readyBlock",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketChallengeSeedNotReady",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
         "internalType": "address",
         "name": "challengedLessor",
         "type": "address"
       }
     ],
     "name": "MarketChallengeVoid",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "openChallenges",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketChallengesOpen",
     "type": "error"
   },
   {
@@ -256,6 +313,22 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketDealNotEnded",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "size",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "minimumSize",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketDealTooSmall",
     "type": "error"
   },
   {
@@ -417,6 +490,22 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      }
+    ],
+    "name": "MarketLessorFailedDeal",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "address",
         "name": "lessor",
         "type": "address"
@@ -457,6 +546,37 @@ export const storageMarketAbi = [
         "internalType": "uint256",
         "name": "replicaIndex",
         "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "period",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "currentPeriod",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketMissReportClosed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
       }
     ],
     "name": "MarketNoChallenge",
@@ -563,9 +683,30 @@ export const storageMarketAbi = [
         "internalType": "uint256",
         "name": "period",
         "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "readyBlock",
+        "type": "uint256"
       }
     ],
     "name": "MarketPeriodNotSeeded",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "period",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "seedBlock",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketPeriodSeedLost",
     "type": "error"
   },
   {
@@ -811,6 +952,12 @@ export const storageMarketAbi = [
         "type": "address"
       },
       {
+        "indexed": true,
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
+      },
+      {
         "indexed": false,
         "internalType": "uint256",
         "name": "bond",
@@ -1047,6 +1194,25 @@ export const storageMarketAbi = [
       },
       {
         "indexed": false,
+        "internalType": "uint256",
+        "name": "seedBlock",
+        "type": "uint256"
+      }
+    ],
+    "name": "PeriodSeedRequested",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "period",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
         "internalType": "bytes32",
         "name": "seed",
         "type": "bytes32"
@@ -1269,9 +1435,9 @@ export const storageMarketAbi = [
       },
       {
         "indexed": false,
-        "internalType": "bytes32",
-        "name": "seed",
-        "type": "bytes32"
+        "internalType": "uint256",
+        "name": "seedBlock",
+        "type": "uint256"
       },
       {
         "indexed": false,
@@ -1405,6 +1571,11 @@ export const storageMarketAbi = [
         "internalType": "uint256",
         "name": "replicaIndex",
         "type": "uint256"
+      },
+      {
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
       },
       {
         "internalType": "bytes32[]",
@@ -1577,6 +1748,11 @@ export const storageMarketAbi = [
         "internalType": "uint256",
         "name": "replicaIndex",
         "type": "uint256"
+      },
+      {
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
       }
     ],
     "name": "expireChallenge",
@@ -1654,6 +1830,11 @@ export const storageMarketAbi = [
         "internalType": "uint256",
         "name": "replicaIndex",
         "type": "uint256"
+      },
+      {
+        "internalType": "address",
+        "name": "challenger",
+        "type": "address"
       }
     ],
     "name": "getChallenge",
@@ -1687,7 +1868,7 @@ export const storageMarketAbi = [
           }
         ],
         "internalType": "struct IStorageMarket.Challenge",
-        "name": "",
+        "name": "challenge",
         "type": "tuple"
       }
     ],
@@ -1851,6 +2032,11 @@ export const storageMarketAbi = [
             "internalType": "uint128",
             "name": "repairReward",
             "type": "uint128"
+          },
+          {
+            "internalType": "uint16",
+            "name": "openChallenges",
+            "type": "uint16"
           }
         ],
         "internalType": "struct IStorageMarket.Replica",
@@ -1943,6 +2129,25 @@ export const storageMarketAbi = [
     "type": "function"
   },
   {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "durationPeriods",
+        "type": "uint256"
+      }
+    ],
+    "name": "minimumSize",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
     "inputs": [],
     "name": "params",
     "outputs": [
@@ -2007,6 +2212,16 @@ export const storageMarketAbi = [
             "internalType": "uint128",
             "name": "challengeBond",
             "type": "uint128"
+          },
+          {
+            "internalType": "uint48",
+            "name": "minSegments",
+            "type": "uint48"
+          },
+          {
+            "internalType": "uint16",
+            "name": "revealFactor",
+            "type": "uint16"
           }
         ],
         "internalType": "struct IStorageMarket.Params",
@@ -2031,6 +2246,25 @@ export const storageMarketAbi = [
         "internalType": "bytes32",
         "name": "",
         "type": "bytes32"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "period",
+        "type": "uint256"
+      }
+    ],
+    "name": "periodSeedBlock",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
       }
     ],
     "stateMutability": "view",

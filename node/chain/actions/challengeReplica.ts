@@ -14,14 +14,15 @@ export interface ChallengeReplicaResult {
   openedBlock: bigint;
   /** Position of the ReplicaChallenged log in that block: a closing logged before it closed an earlier challenge. */
   openedLogIndex: number;
+  /** The block whose hash fixes the seed (openedBlock + 1): the seed is known once it is mined (getChallenge). */
+  seedBlock: bigint;
   deadlineBlock: bigint;
-  seed: Hex;
 }
 
 /**
  * Opens an on-chain challenge of a Proving replica (docs/protocol.md §7.2). The caller escrows the market's
  * challengeBond: approve the vault for it first (approveVault).
- * @throws MarketActionError (MarketChallengeOpen, MarketReplicaNotProving, ERC20InsufficientAllowance...).
+ * @throws MarketActionError (MarketChallengeOpen (this challenger has one open already), MarketReplicaNotProving, ERC20InsufficientAllowance...).
  */
 export async function challengeReplica(ctx: MarketActionContext, params: ChallengeReplicaParameters): Promise<ChallengeReplicaResult> {
   const { hash, receipt } = await marketCall(ctx, {
@@ -32,5 +33,5 @@ export async function challengeReplica(ctx: MarketActionContext, params: Challen
   });
   const [event] = parseEventLogs({ abi: storageMarketAbi, eventName: "ReplicaChallenged", logs: receipt.logs });
   if (event === undefined) throw new CofferChainError(`challengeReplica ${hash}: no ReplicaChallenged event in the receipt`);
-  return { hash, openedBlock: receipt.blockNumber, openedLogIndex: event.logIndex, deadlineBlock: event.args.deadlineBlock, seed: event.args.seed };
+  return { hash, openedBlock: receipt.blockNumber, openedLogIndex: event.logIndex, seedBlock: event.args.seedBlock, deadlineBlock: event.args.deadlineBlock };
 }

@@ -5,6 +5,8 @@ import { marketCall, type MarketActionContext } from "./market-call.js";
 export interface ExpireChallengeParameters {
   dealId: Hex;
   replicaIndex: number;
+  /** Whose challenge: each challenger has its own (§7.2). */
+  challenger: Address;
   /** The challenge's opening block, for the idempotency key. */
   openedBlock: bigint;
 }
@@ -28,8 +30,8 @@ export async function expireChallenge(ctx: MarketActionContext, params: ExpireCh
     address: ctx.addresses.market,
     abi: storageMarketAbi,
     functionName: "expireChallenge",
-    args: [params.dealId, BigInt(params.replicaIndex)],
-    idempotencyKey: `challenge-expire:${params.dealId}:${params.replicaIndex}:${params.openedBlock}`,
+    args: [params.dealId, BigInt(params.replicaIndex), params.challenger],
+    idempotencyKey: `challenge-expire:${params.dealId}:${params.replicaIndex}:${params.challenger}:${params.openedBlock}`,
   });
   const [expired] = parseEventLogs({ abi: storageMarketAbi, eventName: "ChallengeExpired", logs: receipt.logs });
   if (expired) return { hash, outcome: "slashed", lessor: expired.args.lessor, slashed: expired.args.slashed, bounty: expired.args.bounty };
