@@ -56,7 +56,9 @@ export async function seedPeriod(ctx: MarketActionContext, params: SeedPeriodPar
       if (BigInt(late) !== 0n) return late;
       throw new PeriodSeedLostError(period, seedBlock);
     }
-    if (latest >= seedBlock) {
+    // Past the seed block, not at it: a transaction is simulated (eth_call) at the latest block's number, where
+    // blockhash(latest) is not readable yet.
+    if (latest > seedBlock) {
       const block = await ctx.publicClient.getBlock({ blockNumber: seedBlock });
       return toHex(periodSeedOf(block.hash, period));
     }
