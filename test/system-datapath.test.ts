@@ -172,9 +172,10 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
     await writeFile(data, randomBytes(4 * MiB));
     const balance = () => publicClient.readContract({ address: system.deployment.contracts.CofferToken.address, abi: cofferTokenAbi, functionName: "balanceOf", args: [buyer.address] });
     const before = await balance();
-    const params = { file: data, replicas: 2, durationPeriods: 8, maxPricePerGiBPerPeriod: parseEther("2"), lessors: [lessors[1]!.node.peerId, lessors[2]!.node.peerId] };
+    const params = { file: data, replicas: 2, durationPeriods: 8, maxPricePerGiBPerPeriod: parseEther("2"), lessors: [lessors[0]!.node.peerId, lessors[2]!.node.peerId] };
     const first = buyer.buyDeal(params);
-    const victim = lessors[1]!;
+    // lessor-0 (the dearest: the deal's price is its price, so lessor-1 can take its slot) dies mid-upload.
+    const victim = lessors[0]!;
     for (let i = 0; i < 200; i++) {
       const held = victim.node.store.roots().map((r) => victim.node.store.info(r)!).find((info) => info.completeChunks > 0 && !info.complete);
       if (held) break;

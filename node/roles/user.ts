@@ -604,8 +604,9 @@ export class UserRole {
   }
 
   private async ownDeal(dealId: Hex) {
-    const deal = await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "getDeal", args: [dealId] });
-    if (deal.client === "0x0000000000000000000000000000000000000000") throw new BaseError(`unknown deal ${dealId}`, { code: "not-found" });
+    // getDeal reverts (MarketUnknownDeal) for an id no one created.
+    const deal = await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "getDeal", args: [dealId] }).catch(() => undefined);
+    if (!deal || deal.client === "0x0000000000000000000000000000000000000000") throw new BaseError(`unknown deal ${dealId}`, { code: "not-found" });
     return deal;
   }
 }
