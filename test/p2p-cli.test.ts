@@ -107,7 +107,14 @@ describe("coffer CLI", function () {
     assert.equal(get.code, 0, get.stderr + get.stdout);
     assert.deepEqual(await readFile(out), bytes);
 
-    const unknown = await run(["-d", thirdDir, "--json", "get", "0x" + "ab".repeat(32), out]);
+    // The output path is checked first: an existing file only with --force, a missing folder is not found.
+    const exists = await run(["-d", thirdDir, "--json", "get", root, out]);
+    assert.equal(exists.code, 1, exists.stdout);
+    assert.equal(JSON.parse(exists.stdout).error.code, "output-exists");
+    assert.equal((await run(["-d", thirdDir, "--json", "get", "--force", root, out])).code, 0, "--force overwrites");
+    assert.deepEqual(await readFile(out), bytes);
+    assert.equal((await run(["-d", thirdDir, "--json", "get", root, join(thirdDir, "no-such-folder", "out.bin")])).code, 4);
+    const unknown = await run(["-d", thirdDir, "--json", "get", "0x" + "ab".repeat(32), join(thirdDir, "unknown.bin")]);
     assert.equal(unknown.code, 4, unknown.stdout);
     assert.equal(JSON.parse(unknown.stdout).error.code, "no-providers");
     assert.equal((await run(["-d", thirdDir, "get", "0x12", out])).code, 2, "bad root is a usage error");

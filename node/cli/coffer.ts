@@ -30,6 +30,10 @@ const CODE_TO_EXIT: Record<string, number> = {
   "bad-multiaddr": EXIT.usage,
   "bad-request": EXIT.usage,
   "no-lessors": EXIT.notFound,
+  "output-folder-missing": EXIT.notFound,
+  "output-is-directory": EXIT.usage,
+  "output-exists": EXIT.error,
+  "output-not-writable": EXIT.error,
   refused: EXIT.error,
   chain: EXIT.error,
 };
@@ -264,11 +268,27 @@ program.command("buy-deal <file>")
     const result = (await client.call("POST", "/buy-deal", { file: path, replicas: o.replicas, periods: o.periods, maxPrice: o.maxPrice.toString(), wait: o.wait === true }, (line) => {
       const p = line.progress as { message?: string } | undefined;
       if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
-    })) as { result?: { dealId: string; commD: string; size: number; replicas: { replicaIndex: number; lessor: string }[] } };
+    })) as { result?: { dealId: string; commD: string; size: number; resumed?: boolean; replicas: { replicaIndex: number; lessor: string; state: string }[] } };
     if (!result?.result) throw new BaseError("this node offers no buy-deal: start it with --role user --rpc <url>", { code: "bad-request" });
     const deal = result.result;
-    print(deal, () => `deal ${deal.dealId}\ncommD ${deal.commD} (${deal.size} bytes)\n${deal.replicas.map((r) => `  replica ${r.replicaIndex}: ${r.lessor}`).join("\n")}`);
+    print(deal, () => `deal ${deal.dealId}${deal.resumed ? " (continued: nothing paid again)" : ""}\ncommD ${deal.commD} (${deal.size} bytes)\n${deal.replicas.map((r) => `  replica ${r.replicaIndex}: ${r.lessor} ${r.state}`).join("\n")}`);
   });
+
+/** `coffer cancel` / `coffer refund`: one user-node route that moves a deal's escrow back, shown in CFR. */
+function refundCommand(name: string, route: string, description: string, done: string) {
+  program.command(`${name} <dealId>`)
+    .description(description)
+    .action(async (dealId: string) => {
+      if (parseRoot(dealId) === undefined) throw new BaseError(`not a deal id: ${dealId} (expected 0x + 64 hex digits)`, { code: "bad-request" });
+      const client = await ControlClient.connect(opts().dataDir);
+      const answer = (await client.call("POST", route, { dealId }, () => undefined)) as { result?: { dealId: string; refundCfr: string; withdrawnCfr: string } };
+      if (!answer?.result) throw new BaseError(`this node offers no ${name}: start it with --role user --rpc <url>`, { code: "bad-request" });
+      const r = answer.result;
+      print(r, () => `deal ${r.dealId} ${done}: ${r.refundCfr} CFR refunded, ${r.withdrawnCfr} CFR withdrawn to this node's address`);
+    });
+}
+refundCommand("cancel", "/cancel-deal", "user node: cancel a deal no lessor stores yet; its whole escrow is refunded and withdrawn", "cancelled");
+refundCommand("refund", "/claim-refund", "user node: after a deal ended, claim the escrow not paid to lessors and withdraw it", "refunded");
 
 program.command("status").description("identity, addresses, connections and stored files of the running node").action(async () => {
   const status = (await (await ControlClient.connect(opts().dataDir)).call("GET", "/status")) as { peerId: string; role: string; addresses: string[]; connections: number; dhtMode: string; files: { root: string; size: number; completeChunks: number; chunkCount: number }[] };
@@ -323,13 +343,14 @@ program.command("put <file>")
 
 program.command("get <root-or-dealId> <out>")
   .description("fetch a file: on a user node with --rpc, a deal id or a deal's commD downloads with PoD; otherwise by root from every peer that has it")
-  .action(async (rootArg: string, out: string) => {
+  .option("--force", "overwrite <out> if it exists (else refused before anything is fetched or paid)")
+  .action(async (rootArg: string, out: string, o: { force?: boolean }) => {
     if (parseRoot(rootArg) === undefined) throw new BaseError(`not a root or deal id: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
     const client = await ControlClient.connect(opts().dataDir);
     const progress = opts().json || !process.stderr.isTTY ? undefined : bar("get");
     let startedBar = false;
     const started = performance.now();
-    const result = (await client.call("POST", "/get", { root: rootArg, out: resolve(out) }, (line) => {
+    const result = (await client.call("POST", "/get", { root: rootArg, out: resolve(out), force: o.force === true }, (line) => {
       const p = line.progress as { done: number; total: number; sources: number; message?: string } | undefined;
       if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
       if (!p || !progress || p.total === undefined) return;

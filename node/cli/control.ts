@@ -4,6 +4,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { CofferChainError } from "../chain/errors.js";
+import { checkOutputPath } from "../download/output-path.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { CofferNode } from "../p2p/node.js";
@@ -150,6 +151,7 @@ async function handle(node: CofferNode, token: string, req: IncomingMessage, res
         const root = parseRoot(body.root);
         if (root === undefined) throw new BaseError("`root` must be a 0x-prefixed 32-byte hex string", { code: "bad-root" });
         if (typeof body.out !== "string") throw new BaseError("`out` is required", { code: "bad-request" });
+        await checkOutputPath(body.out, { force: body.force === true });
         const result = await node.get(root, body.out, {
           signal: abort.signal,
           onProgress: (p) => emit({ progress: { done: p.bytes, total: p.size, chunks: p.completeChunks, chunkCount: p.chunkCount, sources: p.sources } }),

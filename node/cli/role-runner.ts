@@ -16,10 +16,12 @@ import { registerLessor } from "../chain/actions/registerLessor.js";
 import { loadOrCreateChainAccount } from "../chain/client.js";
 import type { CofferClients } from "../chain/clients.js";
 import { parseDeployment, readDeployment, type CofferDeployment } from "../chain/deployments.js";
+import { checkOutputPath } from "../download/output-path.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
 import type { CofferNode } from "../p2p/node.js";
+import { ReplicaState } from "../roles/common.js";
 import { LessorRole } from "../roles/lessor.js";
 import { UserRole } from "../roles/user.js";
 import { WatcherRole } from "../roles/watcher.js";
@@ -193,11 +195,26 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
             emit({ message: "waiting until every replica is Proving" });
             await user.waitUntilProving(deal.dealId, typeof body.waitMs === "number" ? body.waitMs : 600_000);
           }
-          return { ...deal, pricePerGiBPerPeriod: deal.pricePerGiBPerPeriod.toString() };
+          // The final on-chain state of every slot, waited for or not.
+          const replicasNow = await Promise.all(deal.replicas.map(async (r) => ({
+            ...r,
+            state: ReplicaState[await user.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(r.replicaIndex)] })],
+          })));
+          return { ...deal, replicas: replicasNow, pricePerGiBPerPeriod: deal.pricePerGiBPerPeriod.toString() };
+        },
+        "/cancel-deal": async (body) => {
+          const dealId = requireDealId(body);
+          return refundAnswer(dealId, await user.cancelDeal(dealId));
+        },
+        "/claim-refund": async (body) => {
+          const dealId = requireDealId(body);
+          return refundAnswer(dealId, await user.claimRefund(dealId));
         },
         "/get": async (body, emit) => {
           const id = requireString(body, "root").toLowerCase() as Hex;
           const out = resolve(requireString(body, "out"));
+          const force = body.force === true;
+          await checkOutputPath(out, { force });
           let dealId: Hex | undefined = user.trackedDeals().find((d) => d.commD === id)?.dealId;
           if (!dealId) {
             const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] }).catch(() => undefined);
@@ -211,7 +228,7 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
             return { root: result.root, size: result.size, out, sources: Object.keys(result.stats.bytesFrom).length };
           }
           emit({ message: `PoD download of deal ${dealId}` });
-          const got = await user.get(dealId, out);
+          const got = await user.get(dealId, out, { force });
           return { dealId, downloadId: got.downloadId, lessor: got.lessor, price: got.price.toString(), size: got.bytes, out, sources: 1, disputed: got.disputed };
         },
       },
@@ -220,9 +237,20 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
   };
 }
 
+/** The user's cancel / refund answer: amounts in CFR wei (strings) and as CFR text. */
+function refundAnswer(dealId: Hex, r: { refund: bigint; withdrawn: bigint }) {
+  return { dealId, refund: r.refund.toString(), refundCfr: formatEther(r.refund), withdrawn: r.withdrawn.toString(), withdrawnCfr: formatEther(r.withdrawn) };
+}
+
 function requireString(body: Record<string, unknown>, name: string): string {
   if (typeof body[name] !== "string" || body[name] === "") throw new BaseError(`\`${name}\` is required`, { code: "bad-request" });
   return body[name] as string;
+}
+
+function requireDealId(body: Record<string, unknown>): Hex {
+  const id = requireString(body, "dealId").toLowerCase();
+  if (!/^0x[0-9a-f]{64}$/.test(id)) throw new BaseError(`not a deal id: ${id} (expected 0x + 64 hex digits)`, { code: "bad-request" });
+  return id as Hex;
 }
 
 function requireInteger(body: Record<string, unknown>, name: string): number {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { bytesToHex, hexToBytes, type Address, type Hex } from "viem";
@@ -131,6 +131,7 @@ export class LessorRole {
 
   async start(): Promise<void> {
     await mkdir(this.replicaDir, { recursive: true });
+    await this.removeLeftoverCiphertexts();
     this.state = { ...this.state, ...((await this.chain.getState<LessorState>(STATE_KEY)) ?? {}) };
     for (const r of this.replicas().filter((x) => x.stage === "proving")) await this.serveChallenges(r);
     await this.node.start();
@@ -351,6 +352,13 @@ export class LessorRole {
 
   // ------------------------------------------------------------------ PoD
 
+  /** No download is being served before start: every ciphertext left by a crash mid-serve is garbage. */
+  private async removeLeftoverCiphertexts(): Promise<void> {
+    const leftovers = (await readdir(this.replicaDir)).filter((name) => name.startsWith("pod-") && name.endsWith(".cipher"));
+    for (const name of leftovers) await rm(join(this.replicaDir, name), { force: true });
+    if (leftovers.length > 0) this.log.info({ removed: leftovers.length }, "lessor: removed ciphertexts left by an unfinished download");
+  }
+
   private async serveDownload(_peer: PeerId, downloadId: Hex, signal: AbortSignal): Promise<PodCipher> {
     const download = await this.chain.publicClient.readContract({ address: this.chain.addresses.downloads, abi: downloadMarketAbi, functionName: "getDownload", args: [downloadId] });
     if (download.lessor.toLowerCase() !== this.address.toLowerCase()) throw new ProtocolError("this download is not addressed to me", { code: "not-mine" });
@@ -364,12 +372,18 @@ export class LessorRole {
     let plaintext: AsyncIterable<PlaintextBlock> = unsealStream(p.replica, replicaId(this.address, r.dealId, r.replicaIndex), { size: r.size, sealRounds: this.chain.params.sealRounds, expectedCommD: r.commD, signal });
     if (this.options.dishonest?.serveWrongBytes) plaintext = corruptOneByte(plaintext, r.size);
     const key = bytesToHex(randomBytes(32));
-    const cipher = await encryptBlocksForDownload(plaintext, r.size, key, { ciphertextPath: cipherPath, signal });
-    // The key is persisted before the commit so a restarted lessor can still reveal it.
-    this.state.downloads[downloadId] = { downloadId, key, stage: "committed" };
-    await this.save();
-    await commitDownload(this.chain, { downloadId, commE: toHex(cipher.commE) as Hex, keyHash: toHex(cipher.keyHash) as Hex });
-    return { commE: toHex(cipher.commE) as Hex, path: cipherPath, bytes: cipher.layout.size };
+    try {
+      const cipher = await encryptBlocksForDownload(plaintext, r.size, key, { ciphertextPath: cipherPath, signal });
+      // The key is persisted before the commit so a restarted lessor can still reveal it.
+      this.state.downloads[downloadId] = { downloadId, key, stage: "committed" };
+      await this.save();
+      await commitDownload(this.chain, { downloadId, commE: toHex(cipher.commE) as Hex, keyHash: toHex(cipher.keyHash) as Hex });
+      // Past the receipt timeout the exchange can only expire: the ciphertext is not kept (or sent) longer.
+      return { commE: toHex(cipher.commE) as Hex, path: cipherPath, bytes: cipher.layout.size, lifetimeMs: Number(this.chain.podParams.receiptTimeout) * 1000 };
+    } catch (error) {
+      await rm(cipherPath, { force: true });
+      throw error;
+    }
   }
 
   private async advanceDownloads(): Promise<void> {

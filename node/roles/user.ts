@@ -1,27 +1,34 @@
-import { copyFile, mkdir, open, rm, stat, truncate } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdir, open, readdir, rename, rm, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
-import { recoverTypedDataAddress, type Address, type Hex } from "viem";
+import { formatEther, recoverTypedDataAddress, type Address, type Hex } from "viem";
 import { downloadMarketAbi } from "../chain/abi/downloadMarket.js";
 import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { approveVault } from "../chain/actions/approveVault.js";
+import { cancelDeal } from "../chain/actions/cancelDeal.js";
+import { claimRefund } from "../chain/actions/claimRefund.js";
 import { confirmReceipt } from "../chain/actions/confirmReceipt.js";
 import { createDeal } from "../chain/actions/createDeal.js";
 import { disputeDownload } from "../chain/actions/disputeDownload.js";
 import { getServingLessors } from "../chain/actions/getServingLessors.js";
+import { MarketActionError } from "../chain/actions/market-call.js";
 import { openDownload } from "../chain/actions/openDownload.js";
+import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
 import { CofferChainError } from "../chain/errors.js";
 import { encodePeerId } from "../chain/lessor-profile.js";
+import { checkOutputPath, partialPathFor } from "../download/output-path.js";
+import { BaseError } from "../p2p/errors.js";
 import type { CofferNode } from "../p2p/node.js";
 import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type OfferService, type SignedOffer } from "../protocols/offer/index.js";
 import { createPodService, type PodService } from "../protocols/pod/index.js";
 import { CommittedFile, commitFile, type Commitment, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
 import { SEGMENT_SIZE } from "../proofs/constants.js";
-import { ceilDiv, createNodeAndChain, DownloadStage, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ceilDiv, createNodeAndChain, DealState, DownloadStage, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
 
 /** The user could not buy, repair or download: `shortMessage` says what to change. */
 export class UserRoleError extends CofferChainError {
@@ -55,6 +62,16 @@ export interface BoughtDeal {
   dataSize: number;
   pricePerGiBPerPeriod: bigint;
   replicas: DealReplicaPlan[];
+  /** True when this call continued a deal an earlier, failed buy had created (nothing paid again). */
+  resumed?: boolean;
+}
+
+/** A buy between "escrow about to be paid" and "every replica uploaded"; persisted so a retry never pays twice. */
+interface PendingBuy {
+  commD: Hex;
+  /** The createDeal transaction's ledger key: a retry after a lost answer finds the same deal. */
+  createKey: string;
+  dealId?: Hex;
 }
 
 interface TrackedDeal extends BoughtDeal {
@@ -71,6 +88,14 @@ export interface GetOptions {
   timeoutMs?: number;
   /** When the bytes are wrong and this node has no copy, buy one from another replica to dispute (default true). */
   fallbackToOtherReplicas?: boolean;
+  /** Overwrite an existing output file (else it is refused before anything is paid). */
+  force?: boolean;
+}
+
+/** Files of a download under way; persisted so a restart removes what a crash left behind. */
+interface DownloadFiles {
+  cipherPath: string;
+  partialPath: string;
 }
 
 export interface GetResult {
@@ -91,6 +116,9 @@ export class UserRole {
   private readonly pod: PodService;
   private readonly loop: RoleLoop;
   private deals: Record<Hex, TrackedDeal> = {};
+  private pendingBuys: Record<Hex, PendingBuy> = {};
+  /** commDs with a buy running in this process: a second one for the same commD is refused. */
+  private readonly buying = new Set<Hex>();
   readonly repairsDone: { dealId: Hex; replicaIndex: number; lessor: Address }[] = [];
 
   private constructor(readonly options: RoleOptions, readonly node: CofferNode, readonly chain: ChainClient) {
@@ -111,6 +139,8 @@ export class UserRole {
   async start(): Promise<void> {
     this.deals = (await this.chain.getState<Record<Hex, TrackedDeal>>("user:deals")) ?? {};
     for (const d of Object.values(this.deals)) d.pricePerGiBPerPeriod = BigInt(d.pricePerGiBPerPeriod);
+    this.pendingBuys = (await this.chain.getState<Record<Hex, PendingBuy>>("user:buys")) ?? {};
+    await this.removeLeftoverDownloadFiles();
     await this.node.start();
     this.loop.start();
   }
@@ -126,10 +156,40 @@ export class UserRole {
   }
 
   private async saveDeals(): Promise<void> {
-    await this.chain.putState("user:deals", this.deals, );
+    await this.chain.putState("user:deals", this.deals);
   }
 
-  /** Buys a deal for `file` and uploads it to every chosen lessor; returns once every upload completed. */
+  private async savePendingBuys(): Promise<void> {
+    await this.chain.putState("user:buys", this.pendingBuys);
+  }
+
+  private get workDir(): string {
+    return join(this.options.dataDir, "downloads");
+  }
+
+  /** No download runs before start: the files a crashed one left (recorded, or in downloads/) are removed. */
+  private async removeLeftoverDownloadFiles(): Promise<void> {
+    const recorded = (await this.chain.getState<Record<Hex, DownloadFiles>>("user:downloads")) ?? {};
+    const paths = Object.values(recorded).flatMap((f) => [f.cipherPath, f.partialPath]);
+    const inWorkDir = await readdir(this.workDir).catch(() => [] as string[]);
+    paths.push(...inWorkDir.filter((n) => /\.(cipher|original|verified)$/.test(n)).map((n) => join(this.workDir, n)));
+    for (const path of paths) await rm(path, { force: true });
+    if (paths.length > 0) this.options.logger.info({ removed: paths.length }, "user: removed files left by an unfinished download");
+    await this.chain.putState("user:downloads", {});
+  }
+
+  private async recordDownloadFiles(downloadId: Hex, files: DownloadFiles | undefined): Promise<void> {
+    const recorded = (await this.chain.getState<Record<Hex, DownloadFiles>>("user:downloads")) ?? {};
+    if (files) recorded[downloadId] = files;
+    else delete recorded[downloadId];
+    await this.chain.putState("user:downloads", recorded);
+  }
+
+  /**
+   * Buys a deal for `file` and uploads it to every chosen lessor; returns once every upload completed. A
+   * commD with a live deal of this user is not bought again: a deal whose uploads did not all complete (an
+   * earlier buy failed midway) is continued, a fully placed one is refused with its id.
+   */
   async buyDeal(params: BuyDealParameters): Promise<BoughtDeal> {
     const say = params.onProgress ?? (() => undefined);
     const signal = params.signal ?? AbortSignal.timeout(600_000);
@@ -137,28 +197,65 @@ export class UserRole {
     if (!Number.isInteger(params.durationPeriods) || params.durationPeriods < 1) throw new UserRoleError(`duration must be at least one period, not ${params.durationPeriods}`);
     const dataSize = (await stat(params.file).catch((cause) => { throw new UserRoleError(`cannot read ${params.file}`, { cause }); })).size;
     if (dataSize === 0) throw new UserRoleError(`${params.file} is empty: nothing to store`);
-    const { file, size } = await this.padToMinimum(params.file, dataSize, params.durationPeriods);
+    let { file, size } = await this.padToMinimum(params.file, dataSize, params.durationPeriods);
     if (size > dataSize) say(`${params.file}: ${dataSize} bytes, padded with zeros to the market's minimum of ${size} bytes for ${params.durationPeriods} periods`);
     const info = await this.node.add(file);
     const commitment = await commitFile(file);
     const commD = toHex(commitment.root).toLowerCase() as Hex;
     if (commD !== info.root.toLowerCase()) throw new UserRoleError(`store root ${info.root} differs from commD ${commD}`);
     say(`commD ${commD} (${size} bytes, ${commitment.layout.segmentCount} segments)`);
+    // One padded copy per commD: a resumed buy of the same file replaces it instead of adding another.
+    if (file !== params.file) {
+      const kept = join(this.options.dataDir, "padded", `${commD.slice(2)}.bin`);
+      await rename(file, kept);
+      file = kept;
+    }
+    if (this.buying.has(commD)) {
+      const dealId = this.pendingBuys[commD]?.dealId;
+      throw new UserRoleError(`a buy of commD ${commD}${dealId ? ` (deal ${dealId})` : ""} is already running on this node: wait for it to finish`);
+    }
+    this.buying.add(commD);
+    try {
+      const live = await this.liveDealOf(commD);
+      if (live) return await this.resumeDeal(live, params, signal, say);
+      return await this.createAndPlace(commD, size, { file, dataSize }, params, signal, say);
+    } finally {
+      this.buying.delete(commD);
+    }
+  }
 
+  private async createAndPlace(commD: Hex, size: number, data: { file: string; dataSize: number }, params: BuyDealParameters, signal: AbortSignal, say: (line: string) => void): Promise<BoughtDeal> {
     const chosen = await this.chooseLessors({ commD, size: BigInt(size), replicas: params.replicas, durationPeriods: params.durationPeriods, maxPrice: params.maxPricePerGiBPerPeriod, count: params.replicas, exclude: [], prefer: params.lessors, signal });
     if (chosen.length < params.replicas) throw new UserRoleError(`only ${chosen.length} of ${params.replicas} lessors offered to store the file at ≤ ${params.maxPricePerGiBPerPeriod} wei/GiB/period: lower the replicas or raise --max-price`);
     const price = chosen.reduce((m, c) => (c.offer.pricePerGiBPerPeriod > m ? c.offer.pricePerGiBPerPeriod : m), 0n);
     const collateral = chosen.reduce((m, c) => (c.offer.collateralPerReplica > m ? c.offer.collateralPerReplica : m), 0n);
     const escrow = BigInt(params.replicas) * BigInt(params.durationPeriods) * ceilDiv(BigInt(size) * price, GIB);
+    // Recorded before paying: if the answer to createDeal is lost, the retry's ledger lookup finds the deal.
+    const pending: PendingBuy = this.pendingBuys[commD] ?? { commD, createKey: `createDeal:${commD}:${randomBytes(8).toString("hex")}` };
+    this.pendingBuys[commD] = pending;
+    await this.savePendingBuys();
     await approveVault(this.chain, { amount: escrow });
-    const deal = await createDeal(this.chain, { commD, size: BigInt(size), replicas: params.replicas, durationPeriods: params.durationPeriods, pricePerGiBPerPeriod: price, collateralPerReplica: collateral });
-    say(`deal ${deal.dealId} created: ${params.replicas} replicas, periods [${deal.startPeriod}, ${deal.endPeriod}), ${escrow} wei escrowed`);
-
+    let deal;
+    try {
+      deal = await createDeal(this.chain, { commD, size: BigInt(size), replicas: params.replicas, durationPeriods: params.durationPeriods, pricePerGiBPerPeriod: price, collateralPerReplica: collateral, idempotencyKey: pending.createKey });
+    } catch (error) {
+      // A refused createDeal paid nothing: the next buy starts afresh. One not mined may still be: keep the key.
+      if (!(error instanceof MarketActionError && error.errorName === "NotMined")) {
+        delete this.pendingBuys[commD];
+        await this.savePendingBuys();
+      }
+      throw error;
+    }
+    say(`deal ${deal.dealId} created: ${params.replicas} replicas, periods [${deal.startPeriod}, ${deal.endPeriod}), ${formatCfr(escrow)} escrowed`);
     const replicas: DealReplicaPlan[] = chosen.map((c, i) => ({ replicaIndex: i, lessor: c.offer.lessor, peer: c.peer.toString() }));
-    this.deals[deal.dealId] = { dealId: deal.dealId, commD, size, dataSize, pricePerGiBPerPeriod: price, replicas, file, excluded: [], repairs: 0 };
+    this.deals[deal.dealId] = { dealId: deal.dealId, commD, size, dataSize: data.dataSize, pricePerGiBPerPeriod: price, replicas, file: data.file, excluded: [], repairs: 0 };
+    pending.dealId = deal.dealId;
     await this.saveDeals();
-    await Promise.all(chosen.map((c, i) => this.placeReplica(deal.dealId, commD, i, c.peer, signal, say)));
-    return { dealId: deal.dealId, commD, size, dataSize, pricePerGiBPerPeriod: price, replicas };
+    await this.savePendingBuys();
+    await this.placeAll(deal.dealId, chosen.map((c, i) => ({ replicaIndex: i, peer: c.peer })), signal, say);
+    delete this.pendingBuys[commD];
+    await this.savePendingBuys();
+    return { dealId: deal.dealId, commD, size, dataSize: data.dataSize, pricePerGiBPerPeriod: price, replicas };
   }
 
   /**
@@ -176,6 +273,85 @@ export class UserRole {
     // truncate() past the end extends the file with zero bytes.
     await truncate(padded, minimum);
     return { file: padded, size: minimum };
+  }
+
+  /** This user's tracked deal for commD that is still Pending or Active on-chain. */
+  private async liveDealOf(commD: Hex): Promise<TrackedDeal | undefined> {
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    for (const deal of Object.values(this.deals).filter((d) => d.commD === commD)) {
+      const state = await this.chain.publicClient.readContract({ ...market, functionName: "dealState", args: [deal.dealId] });
+      if (state === DealState.Pending || state === DealState.Active) return deal;
+    }
+    return undefined;
+  }
+
+  /** Continues a deal an earlier buy created: uploads every replica slot still Open, nothing is paid again. */
+  private async resumeDeal(deal: TrackedDeal, params: BuyDealParameters, signal: AbortSignal, say: (line: string) => void): Promise<BoughtDeal> {
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    const onChain = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [deal.dealId] });
+    const periods = Number(onChain.endPeriod - onChain.startPeriod);
+    if (onChain.replicas !== params.replicas || periods !== params.durationPeriods) {
+      throw new UserRoleError(`commD ${deal.commD} already has the live deal ${deal.dealId} (${onChain.replicas} replicas, ${periods} periods): nothing was bought. Run buy-deal with --replicas ${onChain.replicas} --periods ${periods} to continue it, or cancel it first: coffer cancel ${deal.dealId}`);
+    }
+    const states = await Promise.all(Array.from({ length: onChain.replicas }, (_, i) => this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(i)] })));
+    const open = states.flatMap((state, i) => (state === ReplicaState.Open ? [i] : []));
+    if (open.length === 0) {
+      throw new UserRoleError(`commD ${deal.commD} already has the live deal ${deal.dealId} with every replica placed (${states.map((s) => ReplicaState[s]).join(", ")}): nothing was bought`);
+    }
+    say(`continuing deal ${deal.dealId} (nothing paid again): replicas ${open.join(", ")} still to upload`);
+    const targets: { replicaIndex: number; peer: PeerId }[] = [];
+    for (const i of open) {
+      const planned = deal.replicas.find((r) => r.replicaIndex === i);
+      targets.push({ replicaIndex: i, peer: planned ? peerIdFromString(planned.peer) : await this.replacementFor(deal, i, onChain.replicas, periods, signal) });
+    }
+    await this.placeAll(deal.dealId, targets, signal, say, async (replicaIndex, failedPeer, error) => {
+      // The planned lessor is gone (killed, refusing): the slot goes to another one that offers.
+      say(`replica ${replicaIndex}: ${failedPeer.toString().slice(-8)} failed (${(error as Error).message}); choosing another lessor`);
+      const failed = deal.replicas.find((r) => r.replicaIndex === replicaIndex);
+      if (failed && !deal.excluded.includes(failed.lessor)) deal.excluded.push(failed.lessor);
+      return this.replacementFor(deal, replicaIndex, onChain.replicas, periods, signal);
+    });
+    delete this.pendingBuys[deal.commD];
+    await this.savePendingBuys();
+    return { dealId: deal.dealId, commD: deal.commD, size: deal.size, dataSize: deal.dataSize ?? deal.size, pricePerGiBPerPeriod: deal.pricePerGiBPerPeriod, replicas: deal.replicas, resumed: true };
+  }
+
+  /** A lessor (not holding another slot, never failed here) that offers for slot `replicaIndex` at the deal's price. */
+  private async replacementFor(deal: TrackedDeal, replicaIndex: number, replicas: number, durationPeriods: number, signal: AbortSignal): Promise<PeerId> {
+    const holders = deal.replicas.filter((r) => r.replicaIndex !== replicaIndex).map((r) => r.lessor);
+    const [pick] = await this.chooseLessors({ commD: deal.commD, size: BigInt(deal.size), replicas, durationPeriods, maxPrice: deal.pricePerGiBPerPeriod, count: 1, exclude: [...deal.excluded, ...holders], signal });
+    if (!pick) throw new UserRoleError(`deal ${deal.dealId}: no other lessor offers to store replica ${replicaIndex} at the deal's price; run buy-deal again later or cancel it: coffer cancel ${deal.dealId}`);
+    deal.replicas = [...deal.replicas.filter((r) => r.replicaIndex !== replicaIndex), { replicaIndex, lessor: pick.offer.lessor, peer: pick.peer.toString() }].sort((a, b) => a.replicaIndex - b.replicaIndex);
+    await this.saveDeals();
+    return pick.peer;
+  }
+
+  /**
+   * Uploads every target; the first failure stops the others (nothing keeps running after the caller got
+   * its answer) unless `onFailure` names another lessor to try. Throws saying how to resume or cancel.
+   */
+  private async placeAll(
+    dealId: Hex,
+    targets: { replicaIndex: number; peer: PeerId }[],
+    signal: AbortSignal,
+    say: (line: string) => void,
+    onFailure?: (replicaIndex: number, peer: PeerId, error: unknown) => Promise<PeerId>,
+  ): Promise<void> {
+    const commD = this.deals[dealId]!.commD;
+    const stopAll = new AbortController();
+    const placeSignal = AbortSignal.any([signal, stopAll.signal]);
+    const results = await Promise.allSettled(targets.map(async ({ replicaIndex, peer }) => {
+      try {
+        await this.placeReplica(dealId, commD, replicaIndex, peer, placeSignal, say);
+      } catch (error) {
+        if (!onFailure || placeSignal.aborted) throw error;
+        await this.placeReplica(dealId, commD, replicaIndex, await onFailure(replicaIndex, peer, error), placeSignal, say);
+      }
+    }).map((p) => p.catch((error: unknown) => { stopAll.abort(); throw error; })));
+    const failures = results.flatMap((r, i) => (r.status === "rejected" ? [{ replicaIndex: targets[i]!.replicaIndex, error: r.reason as Error }] : []));
+    if (failures.length === 0) return;
+    const first = failures.find((f) => !(f.error?.name === "AbortError")) ?? failures[0]!;
+    throw new UserRoleError(`deal ${dealId}: the upload of replica ${first.replicaIndex} failed (${first.error?.message ?? first.error}); the escrow is paid and kept: run buy-deal again to continue this deal, or cancel it for a refund: coffer cancel ${dealId}`, { cause: first.error });
   }
 
   private async placeReplica(dealId: Hex, commD: Hex, replicaIndex: number, peer: PeerId, signal: AbortSignal, say: (line: string) => void): Promise<void> {
@@ -300,7 +476,7 @@ export class UserRole {
       const path = join(workDir, `${dealId.slice(2, 18)}-${i}.verified`);
       try {
         // download() checked the copy's root against commD: its tree is the verified one, no second hashing.
-        const { tree } = await this.download(dealId, path, { ...options, replicaIndex: i, fallbackToOtherReplicas: false });
+        const { tree } = await this.download(dealId, path, { ...options, replicaIndex: i, fallbackToOtherReplicas: false, force: true });
         this.options.logger.info({ dealId, replicaIndex: i }, "user: bought a verified copy from another replica for the dispute");
         return { path, tree, temporary: true };
       } catch (error) {
@@ -329,6 +505,8 @@ export class UserRole {
 
   /** get(), also handing back the tree of `outPath` (its root checked to be commD) so callers need not re-hash it. */
   private async download(dealId: Hex, outPath: string, options: GetOptions): Promise<{ result: GetResult; tree: Commitment["tree"] }> {
+    // Before anything is paid: a path we could not write would waste the download.
+    await checkOutputPath(outPath, { force: options.force });
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
     const downloads = { address: this.chain.addresses.downloads, abi: downloadMarketAbi } as const;
     const deal = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] });
@@ -345,11 +523,38 @@ export class UserRole {
     for (const addr of info.multiaddrs) await this.node.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
     const peer = peerIdFromString(peerText);
     const price = (options.pricePerByte ?? 1n) * deal.size || 1n;
+    const workDir = this.workDir;
+    await mkdir(workDir, { recursive: true });
     await approveVault(this.chain, { amount: price });
     const { downloadId } = await openDownload(this.chain, { dealId, replicaIndex: index, price });
-    const workDir = join(this.options.dataDir, "downloads");
-    await mkdir(workDir, { recursive: true });
-    const cipherPath = join(workDir, `${downloadId.slice(2, 18)}.cipher`);
+    const files: DownloadFiles = { cipherPath: join(workDir, `${downloadId.slice(2, 18)}.cipher`), partialPath: partialPathFor(outPath, downloadId) };
+    await this.recordDownloadFiles(downloadId, files);
+    try {
+      return await this.exchange({ dealId, deal, downloadId, index, lessor, peer, price, outPath, files, options });
+    } finally {
+      // Success renamed the partial file onto outPath; on failure both files go. Nothing stays behind.
+      await rm(files.cipherPath, { force: true });
+      await rm(files.partialPath, { force: true });
+      await this.recordDownloadFiles(downloadId, undefined);
+    }
+  }
+
+  /** The PoD exchange of an opened download: receive E, confirm, wait for the key, decrypt, verify (or dispute). */
+  private async exchange(x: {
+    dealId: Hex;
+    deal: { commD: Hex; size: bigint; replicas: number };
+    downloadId: Hex;
+    index: number;
+    lessor: Address;
+    peer: PeerId;
+    price: bigint;
+    outPath: string;
+    files: DownloadFiles;
+    options: GetOptions;
+  }): Promise<{ result: GetResult; tree: Commitment["tree"] }> {
+    const { dealId, deal, downloadId, index, lessor, peer, price, outPath, options } = x;
+    const { cipherPath, partialPath } = x.files;
+    const downloads = { address: this.chain.addresses.downloads, abi: downloadMarketAbi } as const;
     const layout = fileLayout(Number(deal.size));
     const cipherBytes = layout.segmentCount * 32;
     const timeout = AbortSignal.timeout(options.timeoutMs ?? 180_000);
@@ -367,26 +572,27 @@ export class UserRole {
       await confirmReceipt(this.chain, { downloadId, opening: await podTileProof(cipherFile, challenged) });
       while ((download = await this.chain.publicClient.readContract({ ...downloads, functionName: "getDownload", args: [downloadId] })).stage === DownloadStage.Received) await sleep(250, timeout);
       if (download.stage !== DownloadStage.Revealed) throw new UserRoleError(`download ${downloadId} ended in stage ${download.stage} without a key`);
-      await decryptDownload(cipherPath, download.key, outPath, { size: Number(deal.size) });
-      const plain = await commitFile(outPath);
-      if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) return { result: { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false }, tree: plain.tree };
+      await decryptDownload(cipherPath, download.key, partialPath, { size: Number(deal.size) });
+      const plain = await commitFile(partialPath);
+      if (toHex(plain.root).toLowerCase() === deal.commD.toLowerCase()) {
+        await rename(partialPath, outPath);
+        return { result: { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: false }, tree: plain.tree };
+      }
       // Wrong bytes: open D[i] against commD from a verified copy (our own, else one bought with PoD from
       // another replica), find a differing segment, dispute on-chain.
       const original =
-        (await this.verifiedOriginal(dealId, deal.commD.toLowerCase() as Hex, workDir)) ??
-        (options.fallbackToOtherReplicas === false ? undefined : await this.verifiedFromAnotherReplica(dealId, index, deal.replicas, workDir, options));
-      if (!original) {
-        await rm(outPath, { force: true });
-        throw new UserRoleError(`decrypted data does not match commD ${deal.commD} and no verified copy could be had to prove it: nothing was disputed`);
-      }
+        (await this.verifiedOriginal(dealId, deal.commD.toLowerCase() as Hex, this.workDir)) ??
+        (options.fallbackToOtherReplicas === false ? undefined : await this.verifiedFromAnotherReplica(dealId, index, deal.replicas, this.workDir, options));
+      if (!original) throw new UserRoleError(`decrypted data does not match commD ${deal.commD} and no verified copy could be had to prove it: nothing was disputed`);
       const data = await CommittedFile.open(original.path, original.tree);
       try {
-        const index = await firstDifferingSegment(original.path, outPath, Number(deal.size));
+        const index = await firstDifferingSegment(original.path, partialPath, Number(deal.size));
         const proof = await podDisputeProof(cipherFile, data, index);
         await disputeDownload(this.chain, { downloadId, index, proof });
         this.options.logger.warn({ dealId, downloadId, lessor, index }, "user: lessor served wrong bytes, dispute won");
         // Our copy is the right data: hand it out instead of the wrong bytes.
-        await copyFile(original.path, outPath);
+        await copyFile(original.path, partialPath);
+        await rename(partialPath, outPath);
       } finally {
         await data.close();
         if (original.temporary) await rm(original.path, { force: true });
@@ -395,9 +601,63 @@ export class UserRole {
       return { result: { dealId, downloadId, lessor, price, bytes: Number(deal.size), disputed: true }, tree: original.tree };
     } finally {
       await cipherFile.close();
-      await rm(cipherPath, { force: true });
     }
   }
+
+  /** Cancels a deal no lessor filled yet; the escrow comes back and is withdrawn to this user's address. */
+  async cancelDeal(dealId: Hex): Promise<{ refund: bigint; withdrawn: bigint }> {
+    const deal = await this.ownDeal(dealId);
+    let refund: bigint;
+    try {
+      ({ refund } = await cancelDeal(this.chain, { dealId }));
+    } catch (error) {
+      throw dealRefusal(error, dealId, deal.endPeriod, this.address);
+    }
+    const withdrawn = (await withdraw(this.chain))?.amount ?? 0n;
+    delete this.deals[dealId];
+    await this.saveDeals();
+    if (this.pendingBuys[deal.commD.toLowerCase() as Hex]?.dealId === dealId) {
+      delete this.pendingBuys[deal.commD.toLowerCase() as Hex];
+      await this.savePendingBuys();
+    }
+    this.options.logger.info({ dealId, refund: formatCfr(refund) }, "user: deal cancelled");
+    return { refund, withdrawn };
+  }
+
+  /** After a deal ended: claims what was not paid to lessors and withdraws it. */
+  async claimRefund(dealId: Hex): Promise<{ refund: bigint; withdrawn: bigint }> {
+    const deal = await this.ownDeal(dealId);
+    let amount: bigint;
+    try {
+      ({ amount } = await claimRefund(this.chain, { dealId }));
+    } catch (error) {
+      throw dealRefusal(error, dealId, deal.endPeriod, this.address);
+    }
+    const withdrawn = (await withdraw(this.chain))?.amount ?? 0n;
+    this.options.logger.info({ dealId, refund: formatCfr(amount) }, "user: deal refund claimed");
+    return { refund: amount, withdrawn };
+  }
+
+  private async ownDeal(dealId: Hex) {
+    // getDeal reverts (MarketUnknownDeal) for an id no one created.
+    const deal = await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "getDeal", args: [dealId] }).catch(() => undefined);
+    if (!deal || deal.client === "0x0000000000000000000000000000000000000000") throw new BaseError(`unknown deal ${dealId}`, { code: "not-found" });
+    return deal;
+  }
+}
+
+/** The market's named refusals of cancelDeal / claimRefund, said as what the user can do. */
+function dealRefusal(error: unknown, dealId: Hex, endPeriod: number | bigint, me: Address): Error {
+  if (!(error instanceof MarketActionError)) return error as Error;
+  const said: Record<string, string> = {
+    MarketNotDealClient: `deal ${dealId} was not bought by this node's address ${me}: only its client can cancel it`,
+    MarketDealAlreadyFilled: `a lessor already stores a replica of deal ${dealId}: it can no longer be cancelled; claim what was not spent once it ends (period ${endPeriod}): coffer refund ${dealId}`,
+    MarketDealCancelled: `deal ${dealId} is cancelled: its whole escrow was refunded then`,
+    MarketDealNotEnded: `deal ${dealId} runs until period ${endPeriod} (now ${String(error.args[2] ?? "earlier")}): claim its refund after it ends, or cancel it while no lessor stores it`,
+    MarketAlreadyRefunded: `deal ${dealId} was already refunded`,
+  };
+  const message = said[error.errorName];
+  return message ? new UserRoleError(message, { cause: error }) : error;
 }
 
 /** First 32-byte segment where the two files differ (docs/protocol.md §2: segment i = bytes [32i, 32i+32)). */
@@ -417,6 +677,10 @@ async function firstDifferingSegment(a: string, b: string, size: number): Promis
     await fa.close();
     await fb.close();
   }
+}
+
+function formatCfr(wei: bigint): string {
+  return `${formatEther(wei)} CFR`;
 }
 
 function hexBytes(hex: Hex): Uint8Array {

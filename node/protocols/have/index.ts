@@ -13,7 +13,9 @@ import { HAVE_LIMITS, HAVE_PROTOCOL, HAVE_PUSH_INTERVAL_MS, HAVE_PUSH_WRITE_TIME
  *   → { t: "have", root }       ← { t: "have", root, chunkCount } body = bitfield (bit i, MSB-first, = chunk i)
  *   → { t: "subscribe", root }  ← the same `have` frame now, then again each time the advertised bitfield
  *                                 changes (checked every HAVE_PUSH_INTERVAL_MS), until the subscriber closes
- *                                 its side or the stream ends — downloaders learn new chunks without polling
+ *                                 its side or the stream ends — downloaders learn new chunks without polling;
+ *   → { t: "seen" }               after each `have` it read: the responder sends the next (always the current
+ *                                 bitfield) only then, so one update at most is ever unread
  *   ← { t: "error", code: "unknown-root" } when the peer holds nothing of it (the stream then ends)
  */
 export interface HaveDeps {
@@ -54,16 +56,20 @@ export class HaveService {
   /** Serves a subscription: the bitfield now and after every change, until the subscriber ends it. */
   private async push(ctx: FramedHandlerContext, root: Uint8Array, rootHex: string, chunkCount: number): Promise<void> {
     const { store, superSeeder } = this.deps;
-    // The subscriber sends nothing more: its read side ending (or anything it sends) ends the subscription.
+    // The subscriber sends only `seen` (one credit each): anything else, or its side ending, ends the subscription.
     let ended = false;
+    let unseen = 0;
     let wakeUp: (() => void) | undefined;
-    void ctx.framed.read(ctx.stopSignal).then(() => undefined, () => undefined).finally(() => { ended = true; wakeUp?.(); });
+    void (async () => {
+      while ((await ctx.framed.read(ctx.stopSignal)).header.t === "seen") unseen = Math.max(0, unseen - 1);
+    })().then(() => undefined, () => undefined).finally(() => { ended = true; wakeUp?.(); });
     let sentVersion = "";
     while (!ended && !ctx.stopSignal.aborted && ctx.framed.stream.status === "open") {
       // Cheap change detection: the held-chunk count and the super-seed's unsent count move with the bitfield.
       const version = `${store.info(root)?.completeChunks}/${superSeeder?.unsentCount(rootHex, chunkCount) ?? ""}`;
-      if (version !== sentVersion) {
+      if (version !== sentVersion && unseen === 0) {
         sentVersion = version;
+        unseen += 1;
         const signal = AbortSignal.any([ctx.stopSignal, AbortSignal.timeout(HAVE_PUSH_WRITE_TIMEOUT_MS)]);
         await ctx.framed.write({ t: "have", root: rootHex, chunkCount } as { t: string }, this.advertised(root, rootHex, chunkCount), signal);
       }
@@ -105,6 +111,8 @@ export class HaveService {
           throw error;
         }
         onBits(parseHave(frame));
+        // A failed write means the stream ended: the next read says how.
+        await framed.write({ t: "seen" }, undefined, signal).catch(() => undefined);
       }
     } finally {
       if (framed.stream.status === "open") framed.stream.abort(new Error("unsubscribed"));
