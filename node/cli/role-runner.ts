@@ -16,6 +16,7 @@ import { registerLessor } from "../chain/actions/registerLessor.js";
 import { loadOrCreateChainAccount } from "../chain/client.js";
 import type { CofferClients } from "../chain/clients.js";
 import { parseDeployment, readDeployment, type CofferDeployment } from "../chain/deployments.js";
+import { decodeContractRevert } from "../chain/errors.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
@@ -225,8 +226,11 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
           if (!dealId) {
             if (!parseRoot(id)) throw new BaseError(`not a root or deal id: ${id}`, { code: "bad-root" });
             // On-chain first: a deal id nobody created is answered at once, not after a DHT search for providers.
-            const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] });
-            if (deal.client === ZERO) {
+            const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] }).catch((error: unknown) => {
+              if (decodeContractRevert(error)?.errorName === "MarketUnknownDeal") return undefined;
+              throw error;
+            });
+            if (!deal || deal.client === ZERO) {
               throw new BaseError(
                 `no such deal: ${id} is neither a deal on chain ${user.chain.deployment.chainId} (StorageMarket ${market.address}) nor the commD of one of this node's deals. ` +
                   "Give the deal id printed by buy-deal (or `coffer status` lists this node's deals)",
