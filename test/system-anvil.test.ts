@@ -199,6 +199,7 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
       peerIds[name] = info.peerId;
       addresses[name] = info.chainAddress;
     }));
+    console.log(`      (init of 4 data dirs: ${((Date.now() - started) / 1000).toFixed(1)} s since the start)`);
     const lessorTerms = ["--price", "1", "--capacity", "4GiB"];
     const setup = await Promise.all([
       coffer(["-d", dirs.lessor1, "register", ...chainArgs, "--stake", "100", ...lessorTerms]),
@@ -207,6 +208,7 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
       coffer(["-d", dirs.user, "fund", "--rpc", rpcUrl, "--deployment", deploymentFile, "--cfr", "100000"]),
     ]);
     for (const r of setup) assert.equal(r.code, 0, r.stderr);
+    console.log(`      (register 2 lessors, fund watcher + user: ${Math.max(...setup.map((r) => r.ms)) / 1000} s)`);
     const boot = ["--bootstrap", `/ip4/127.0.0.1/tcp/${ports.lessor1}/p2p/${peerIds.lessor1}`];
     await Promise.all([
       startNode("lessor1", ["--role", "lessor", ...lessorTerms]),
