@@ -42,8 +42,15 @@ export default defineConfig({
     // In-process chain: Hardhat's EDR.
     hardhat: { type: "edr-simulated", chainType: "l1" },
     // `npm run chain`: the same chain, plus a block every second so chain time (and proving periods) follows
-    // the wall clock while nobody sends transactions.
-    localchain: { type: "edr-simulated", chainType: "l1", mining: { auto: true, interval: 1000 } },
+    // the wall clock while nobody sends transactions. Blocks may share a timestamp: without that, every block
+    // of a burst of transactions (one block each) takes the previous timestamp + 1 s and chain time runs ahead
+    // of the wall clock (110 s by block 500), so periods end early. test/chain-time.test.ts checks it.
+    localchain: {
+      type: "edr-simulated",
+      chainType: "l1",
+      allowBlocksWithSameTimestamp: true,
+      mining: { auto: true, interval: 1000 },
+    },
     // A `hardhat node` (or `npm run chain`) the user started in another terminal.
     localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
     // Any EVM network: RPC URL and deployer key come from the Hardhat keystore or env.

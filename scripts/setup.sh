@@ -39,5 +39,10 @@ else
   # PATH for every npm script, without recording it in package.json or the lock.
   npx -y -p "$NODE22_PACKAGE" npm install --no-save --no-audit --no-fund "$NODE22_PACKAGE"
 fi
+# The tests' second chain: Foundry's anvil, a native binary from the npm registry (devDependency).
+if ! node_modules/.bin/anvil --version >/dev/null 2>&1; then
+  echo "coffer setup: node_modules/.bin/anvil (@foundry-rs/anvil-linux-amd64) does not run on this machine; test/system-anvil.test.ts needs it" >&2
+  exit 1
+fi
 lock_digest > "$STAMP"
 echo "coffer setup: done in $(( $(date +%s) - start )) s ($(node_modules/.bin/node --version 2>/dev/null || node --version))"

@@ -24,6 +24,7 @@ import { storedCheckpoint, storedTransactionLedger, type KeyValueStore } from ".
 import { readDeployment, type CofferDeployment, type DeploymentsLocation } from "./deployments.js";
 import { DeploymentInvalidError } from "./errors.js";
 import { EventFollower } from "./event-follower.js";
+import { ChainHealth } from "./chain-health.js";
 import type { TransactionLedger } from "./transactions.js";
 import type { Database } from "../store/database.js";
 
@@ -98,6 +99,8 @@ export async function loadOrCreateChainAccount(dataDir: string): Promise<Account
 export class ChainClient implements MarketActionContext {
   readonly logger: Logger;
   ledger?: TransactionLedger;
+  /** The JSON-RPC link's watcher (outages, resets); undefined with injected clients. */
+  health?: ChainHealth;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly chainStore?: KeyValueStore;
 
@@ -123,7 +126,11 @@ export class ChainClient implements MarketActionContext {
   static async create(options: ChainClientOptions): Promise<ChainClient> {
     const logger = options.logger ?? pino({ level: process.env.COFFER_LOG ?? "warn" });
     const deployment = options.deployment ?? (await readDeployment(options.network ?? "localhost", options.deploymentsLocation));
-    const transport = http(options.rpcUrl ?? DEFAULT_RPC_URL);
+    const rpcUrl = options.rpcUrl ?? DEFAULT_RPC_URL;
+    // Over JSON-RPC the node watches its link (outages, a chain reset under it); injected clients are the caller's.
+    const health = options.publicClient ? undefined : new ChainHealth({ rpcUrl, deployment, logger });
+    const transport = health?.transport ?? http(rpcUrl);
+    if (health) await health.verifyNow();
     const publicClient = options.publicClient ?? createPublicClient({ transport, pollingInterval: 250 });
     let walletClient = options.walletClient;
     if (!walletClient) {
@@ -146,7 +153,9 @@ export class ChainClient implements MarketActionContext {
       publicClient.readContract({ address: addresses.downloads, abi: downloadMarketAbi, functionName: "params" }),
       publicClient.readContract({ address: addresses.market, abi: storageMarketAbi, functionName: "startTime" }),
     ]);
-    return new ChainClient(deployment, publicClient, walletClient, addresses, { ...params }, { ...podParams }, startTime, options.db, logger);
+    const client = new ChainClient(deployment, publicClient, walletClient, addresses, { ...params }, { ...podParams }, startTime, options.db, logger);
+    client.health = health;
+    return client;
   }
 
   get address(): Address {

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { getAddress, isAddress, type Address } from "viem";
+import { getAddress, isAddress, isHex, type Address, type Hex } from "viem";
 import { DeploymentInvalidError, DeploymentNotFoundError } from "./errors.js";
 
 /** One deployed contract: where it is and which Hardhat artifact (contract name) has its ABI. */
@@ -23,6 +23,13 @@ export interface CofferDeployment {
   chainId: number;
   /** Block of the first deployment transaction: where to start scanning logs. */
   deployedAtBlock: number;
+  /**
+   * Identity of the chain the contracts were deployed on (written by the deploy; absent in older files): the
+   * genesis block's hash and the deploy block's hash. A node refuses a chain where they differ (a chain
+   * restarted empty, another chain with the same id), see node/chain/chain-health.ts.
+   */
+  genesisHash?: Hex;
+  deployedAtBlockHash?: Hex;
   contracts: CofferContracts;
 }
 
@@ -86,10 +93,13 @@ export function parseDeployment(value: unknown, source: string): CofferDeploymen
     throw new DeploymentInvalidError(source, problem);
   };
   if (!isRecord(value)) return fail("expected a JSON object");
-  const { network, chainId, deployedAtBlock, contracts } = value;
+  const { network, chainId, deployedAtBlock, genesisHash, deployedAtBlockHash, contracts } = value;
   if (typeof network !== "string" || !NETWORK_NAME.test(network)) fail(`"network" must be a network name`);
   if (!isNonNegativeInteger(chainId) || chainId === 0) fail(`"chainId" must be a positive integer`);
   if (!isNonNegativeInteger(deployedAtBlock)) fail(`"deployedAtBlock" must be a non-negative integer`);
+  for (const [field, hash] of [["genesisHash", genesisHash], ["deployedAtBlockHash", deployedAtBlockHash]] as const) {
+    if (hash !== undefined && !(typeof hash === "string" && isHex(hash) && hash.length === 66)) fail(`"${field}" must be a 32-byte 0x hex block hash`);
+  }
   if (!isRecord(contracts)) return fail(`"contracts" must be an object`);
 
   const parsed: Record<string, ContractDeployment> = {};
@@ -110,6 +120,8 @@ export function parseDeployment(value: unknown, source: string): CofferDeploymen
     network: network as string,
     chainId: chainId as number,
     deployedAtBlock: deployedAtBlock as number,
+    ...(genesisHash !== undefined && { genesisHash: genesisHash as Hex }),
+    ...(deployedAtBlockHash !== undefined && { deployedAtBlockHash: deployedAtBlockHash as Hex }),
     contracts: parsed as CofferContracts,
   };
 }

@@ -1,6 +1,7 @@
 import type { Abi, Address, Log, PublicClient } from "viem";
 import { parseEventLogs } from "viem";
 import type { Logger } from "pino";
+import { isChainUnavailable } from "./chain-health.js";
 
 /** Where a follower remembers the last block it fully processed (persisted by the node). */
 export interface BlockCheckpoint {
@@ -82,7 +83,9 @@ export class EventFollower<TAbi extends Abi> {
         await this.sleep(this.init.pollIntervalMs, signal);
       } catch (error) {
         if (signal.aborted) break;
-        this.init.logger.warn({ err: error, retryInMs: backoff }, "event follower: RPC failed, retrying");
+        // A chain that is down (or was found reset) is logged once by the chain link (chain-health.ts).
+        if (isChainUnavailable(error)) this.init.logger.debug({ retryInMs: backoff }, "event follower: chain unavailable, retrying");
+        else this.init.logger.warn({ err: error, retryInMs: backoff }, "event follower: RPC failed, retrying");
         await this.sleep(backoff, signal);
         backoff = Math.min(backoff * 2, maxBackoff);
       }

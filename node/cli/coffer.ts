@@ -15,10 +15,14 @@ import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { formatEther, parseEther } from "viem";
 import { DEFAULT_RPC_URL, loadOrCreateChainAccount } from "../chain/client.js";
 import { ControlClient, startControlServer } from "./control.js";
+import { lockDataDir } from "./data-dir-lock.js";
+import { explainStartError } from "./start-errors.js";
+import { ChainMismatchError, findChainLinkError } from "../chain/chain-health.js";
+import { CofferChainError } from "../chain/errors.js";
 import { clientsForDataDir, fundLocally, loadDeploymentFor, registerFromDataDir, startRole, type ChainTarget } from "./role-runner.js";
 
 /** Exit codes: what the caller (a script) can branch on. */
-const EXIT = { ok: 0, error: 1, usage: 2, notRunning: 3, notFound: 4, diskFull: 5 } as const;
+const EXIT = { ok: 0, error: 1, usage: 2, notRunning: 3, notFound: 4, diskFull: 5, alreadyRunning: 6, portInUse: 7, chainMismatch: 8 } as const;
 const CODE_TO_EXIT: Record<string, number> = {
   "not-running": EXIT.notRunning,
   "unknown-root": EXIT.notFound,
@@ -36,6 +40,12 @@ const CODE_TO_EXIT: Record<string, number> = {
   "output-not-writable": EXIT.error,
   refused: EXIT.error,
   chain: EXIT.error,
+  "chain-unreachable": EXIT.error,
+  "no-such-deal": EXIT.notFound,
+  "wrong-command": EXIT.usage,
+  "already-running": EXIT.alreadyRunning,
+  "port-in-use": EXIT.portInUse,
+  "chain-mismatch": EXIT.chainMismatch,
 };
 
 interface Config {
@@ -157,59 +167,77 @@ program.command("start")
     const listen = o.listen ?? config?.listen ?? ["/ip4/0.0.0.0/tcp/4001"];
     const bootstrap = o.bootstrap ?? config?.bootstrap ?? [];
     const withChain = o.rpc !== undefined || o.network !== undefined || o.deployment !== undefined;
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const unlock = await lockDataDir(dataDir);
+    let stopping = false;
+    let shutdown = async (code: number = EXIT.ok): Promise<void> => {
+      await unlock();
+      process.exit(code);
+    };
+    // The chain found reset (or another chain) under a running node: say so, stop, exit 8.
+    const onFatal = (error: ChainMismatchError) => {
+      process.stderr.write(`coffer: ${error.shortMessage}\n`);
+      void shutdown(EXIT.chainMismatch);
+    };
     let node: CofferNode;
     let stopRole: (() => Promise<void>) | undefined;
     let control: Awaited<ReturnType<typeof startControlServer>>;
     let chainAddress: string | undefined;
-    if (withChain) {
-      await mkdir(dataDir, { recursive: true, mode: 0o700 });
-      const running = await startRole({
-        role,
-        dataDir,
-        listen,
-        bootstrap,
-        logger,
-        rpcUrl: o.rpc ?? DEFAULT_RPC_URL,
-        network: o.network ?? "localhost",
-        deploymentFile: o.deployment,
-        allowPrivateAddresses: o.lan ?? true,
-        uploadLimit: o.uploadLimit ?? config?.uploadLimit,
-        pricePerGiBPerPeriod: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
-        capacityBytes: o.capacity,
-        onChainChallenges: o.onchainChallenges,
-      });
-      node = running.node;
-      stopRole = running.stop;
-      chainAddress = running.address;
-      control = await startControlServer(node, dataDir, logger, running.control);
-    } else {
-      node = await CofferNode.create({
-        dataDir,
-        role,
-        listen,
-        bootstrap,
-        uploadLimit: o.uploadLimit ?? config?.uploadLimit,
-        allowPrivateAddresses: o.lan ?? false,
-        overlay: { enabled: true },
-        resumeIncomplete: true,
-        logger,
-      });
-      await node.start();
-      control = await startControlServer(node, dataDir, logger);
+    try {
+      if (withChain) {
+        const running = await startRole({
+          role,
+          dataDir,
+          listen,
+          bootstrap,
+          logger,
+          rpcUrl: o.rpc ?? DEFAULT_RPC_URL,
+          network: o.network ?? "localhost",
+          deploymentFile: o.deployment,
+          allowPrivateAddresses: o.lan ?? true,
+          uploadLimit: o.uploadLimit ?? config?.uploadLimit,
+          pricePerGiBPerPeriod: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
+          capacityBytes: o.capacity,
+          onChainChallenges: o.onchainChallenges,
+          onFatal,
+        });
+        node = running.node;
+        stopRole = running.stop;
+        chainAddress = running.address;
+        control = await startControlServer(node, dataDir, logger, running.control);
+      } else {
+        node = await CofferNode.create({
+          dataDir,
+          role,
+          listen,
+          bootstrap,
+          uploadLimit: o.uploadLimit ?? config?.uploadLimit,
+          allowPrivateAddresses: o.lan ?? false,
+          overlay: { enabled: true },
+          resumeIncomplete: true,
+          logger,
+        });
+        await node.start();
+        control = await startControlServer(node, dataDir, logger);
+      }
+    } catch (error) {
+      await unlock();
+      throw explainStartError(error, dataDir);
     }
     print({ peerId: node.peerId.toString(), role: node.role, addresses: node.addresses(), chainAddress }, () =>
       [`coffer ${node.role} ${node.peerId}`, ...(chainAddress ? [`  chain address ${chainAddress}`] : []), ...node.addresses().map((a) => `  listening on ${a}`)].join("\n"));
-    let stopping = false;
-    const shutdown = async () => {
+    shutdown = async (code: number = EXIT.ok) => {
       if (stopping) return;
       stopping = true;
-      await control.close();
-      if (stopRole) await stopRole();
-      else await node.stop();
-      process.exit(EXIT.ok);
+      setTimeout(() => process.exit(code), 15_000).unref(); // a stop that hangs must not keep the lock
+      await control.close().catch(() => undefined);
+      if (stopRole) await stopRole().catch(() => undefined);
+      else await node.stop().catch(() => undefined);
+      await unlock();
+      process.exit(code);
     };
-    process.on("SIGINT", shutdown);
-    process.on("SIGTERM", shutdown);
+    process.on("SIGINT", () => void shutdown());
+    process.on("SIGTERM", () => void shutdown());
   });
 
 /** Chain flags of the commands that talk to the chain without a running node. */
@@ -320,7 +348,7 @@ program.command("reset").description("rebuild the neighbour list from scratch (k
 });
 
 program.command("put <file>")
-  .description("store a file on lessors; prints its root")
+  .description("plain p2p nodes (started without --rpc) only: store a file on peers; prints its root. On a storage market (role nodes) use buy-deal")
   .option("--copies <n>", "number of lessors", (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("copies must be a positive integer"); return n; }, 1)
   .action(async (file: string, o: { copies: number }) => {
     const path = resolve(file);
@@ -368,8 +396,9 @@ try {
   const cliCode = (error as { code?: string }).code;
   if (cliCode === "commander.helpDisplayed" || cliCode === "commander.version" || cliCode === "commander.help") process.exit(EXIT.ok);
   if (typeof cliCode === "string" && cliCode.startsWith("commander.")) process.exit(EXIT.usage); // commander already printed the message
-  const code = error instanceof BaseError ? error.code : (error as NodeJS.ErrnoException)?.code === "ENOSPC" ? "disk-full" : "internal";
-  const message = error instanceof BaseError ? error.message : (error as Error)?.message ?? String(error);
+  const link = findChainLinkError(error);
+  const code = link ? (link instanceof ChainMismatchError ? "chain-mismatch" : "chain-unreachable") : error instanceof BaseError ? error.code : (error as NodeJS.ErrnoException)?.code === "ENOSPC" ? "disk-full" : "internal";
+  const message = link ? link.shortMessage : error instanceof BaseError ? error.message : error instanceof CofferChainError ? error.shortMessage : (error as Error)?.message ?? String(error);
   if (opts().json) process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n");
   else process.stderr.write(`coffer: ${message}\n`);
   process.exit(CODE_TO_EXIT[code] ?? EXIT.error);

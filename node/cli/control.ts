@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { CofferChainError } from "../chain/errors.js";
 import { checkOutputPath } from "../download/output-path.js";
+import { ChainMismatchError, findChainLinkError } from "../chain/chain-health.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { CofferNode } from "../p2p/node.js";
@@ -74,6 +75,9 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
 }
 
 function errorOf(error: unknown): { code: string; message: string } {
+  // The chain down or reset under the node: its own message, whatever call (and viem error) it surfaced in.
+  const link = findChainLinkError(error);
+  if (link) return { code: link instanceof ChainMismatchError ? "chain-mismatch" : "chain-unreachable", message: link.shortMessage };
   if (error instanceof BaseError) return { code: error.code, message: error.shortMessage };
   // Chain-side refusals (UserRoleError, MarketActionError...) say what to change in their shortMessage.
   if (error instanceof CofferChainError) return { code: error.name === "UserRoleError" ? "refused" : "chain", message: error.shortMessage };

@@ -17,6 +17,7 @@ import { loadOrCreateChainAccount } from "../chain/client.js";
 import type { CofferClients } from "../chain/clients.js";
 import { parseDeployment, readDeployment, type CofferDeployment } from "../chain/deployments.js";
 import { checkOutputPath } from "../download/output-path.js";
+import { decodeContractRevert } from "../chain/errors.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
@@ -25,7 +26,8 @@ import { ReplicaState } from "../roles/common.js";
 import { LessorRole } from "../roles/lessor.js";
 import { UserRole } from "../roles/user.js";
 import { WatcherRole } from "../roles/watcher.js";
-import type { ControlExtensions } from "./control.js";
+import type { ControlExtensions, ControlRoute } from "./control.js";
+import type { ChainMismatchError } from "../chain/chain-health.js";
 
 /** Chain ids where `hardhat_setBalance` and the token faucet exist (npm run chain). */
 const LOCAL_CHAIN_IDS = [31337, 1337];
@@ -127,6 +129,22 @@ export interface StartRoleOptions extends ChainTarget {
   capacityBytes: bigint;
   /** Watcher: escalate failed timed challenges to on-chain challenges (§7.2; needs CFR for bonds). Default true. */
   onChainChallenges?: boolean;
+  /** Called once if the chain turns out not to be the deployment's (reset, another chain): the caller stops. */
+  onFatal?: (error: ChainMismatchError) => void;
+}
+
+/**
+ * `coffer put` on a role node: plain p2p storage has no agreement with the market's lessors (they accept uploads
+ * only for deals assigned to them), so it is refused up front with the command to use instead.
+ */
+function putRefused(role: string): ControlRoute {
+  return async () => {
+    throw new BaseError(
+      `\`coffer put\` stores files on a plain p2p network; this node runs the ${role} role of a storage market, whose lessors ` +
+        "store only files with a deal. Buy one instead: coffer buy-deal <file> --replicas <n> --periods <n> --max-price <CFR> (on a user node)",
+      { code: "wrong-command" },
+    );
+  };
 }
 
 /** Starts the role; its control routes: user `/buy-deal` and `/get` (a deal id or a commD of one of its deals). */
@@ -142,6 +160,7 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
   };
   if (o.role === "lessor") {
     const lessor = await LessorRole.create({ ...common, pricePerGiBPerPeriod: o.pricePerGiBPerPeriod, capacityBytes: o.capacityBytes });
+    if (o.onFatal) lessor.chain.health?.onFatal(o.onFatal);
     await lessor.start();
     const registered = await lessor.chain.publicClient.readContract({ address: deployment.contracts.LessorRegistry.address, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor.address] });
     if (registered.registeredAt === 0n) o.logger.warn({ address: lessor.address }, "this lessor is not registered yet: run `coffer register` (users only pick registered lessors)");
@@ -155,12 +174,14 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
           stats: lessor.stats,
           onChainChallenges: { answered: lessor.onChainChallenges.answered.length, missed: lessor.onChainChallenges.missed.length },
         }),
+        routes: { "/put": putRefused("lessor") },
       },
       stop: () => lessor.stop(),
     };
   }
   if (o.role === "watcher") {
     const watcher = await WatcherRole.create({ ...common, ...(o.onChainChallenges === false ? { onChainChallenges: false as const } : {}) });
+    if (o.onFatal) watcher.chain.health?.onFatal(o.onFatal);
     await watcher.start();
     return {
       node: watcher.node,
@@ -172,11 +193,13 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
           suspects: watcher.suspects(),
           onChainChallenges: { open: watcher.onChain.openChallenges(), settled: watcher.onChain.settled.map((c) => ({ ...c, openedBlock: c.openedBlock.toString(), slashed: c.slashed.toString(), bounty: c.bounty.toString() })) },
         }),
+        routes: { "/put": putRefused("watcher") },
       },
       stop: () => watcher.stop(),
     };
   }
   const user = await UserRole.create(common);
+  if (o.onFatal) user.chain.health?.onFatal(o.onFatal);
   await user.start();
   const market = { address: user.chain.addresses.market, abi: storageMarketAbi } as const;
   return {
@@ -185,6 +208,7 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
     control: {
       status: async () => ({ chainAddress: user.address, deals: user.trackedDeals().map((d) => ({ dealId: d.dealId, commD: d.commD, size: d.size, replicas: d.replicas.length })) }),
       routes: {
+        "/put": putRefused("user"),
         "/buy-deal": async (body, emit, signal) => {
           const file = requireString(body, "file");
           const replicas = requireInteger(body, "replicas");
@@ -217,15 +241,20 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
           await checkOutputPath(out, { force });
           let dealId: Hex | undefined = user.trackedDeals().find((d) => d.commD === id)?.dealId;
           if (!dealId) {
-            const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] }).catch(() => undefined);
-            if (deal && deal.client !== ZERO) dealId = id;
-          }
-          if (!dealId) {
-            // Not a deal of ours: a plain p2p fetch by root.
-            const root = parseRoot(id);
-            if (!root) throw new BaseError(`not a root or deal id: ${id}`, { code: "bad-root" });
-            const result = await user.node.get(root, out, { onProgress: (p) => emit({ done: p.bytes, total: p.size, sources: p.sources }) });
-            return { root: result.root, size: result.size, out, sources: Object.keys(result.stats.bytesFrom).length };
+            if (!parseRoot(id)) throw new BaseError(`not a root or deal id: ${id}`, { code: "bad-root" });
+            // On-chain first: a deal id nobody created is answered at once, not after a DHT search for providers.
+            const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] }).catch((error: unknown) => {
+              if (decodeContractRevert(error)?.errorName === "MarketUnknownDeal") return undefined;
+              throw error;
+            });
+            if (!deal || deal.client === ZERO) {
+              throw new BaseError(
+                `no such deal: ${id} is neither a deal on chain ${user.chain.deployment.chainId} (StorageMarket ${market.address}) nor the commD of one of this node's deals. ` +
+                  "Give the deal id printed by buy-deal (or `coffer status` lists this node's deals)",
+                { code: "no-such-deal" },
+              );
+            }
+            dealId = id;
           }
           emit({ message: `PoD download of deal ${dealId}` });
           const got = await user.get(dealId, out, { force });

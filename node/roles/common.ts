@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { CofferNode, type CofferNodeOptions } from "../p2p/node.js";
 import { ChainClient, type ChainClientOptions } from "../chain/client.js";
+import { isChainUnavailable } from "../chain/chain-health.js";
 
 /** Replica states as StorageMarket.replicaState returns them. */
 export enum ReplicaState { Open, Committed, Proving, Failed, Finished }
@@ -57,7 +58,7 @@ export class RoleLoop {
     this.stopped = false;
     const run = async () => {
       if (this.stopped) return;
-      this.running = this.step().catch((err) => this.logger.warn({ err, role: this.name }, `${this.name} step failed`));
+      this.running = this.step().catch((err) => logStepError(this.logger, err, { role: this.name }, `${this.name} step failed`));
       await this.running;
       if (!this.stopped) this.timer = setTimeout(run, this.ms);
     };
@@ -69,6 +70,15 @@ export class RoleLoop {
     clearTimeout(this.timer);
     await this.running;
   }
+}
+
+/**
+ * Logs a failed step, except when the chain is down or was found reset: the chain link logs those once per
+ * state change (node/chain/chain-health.ts), not once per failed call.
+ */
+export function logStepError(logger: Logger, err: unknown, fields: Record<string, unknown>, message: string): void {
+  if (isChainUnavailable(err)) logger.debug({ ...fields, err: (err as Error).message }, message);
+  else logger.warn({ err, ...fields }, message);
 }
 
 export function ceilDiv(a: bigint, b: bigint): bigint {

@@ -23,7 +23,7 @@ import { OFFER_VALIDITY_SECONDS } from "../protocols/offer/constants.js";
 import { createPodService, type PodCipher, type PodService } from "../protocols/pod/index.js";
 import type { UploadOffer } from "../protocols/upload/index.js";
 import { CommittedFile, commitFile, encryptBlocksForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealStream, type PlaintextBlock, type ProvePoStParams } from "../proofs/index.js";
-import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ceilDiv, createNodeAndChain, GIB, logStepError, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
 import { ChallengeAnswerer } from "./challenge-answerer.js";
 import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
 
@@ -74,6 +74,8 @@ export interface LessorStats {
 }
 
 const STATE_KEY = "lessor";
+/** The counters of {@link LessorStats}, persisted so a restarted lessor keeps its served bytes and proof counts. */
+const STATS_KEY = "lessor:stats";
 
 /**
  * A lessor: answers quotes and assignments over /coffer/offer/1.0.0, accepts uploads only for deals it
@@ -93,7 +95,7 @@ export class LessorRole {
     this.challenges = new ReplicaChallengeResponder({ account: chain.messageSigner(), logger: options.logger });
     this.offers = createOfferService({ network: node.host, logger: options.logger, handlers: { quote: (p, r) => this.quote(p, r), assign: (p, a) => this.assign(p, a) } });
     this.pod = createPodService({ network: node.host, logger: options.logger, serve: (p, id, s) => this.serveDownload(p, id, s), onServed: (b) => (this.stats.bytesServed += b) });
-    this.loop = new RoleLoop(() => this.step(), options.tickMs ?? 500, options.logger, "lessor");
+    this.loop = new RoleLoop(() => this.saveStats().then(() => this.step()), options.tickMs ?? 500, options.logger, "lessor");
     this.onChainChallenges = new ChallengeAnswerer({
       chain,
       replicaSource: (dealId, replicaIndex) => this.challenges.sourceFor(dealId, replicaIndex),
@@ -133,6 +135,8 @@ export class LessorRole {
     await mkdir(this.replicaDir, { recursive: true });
     await this.removeLeftoverCiphertexts();
     this.state = { ...this.state, ...((await this.chain.getState<LessorState>(STATE_KEY)) ?? {}) };
+    Object.assign(this.stats, (await this.chain.getState<LessorStats>(STATS_KEY)) ?? {});
+    this.savedStats = JSON.stringify(this.stats);
     for (const r of this.replicas().filter((x) => x.stage === "proving")) await this.serveChallenges(r);
     await this.node.start();
     await this.offers.start();
@@ -156,8 +160,19 @@ export class LessorRole {
     await this.loop.stop();
     await this.offers.stop();
     await this.pod.stop();
+    await this.saveStats().catch((err) => this.log.warn({ err }, "lessor: cannot save its statistics"));
     await this.node.stop();
     await this.challenges.close();
+  }
+
+  private savedStats = "";
+
+  /** Writes the statistics when they changed (each loop pass and at stop: a kill -9 loses at most one pass). */
+  private async saveStats(): Promise<void> {
+    const now = JSON.stringify(this.stats);
+    if (now === this.savedStats) return;
+    await this.chain.putState(STATS_KEY, this.stats);
+    this.savedStats = now;
   }
 
   replicas(): LessorReplica[] {
@@ -231,7 +246,7 @@ export class LessorRole {
       try {
         await this.advance(r);
       } catch (err) {
-        this.log.warn({ err, dealId: r.dealId, replicaIndex: r.replicaIndex, stage: r.stage }, "lessor: replica step failed");
+        logStepError(this.log, err, { dealId: r.dealId, replicaIndex: r.replicaIndex, stage: r.stage }, "lessor: replica step failed");
       }
     }
     await this.provePeriod();
@@ -347,7 +362,7 @@ export class LessorRole {
     }
     this.state.lastProvenPeriod = Number(period);
     await this.save();
-    await withdraw(this.chain).catch((err) => this.log.warn({ err }, "lessor: withdraw failed"));
+    await withdraw(this.chain).catch((err) => logStepError(this.log, err, {}, "lessor: withdraw failed"));
   }
 
   // ------------------------------------------------------------------ PoD

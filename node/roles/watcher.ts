@@ -10,7 +10,7 @@ import type { CofferNode } from "../p2p/node.js";
 import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { createNodeAndChain, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { createNodeAndChain, logStepError, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
 import { OnChainChallenger, type OpenOnChainChallenge } from "./onchain-challenger.js";
 import { TimedChallenger, type TimedChallengerOptions, type TimedOutcomeStatus } from "./timed-challenger.js";
 
@@ -156,7 +156,7 @@ export class WatcherRole {
   private async step(): Promise<void> {
     await this.follower.catchUp();
     // Every pass, not once per period: a challenge window is a few blocks.
-    await this.onChain.settle().catch((err) => this.options.logger.warn({ err }, "watcher: settling on-chain challenges failed"));
+    await this.onChain.settle().catch((err) => logStepError(this.options.logger, err, {}, "watcher: settling on-chain challenges failed"));
     const period = Number(await this.chain.currentPeriod());
     const closed = period - 1;
     if (closed <= this.state.lastCheckedPeriod) return;
@@ -187,14 +187,14 @@ export class WatcherRole {
     if (this.options.timedChallenge || this.timed) {
       for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
         for (const { replicaIndex: i, lessor } of await getServingLessors(this.chain, { dealId, replicas: deal.replicas })) {
-          await this.options.timedChallenge?.({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge hook failed"));
-          await this.challengeReplica(dealId, i, lessor).catch((err) => this.options.logger.warn({ err }, "watcher: timed challenge failed"));
+          await this.options.timedChallenge?.({ dealId, replicaIndex: i, lessor, period: BigInt(period) }).catch((err) => logStepError(this.options.logger, err, {}, "watcher: timed challenge hook failed"));
+          await this.challengeReplica(dealId, i, lessor).catch((err) => logStepError(this.options.logger, err, {}, "watcher: timed challenge failed"));
         }
       }
     }
     this.state.lastCheckedPeriod = closed;
     await this.chain.putState("watcher", this.state);
-    if (this.options.withdrawBounties !== false) await withdraw(this.chain).catch((err) => this.options.logger.warn({ err }, "watcher: withdraw failed"));
+    if (this.options.withdrawBounties !== false) await withdraw(this.chain).catch((err) => logStepError(this.options.logger, err, {}, "watcher: withdraw failed"));
   }
 
   /** One signed timed challenge of a proving replica, reaching the lessor through its registered multiaddrs. */

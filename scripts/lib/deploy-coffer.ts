@@ -44,10 +44,16 @@ export async function deployCoffer(connection: NetworkConnection, options: Deplo
     deploymentId: await deploymentIdFor(connection, publicClient, chainId),
   });
 
+  const deployedAtBlock = await deploymentBlock(publicClient, token.address, startBlock);
+  // The chain's identity: a node started against a chain restarted empty (same chain id, new genesis) or
+  // another chain stops with a clear message instead of calling addresses without code (chain-health.ts).
+  const [genesis, deployBlock] = await Promise.all([publicClient.getBlock({ blockNumber: 0n }), publicClient.getBlock({ blockNumber: deployedAtBlock })]);
   const deployment: CofferDeployment = {
     network: connection.networkName,
     chainId,
-    deployedAtBlock: Number(await deploymentBlock(publicClient, token.address, startBlock)),
+    deployedAtBlock: Number(deployedAtBlock),
+    genesisHash: genesis.hash,
+    deployedAtBlockHash: deployBlock.hash,
     contracts: {
       CofferToken: { address: token.address, artifact: "CofferToken" },
       LessorRegistry: { address: registry.address, artifact: "LessorRegistry" },
