@@ -9,9 +9,8 @@
  * surviving a restart; a chain outage logged once per state change; a chain reset stopping every node.
  * Everything it starts is stopped in `after` (also on failure) and nothing is left on disk.
  *
- * Sizes: 3 MiB always. 64 MiB and 256 MiB need the PoD flow-control fix (issue #13 item 1: a PoD download
- * above 4 MiB fails today with a libp2p read-buffer overflow); they run with COFFER_E2E_BIG_FILES=1 and are
- * reported as disabled (pending, with the reason) otherwise.
+ * Sizes: 3 MiB, 64 MiB and 256 MiB (the PoD stream's credit window keeps the lessor within 2 MiB of its reader,
+ * docs/protocol.md §11; before it, gets above 4 MiB failed with a libp2p read-buffer overflow).
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -29,11 +28,6 @@ import { readDeployment } from "../node/chain/deployments.js";
 import { NODE_V8_FLAGS } from "../node/cli/v8-flags.js";
 import { ReplicaState } from "../node/roles/common.js";
 
-/**
- * 64 MiB and 256 MiB gets depend on the PoD flow-control fix (item 1, another branch): switch them on with
- * COFFER_E2E_BIG_FILES=1 once it is merged (then make it the default).
- */
-const BIG_FILES_ENABLED = process.env.COFFER_E2E_BIG_FILES === "1";
 const MIB = 1 << 20;
 const BIG_SIZES = [64 * MIB, 256 * MIB];
 const BLOCK_TIME = Number(process.env.COFFER_E2E_BLOCK_TIME ?? 1);
@@ -326,11 +320,7 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
   });
 
   for (const size of BIG_SIZES) {
-    it(`${size / MIB} MiB: deal, proven, get byte-identical${BIG_FILES_ENABLED ? "" : " [DISABLED until the PoD flow-control fix: COFFER_E2E_BIG_FILES=1]"}`, async function () {
-      if (!BIG_FILES_ENABLED) {
-        console.log(`      ${size / MIB} MiB round disabled: gets above 4 MiB fail until the PoD flow-control fix (issue #13 item 1) is merged; run with COFFER_E2E_BIG_FILES=1`);
-        this.skip();
-      }
+    it(`${size / MIB} MiB: deal, proven, get byte-identical`, async function () {
       const deal = await dealRound(size, 1);
       await getAndCompare(deal.dealId, deal.file);
     });
