@@ -133,7 +133,7 @@ contract MarketHandler is CofferTest {
     uint256 internal constant K_POST_ = 2;
     uint256 internal constant BPS_ = 10_000;
     uint256 internal constant BOUNTY_BPS_ = 2500;
-    uint256 internal constant MAX_DEALS = 5;
+    uint256 internal constant MAX_DEALS = 6;
     /// A deal of this size has no TinyReplica proofs: its fills can only time out.
     uint64 internal constant UNPROVABLE_SIZE = 1 << 20;
 
@@ -147,6 +147,15 @@ contract MarketHandler is CofferTest {
     mapping(bytes32 => bool) public provable;
     /// Sealed segments of each slot's current lessor.
     mapping(bytes32 => mapping(uint256 => bytes32[4])) internal sealedOf;
+
+    /// Challenges the handler opened and has not seen closed: answers and expiries pick from these.
+    struct OpenChallenge {
+        bytes32 dealId;
+        uint256 index;
+        address challenger;
+    }
+
+    OpenChallenge[] internal openChallenges;
 
     uint256[ACTION_COUNT] internal calledCount;
     uint256[ACTION_COUNT] internal succeededCount;
@@ -212,6 +221,8 @@ contract MarketHandler is CofferTest {
 
     // ------------------------------------------------------------ deals
 
+    /// A client creates a deal; two times in three lessors fill all its slots at once (honest PoReps mostly), so
+    /// that runs of 64 calls have replicas to prove, miss and challenge.
     function createDeal(uint256 clientSeed, uint256 replicasSeed, uint256 durationSeed, uint256 priceSeed, uint256 sizeSeed)
         external
     {
@@ -219,7 +230,7 @@ contract MarketHandler is CofferTest {
         _called(Action.CreateDeal);
         address client = clients[clientSeed % 2];
         uint8 replicas = uint8(bound(replicasSeed, 1, 3));
-        uint32 duration = uint32(bound(durationSeed, 1, 6));
+        uint32 duration = uint32(bound(durationSeed, 1, 8));
         uint128 price = uint128(bound(priceSeed, 1, 1e24));
         // Sizes 97..128 keep TinyReplica's 4 segments but change the rounded price per period.
         bool tiny = sizeSeed % 4 != 0;
@@ -234,6 +245,9 @@ contract MarketHandler is CofferTest {
             deals.push(dealId);
             replicaCount[dealId] = replicas;
             provable[dealId] = tiny;
+            if (clientSeed % 3 != 0) {
+                for (uint256 i; i < replicas; ++i) this.fill(deals.length - 1, i, (clientSeed >> 8) + i);
+            }
         } catch {}
     }
 
@@ -277,7 +291,8 @@ contract MarketHandler is CofferTest {
 
     // ------------------------------------------------------------ replicas
 
-    /// Any lessor fills (or refills) a slot: the lessor that failed it included.
+    /// Any lessor fills (or refills) a slot: the lessor that failed it included. Three times in four it is an
+    /// honest lessor that answers its PoRep at once (two blocks later); otherwise the PoRep is left to chance.
     function fill(uint256 dealSeed, uint256 indexSeed, uint256 lessorSeed) external {
         if (deals.length == 0) return;
         _called(Action.Fill);
@@ -290,13 +305,18 @@ contract MarketHandler is CofferTest {
             _succeeded(Action.Fill);
             if (ghostFailedLessor[dealId][lessor]) _broke("failed lessor refilled its deal");
             sealedOf[dealId][index] = s;
+            if ((lessorSeed >> 8) % 4 != 0) _answerPoRep(d, dealId, index);
         } catch {}
     }
 
     function answerPoRep(uint256 dealSeed, uint256 indexSeed) external {
         if (deals.length == 0) return;
-        _called(Action.AnswerPoRep);
         (uint256 d, bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
+        _answerPoRep(d, dealId, index);
+    }
+
+    function _answerPoRep(uint256 d, bytes32 dealId, uint256 index) internal {
+        _called(Action.AnswerPoRep);
         IStorageMarket.Replica memory replica = market.getReplica(dealId, index);
         if (replica.status != 1) return;
         if (block.number < replica.fillBlock + 2) vm.roll(replica.fillBlock + 2);
@@ -345,14 +365,22 @@ contract MarketHandler is CofferTest {
 
     /// The chosen lessor proves a subset (bit r of `mask`; zero: all) of the replicas it holds that are due this
     /// period, across deals, in one submission.
+    /// The first lessor from `lessorSeed` on that has replicas due proves them.
     function provePeriod(uint256 lessorSeed, uint256 mask) external {
-        _called(Action.ProvePeriod);
-        address lessor = lessors[lessorSeed % 4];
+        for (uint256 i; i < 4; ++i) {
+            if (_prove(lessors[(lessorSeed + i) % 4], mask)) return;
+        }
+    }
+
+    /// Submits `lessor`'s due replicas (filtered by `mask`); false when it had none due.
+    function _prove(address lessor, uint256 mask) internal returns (bool due) {
         uint256 period = market.currentPeriod();
-        bytes32 seed = _seed();
-        if (seed == bytes32(0)) return;
         (bytes32[] memory ids, bytes memory indexes, uint256[] memory which, uint256 payment) = _due(lessor, period, mask);
-        if (ids.length == 0) return;
+        if (ids.length == 0) return false;
+        due = true;
+        _called(Action.ProvePeriod);
+        bytes32 seed = _seed();
+        if (seed == bytes32(0)) return due;
         bytes32[] memory proof = _postProof(lessor, ids, which, seed);
         vm.prank(lessor);
         try market.submitPoSt(period, ids, indexes, proof) {
@@ -366,11 +394,11 @@ contract MarketHandler is CofferTest {
     function badPoSt(uint256 lessorSeed, uint256 kindSeed) external {
         address lessor = lessors[lessorSeed % 4];
         uint256 period = market.currentPeriod();
-        bytes32 seed = _seed();
-        if (seed == bytes32(0)) return;
         (bytes32[] memory ids, bytes memory indexes, uint256[] memory which, uint256 payment) = _due(lessor, period, 0);
         if (ids.length == 0) return;
         _called(Action.BadPoSt);
+        bytes32 seed = _seed();
+        if (seed == bytes32(0)) return;
         uint256 kind = kindSeed % 7;
         bytes32[] memory proof = _postProof(lessor, ids, which, kind == 3 ? sha256(abi.encode(seed)) : seed);
         // Another seed can pick the same 2 of 4 segments: that proof is the valid one.
@@ -397,14 +425,16 @@ contract MarketHandler is CofferTest {
         } catch {}
     }
 
-    /// A watcher reports a miss of one of the last four periods (the report window is one period).
+    /// A watcher reports a miss of the last period (the report window), or one to three periods too late.
     function markMissing(uint256 dealSeed, uint256 indexSeed, uint256 back, uint256 watcherSeed) external {
         if (deals.length == 0) return;
         _called(Action.MarkMissing);
         (, bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
         uint256 current = market.currentPeriod();
         if (current == 0) return;
-        uint256 period = current - 1 - (back % (current < 4 ? current : 4));
+        uint256 late = back % 4 == 0 ? 1 + (back >> 8) % 3 : 0;
+        if (late >= current) return;
+        uint256 period = current - 1 - late;
         address lessor = market.getReplica(dealId, index).lessor;
         vm.prank(watchers[watcherSeed % 2]);
         try market.markProofMissing(dealId, index, period) {
@@ -426,16 +456,17 @@ contract MarketHandler is CofferTest {
         vm.prank(challenger);
         try market.challengeReplica(dealId, index) {
             _succeeded(Action.Challenge);
+            openChallenges.push(OpenChallenge(dealId, index, challenger));
         } catch {}
         ghostDeposited += token.balanceOf(address(vault)) - before;
     }
 
     /// The challenged lessor answers with valid openings; `waitForSeed` decides whether it waits for the seed block.
-    function answerChallenge(uint256 dealSeed, uint256 indexSeed, uint256 challengerSeed, bool waitForSeed) external {
-        if (deals.length == 0) return;
+    function answerChallenge(uint256 openSeed, bool waitForSeed) external {
+        if (openChallenges.length == 0) return;
         _called(Action.AnswerChallenge);
-        (, bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
-        address challenger = _challenger(dealId, index, challengerSeed);
+        uint256 at = openSeed % openChallenges.length;
+        (bytes32 dealId, uint256 index, address challenger) = _openAt(at);
         IStorageMarket.Challenge memory c = market.getChallenge(dealId, index, challenger);
         if (c.challenger == address(0)) return;
         if (waitForSeed && block.number < c.openedBlock + 2) {
@@ -448,14 +479,14 @@ contract MarketHandler is CofferTest {
         try market.answerChallenge(dealId, index, challenger, proof) {
             _succeeded(Action.AnswerChallenge);
             ghostEarned[c.lessor] += bond;
+            _closed(at);
         } catch {}
     }
 
     /// An answer that must be refused: a flipped word, truncated, or openings for another challenger's seed.
-    function badChallengeAnswer(uint256 dealSeed, uint256 indexSeed, uint256 challengerSeed, uint256 kindSeed) external {
-        if (deals.length == 0) return;
-        (, bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
-        address challenger = _challenger(dealId, index, challengerSeed);
+    function badChallengeAnswer(uint256 openSeed, uint256 kindSeed) external {
+        if (openChallenges.length == 0) return;
+        (bytes32 dealId, uint256 index, address challenger) = _openAt(openSeed % openChallenges.length);
         IStorageMarket.Challenge memory c = market.getChallenge(dealId, index, challenger);
         if (c.challenger == address(0)) return;
         _called(Action.BadChallengeAnswer);
@@ -478,11 +509,11 @@ contract MarketHandler is CofferTest {
         } catch {}
     }
 
-    function expireChallenge(uint256 dealSeed, uint256 indexSeed, uint256 challengerSeed, uint256 callerSeed) external {
-        if (deals.length == 0) return;
+    function expireChallenge(uint256 openSeed, uint256 callerSeed) external {
+        if (openChallenges.length == 0) return;
         _called(Action.ExpireChallenge);
-        (, bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
-        address challenger = _challenger(dealId, index, challengerSeed);
+        uint256 at = openSeed % openChallenges.length;
+        (bytes32 dealId, uint256 index, address challenger) = _openAt(at);
         IStorageMarket.Replica memory replica = market.getReplica(dealId, index);
         IStorageMarket.Challenge memory c = market.getChallenge(dealId, index, challenger);
         bool held = c.lessor == replica.lessor && c.fillBlock == replica.fillBlock && replica.status == 2;
@@ -492,6 +523,7 @@ contract MarketHandler is CofferTest {
             // A self-challenger is a lessor: its bond (and the bounty of its own slash) come back to it.
             if (_indexOf(challenger) < 4) ghostEarned[challenger] += bond + (held ? replica.collateralLeft * BOUNTY_BPS_ / BPS_ : 0);
             _noteFailure(dealId, index, replica.lessor);
+            _closed(at);
         } catch {}
     }
 
@@ -513,14 +545,19 @@ contract MarketHandler is CofferTest {
 
     function advance(uint256 secondsSeed) external {
         _called(Action.Advance);
-        vm.warp(block.timestamp + bound(secondsSeed, 1, 200));
+        vm.warp(block.timestamp + bound(secondsSeed, 1, 60));
         vm.roll(block.number + 1);
         _succeeded(Action.Advance);
     }
 
+    /// One period, rarely three: deals last 1 to 8 periods and should not all be over in a few calls. Half the
+    /// time every lessor first proves all it has due (diligent lessors), otherwise periods go unproven.
     function jumpPeriods(uint256 periodsSeed, uint256 blocksSeed) external {
         _called(Action.JumpPeriods);
-        vm.warp(block.timestamp + bound(periodsSeed, 1, 3) * 100);
+        if ((periodsSeed >> 8) % 2 == 0) {
+            for (uint256 i; i < 4; ++i) _prove(lessors[i], 0);
+        }
+        vm.warp(block.timestamp + (periodsSeed % 8 == 0 ? 3 : 1) * 100);
         vm.roll(block.number + bound(blocksSeed, 1, 4));
         _succeeded(Action.JumpPeriods);
     }
@@ -613,6 +650,16 @@ contract MarketHandler is CofferTest {
         d = dealSeed % deals.length;
         dealId = deals[d];
         index = indexSeed % replicaCount[dealId];
+    }
+
+    function _openAt(uint256 at) internal view returns (bytes32 dealId, uint256 index, address challenger) {
+        OpenChallenge storage open = openChallenges[at];
+        return (open.dealId, open.index, open.challenger);
+    }
+
+    function _closed(uint256 at) internal {
+        openChallenges[at] = openChallenges[openChallenges.length - 1];
+        openChallenges.pop();
     }
 
     /// Index in `lessors`, or 4 for an address that is not a lessor.
