@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import path from "node:path";
 import { configVariable, defineConfig } from "hardhat/config";
 import hardhatIgnitionViem from "@nomicfoundation/hardhat-ignition-viem";
 import hardhatKeystore from "@nomicfoundation/hardhat-keystore";
@@ -12,6 +13,12 @@ import hardhatViemAssertions from "@nomicfoundation/hardhat-viem-assertions";
 const require = createRequire(import.meta.url);
 const SOLC_VERSION = "0.8.30";
 const solcjsPath = require.resolve("solc/soljson.js");
+
+// `npm run test:deep` (scripts/test-deep.ts): every Solidity fuzz and invariant test at these settings.
+// COFFER_DEEP_RUNS lowers the runs for a trial of the deep run itself.
+const DEEP_RUNS = Number(process.env.COFFER_DEEP_RUNS ?? 10_000);
+const DEEP_DEPTH = 64;
+const DEEP_ACTION_LOG = path.resolve(import.meta.dirname, "cache/deep-actions.log");
 
 export default defineConfig({
   plugins: [
@@ -36,7 +43,19 @@ export default defineConfig({
   },
   test: {
     mocha: { timeout: 120_000 },
-    solidity: { fuzz: { runs: 256 } },
+    solidity: {
+      profiles: {
+        // `npm test`: per-test NatSpec lines (`hardhat-config: default.…`) keep the slow suites short.
+        default: { fuzz: { runs: 256 } },
+        // `npm run test:deep`: these settings win, since the NatSpec lines only name the default profile.
+        deep: {
+          fuzz: { runs: DEEP_RUNS },
+          invariant: { runs: DEEP_RUNS, depth: DEEP_DEPTH },
+          // afterInvariant hooks append per-action counts here (scripts/test-deep.ts prints their sums).
+          fsPermissions: { writeFile: [DEEP_ACTION_LOG] },
+        },
+      },
+    },
   },
   networks: {
     // In-process chain: Hardhat's EDR.

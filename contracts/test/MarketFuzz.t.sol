@@ -18,7 +18,7 @@ contract MarketFuzzTest is MarketSetup {
         _stake(LESSOR);
     }
 
-    /// hardhat-config: fuzz.runs = 64
+    /// hardhat-config: default.fuzz.runs = 64
     /// The escrow is exactly replicas * duration * ceil(size * price / 2^30), pulled into the vault.
     function test_fuzz_createDealEscrowsExactly(uint64 sizeSeed, uint8 replicasSeed, uint32 durationSeed, uint128 priceSeed) public {
         uint64 size = uint64(bound(sizeSeed, TinyReplica.SIZE, 1 << 50));
@@ -37,7 +37,7 @@ contract MarketFuzzTest is MarketSetup {
         assertEq(deal.segments, ProofMath.segmentCount(size), "segments");
     }
 
-    /// hardhat-config: fuzz.runs = 64
+    /// hardhat-config: default.fuzz.runs = 64
     /// One flipped word anywhere in a valid PoSt makes it fail; the valid one passes and pays once.
     function test_fuzz_postRejectsAnyTamperedWord(uint256 wordSeed, uint256 flipSeed) public {
         (bytes32 dealId, bytes32[4] memory s) = _provenReplica();
@@ -84,7 +84,7 @@ contract MarketFuzzTest is MarketSetup {
     function test_handlerProvesPeriods() public {
         MarketHandler handler = new MarketHandler(market, vault, registry);
         for (uint256 i; i < 3; ++i) if (handler.lessorAt(i) != LESSOR) _stake(handler.lessorAt(i));
-        handler.createDeal(2, 4, 1e20);
+        handler.createDeal(0, 2, 4, 1e20, 1); // client 0, 2 replicas, 4 periods, a tiny size
         handler.fill(0, 0, 0);
         handler.fill(0, 1, 1);
         handler.answerPoRep(0, 0);
@@ -94,8 +94,8 @@ contract MarketFuzzTest is MarketSetup {
         assertEq(market.getReplica(dealId, 1).status, 2, "slot 1 proving");
         for (uint256 p = 1; p <= 3; ++p) {
             vm.warp(market.startTime() + p * PERIOD + 1);
-            handler.provePeriod(0);
-            handler.provePeriod(1);
+            handler.provePeriod(0, 0);
+            handler.provePeriod(1, 0);
         }
         assertEq(handler.ghostProven(dealId, 0), 3, "slot 0 proven 3 periods");
         assertEq(market.getReplica(dealId, 1).paidPeriods, 3, "slot 1 paid 3 periods");

@@ -17,4 +17,8 @@ interface Vm {
     function assume(bool condition) external pure;
     function addr(uint256 privateKey) external pure returns (address);
     function label(address account, string calldata newLabel) external;
+    function envOr(string calldata name, string calldata defaultValue) external view returns (string memory);
+    /// @dev Needs a write permission (test.solidity fsPermissions) for `path`.
+    function writeLine(string calldata path, string calldata data) external;
+    function toString(uint256 value) external pure returns (string memory);
 }
