@@ -184,7 +184,8 @@ contract MarketRulesTest is MarketSetup {
         market.challengeReplica(dealId, 0);
         vm.prank(WATCHER);
         market.challengeReplica(dealId, 0);
-        uint256 openedBlock = block.number;
+        // From the market, not block.number: via-IR may reuse an earlier block.number read across vm.roll.
+        uint256 openedBlock = market.getChallenge(dealId, 0, WATCHER).openedBlock;
         assertEq(market.getReplica(dealId, 0).openChallenges, 2, "two open challenges");
 
         // The lessor answers only its own challenge and lets the watcher's expire.
