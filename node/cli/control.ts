@@ -191,6 +191,19 @@ export class ControlClient {
       const req = request({ host: "127.0.0.1", port: this.info.port, method, path, headers: { authorization: `Bearer ${this.info.token}`, "content-type": "application/json" } }, (res) => {
         let buffer = "";
         let last: unknown;
+        let ended = false;
+        // The node stopped or was killed mid-answer (a long get or buy): say so instead of hanging up silently.
+        const wentAway = (cause?: unknown) => {
+          if (ended) return;
+          ended = true;
+          reject(new BaseError(`the node on port ${this.info.port} went away before it answered (stopped or killed)`, {
+            code: "not-running",
+            cause,
+            details: "restart it with `coffer start`: a get or buy-deal can be run again (an unfinished download's files are removed at start, a buy continues its deal instead of paying again)",
+          }));
+        };
+        res.on("error", wentAway);
+        res.on("close", () => wentAway());
         res.setEncoding("utf8");
         res.on("data", (data: string) => {
           buffer += data;
@@ -204,6 +217,8 @@ export class ControlClient {
           }
         });
         res.on("end", () => {
+          if (ended) return;
+          ended = true;
           const value = onLine ? last : buffer.length > 0 ? JSON.parse(buffer) : undefined;
           const error = (value as { error?: { code: string; message: string } })?.error;
           if (error) reject(new BaseError(error.message, { code: error.code }));
