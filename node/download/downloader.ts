@@ -1,6 +1,6 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
-import { chunkLength, chunkRoot, upperHeight } from "../content/chunk-proofs.js";
+import { chunkLength, chunkRoot, upperHeight } from "../proofs/chunks.js";
 import { BaseError, NoProvidersError, ProtocolError } from "../p2p/errors.js";
 import { toHex } from "../p2p/hex.js";
 import type { FileLayout } from "../proofs/layout.js";
@@ -344,7 +344,7 @@ class DownloadRun {
       const signal = AbortSignal.any([this.signal, timeout]);
       const { bytes, siblings } = await session.chunk(this.root, index, signal);
       const elapsed = (performance.now() - started) / 1000;
-      const computed = bytes.length === chunkLength(this.layout, index) ? chunkRoot(bytes, this.layout) : undefined;
+      const computed = bytes.length === chunkLength(this.layout, index) ? chunkRoot(bytes, this.layout, index) : undefined;
       if (computed === undefined || siblings.length !== upperHeight(this.layout) || !verifyPath(this.root, computed, index, siblings)) {
         this.stats.badChunks++;
         chunk.badFrom.add(source.key);

@@ -7,7 +7,7 @@ export { Throttle } from "./throttle.js";
 export { nativeNoiseCrypto } from "./noise-crypto.js";
 export { ChunkStore, type StoredFileInfo } from "../store/chunk-store.js";
 export { openDatabase } from "../store/database.js";
-export { ChunkTree, chunkRoot, verifyChunk, verifyManifest } from "../content/chunk-proofs.js";
+export { ChunkTree, chunkRoot, verifyChunk, verifyManifest } from "../proofs/chunks.js";
 export { Downloader, DownloadError, type DownloadOptions, type DownloadProgress } from "../download/downloader.js";
 export { Choker } from "../download/choker.js";
 export { SuperSeeder } from "../download/super-seed.js";

@@ -1,6 +1,6 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
-import { splitSiblings } from "../../content/chunk-proofs.js";
+import { splitSiblings } from "../../proofs/chunks.js";
 import { BaseError, ProtocolError } from "../../p2p/errors.js";
 import { errorHeader, indexField } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";

@@ -2,7 +2,7 @@ import type { PeerId } from "@libp2p/interface";
 import { Uint8ArrayList } from "uint8arraylist";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
-import { chunkLength, splitSiblings } from "../../content/chunk-proofs.js";
+import { chunkLength, splitSiblings } from "../../proofs/chunks.js";
 import { BaseError, ProtocolError, VerificationError } from "../../p2p/errors.js";
 import { errorHeader, indexField, type FramedStream } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
