@@ -16,14 +16,15 @@ import { seedPeriod } from "../chain/actions/seedPeriod.js";
 import { submitPoSt } from "../chain/actions/submitPoSt.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
-import type { CofferNode } from "../p2p/node.js";
+import type { CofferNode } from "../assembly/coffer-node.js";
 import { ProtocolError } from "../p2p/errors.js";
 import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type Assignment, type OfferService, type QuoteRequest, type SignedOffer } from "../protocols/offer/index.js";
 import { OFFER_VALIDITY_SECONDS } from "../protocols/offer/constants.js";
 import { createPodService, type PodCipher, type PodService } from "../protocols/pod/index.js";
 import type { UploadOffer } from "../protocols/upload/index.js";
 import { CommittedFile, commitFile, encryptBlocksForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealStream, type PlaintextBlock, type ProvePoStParams } from "../proofs/index.js";
-import { ceilDiv, createNodeAndChain, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ReplicaState } from "../chain/states.js";
+import { ceilDiv, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./common.js";
 import { ChallengeAnswerer } from "./challenge-answerer.js";
 import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
 

@@ -9,9 +9,10 @@ import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { Throttle } from "../../p2p/throttle.js";
 import { fileLayout } from "../../proofs/layout.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
-import type { SuperSeeder } from "../../download/super-seed.js";
+import type { SuperSeeder } from "../super-seed.js";
 import { FramedResponder, openFramed, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
 import { FETCH_LIMITS, FETCH_PROTOCOL, MAX_MANIFEST_CHUNKS } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/fetch/1.0.0` — request/response session on one stream, requests answered in order:
@@ -43,7 +44,7 @@ export interface ChunkResponse {
   siblings: Uint8Array[];
 }
 
-export class FetchService {
+export class FetchService implements Startable {
   readonly protocol = FETCH_PROTOCOL;
   private readonly responder: FramedResponder;
 

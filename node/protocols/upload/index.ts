@@ -10,6 +10,7 @@ import { verifyPath } from "../../proofs/merkle.js";
 import { hasBit, type ChunkStore } from "../../store/chunk-store.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_UPLOAD_CHUNKS, UPLOAD_LIMITS, UPLOAD_PROTOCOL, UPLOAD_WINDOW } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/upload/1.0.0` — a user pushes a file to a lessor that agreed to store it, one file per stream:
@@ -44,7 +45,7 @@ export interface UploadProgress {
   bytes: number;
 }
 
-export class UploadService {
+export class UploadService implements Startable {
   readonly protocol = UPLOAD_PROTOCOL;
   private readonly responder: FramedResponder;
 
