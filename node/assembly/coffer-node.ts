@@ -32,7 +32,7 @@ export interface CofferNodeOptions {
   allowPrivateAddresses?: boolean;
   /** Cap on what this node uploads, bytes/s (default unlimited). */
   uploadLimit?: number;
-  /** Which uploads a lessor accepts (default for lessors: all — until deals are wired to the chain). */
+  /** Which uploads this node accepts (default: every upload on a lessor, none elsewhere; LessorRole accepts only its assigned deals). */
   acceptUpload?: (offer: UploadOffer) => boolean | Promise<boolean>;
   /** Timed-challenge answers (default: open segments of stored files against commD). */
   challengeResponder?: ChallengeResponder;

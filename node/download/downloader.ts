@@ -11,7 +11,7 @@ import { hasBit, type ChunkStore, type StoredFileInfo } from "../store/chunk-sto
 import { DOWNLOAD_DEFAULTS } from "./constants.js";
 
 /**
- * Multi-source chunk download (BitTorrent-style, docs: /work/shared/seeds/p2p-file-distribution.md):
+ * Multi-source chunk download (BitTorrent-style; the "p2p file distribution" design note, wire protocols in docs/protocol.md §11):
  * sources come from DHT provider records plus known peers; chunks are picked rarest-first from the
  * sources' have-bitfields, which each source pushes on a have subscription as it gets chunks (polled
  * instead from peers that do not take subscriptions); each source gets as many requests in flight as its measured speed covers

@@ -11,7 +11,7 @@ import { OVERLAY_DEFAULTS } from "./constants.js";
 import type { Startable } from "../p2p/startable.js";
 
 /**
- * Self-organising overlay (PPIO, /work/shared/seeds/overlay-network.md). Three lists:
+ * Self-organising overlay (PPIO; the "overlay network" design note, probe and neighbours in docs/protocol.md §11). Three lists:
  *  - neighbours: connected peers we prefer (fastest measured, at most `maxPerGroup` per address group);
  *  - candidates: peers we know of (DHT / peer store, neighbours' neighbours, past neighbours);
  *  - past: every peer that was once a neighbour, persisted in LevelDB so a restart or `reset()` keeps it.

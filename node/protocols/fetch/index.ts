@@ -33,7 +33,7 @@ export interface FetchDeps {
   throttle?: Throttle;
   /** Tit-for-tat: false when `peer` is choked for user-to-user sharing. Default: serve everyone. */
   isUnchoked?: (peer: PeerId) => boolean;
-  /** Super-seeding: serve only chunks not yet sent while some remain (see node/download/super-seed.ts). */
+  /** Super-seeding: serve only chunks not yet sent while some remain (see ../super-seed.ts). */
   superSeeder?: SuperSeeder;
   /** Called with bytes sent to a peer (choker accounting). */
   onServed?: (peer: PeerId, bytes: number) => void;
