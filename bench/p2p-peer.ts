@@ -19,7 +19,7 @@ import { PerformanceObserver } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { pino } from "pino";
 import { createHost, type HostOptions } from "../node/p2p/host.js";
-import { CofferNode } from "../node/p2p/node.js";
+import { CofferNode } from "../node/assembly/coffer-node.js";
 import { nativeNoiseCrypto, nullCipherNoiseCryptoForBench, opensslNoiseCrypto } from "../node/p2p/noise-crypto.js";
 
 const [role, configJson = "{}"] = process.argv.slice(2);

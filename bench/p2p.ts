@@ -27,7 +27,7 @@ import { join } from "node:path";
 import { Child } from "./p2p-child.js";
 import { pino } from "pino";
 import { createHost, type HostOptions } from "../node/p2p/host.js";
-import { CofferNode } from "../node/p2p/node.js";
+import { CofferNode } from "../node/assembly/coffer-node.js";
 import { nativeNoiseCrypto } from "../node/p2p/noise-crypto.js";
 
 const MiB = 1024 * 1024;

@@ -13,7 +13,7 @@ import { network } from "hardhat";
 import { formatEther, parseEther, type Hex } from "viem";
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 import { startSystem, WATCHER_BOND_FUNDS } from "./lib/system-harness.js";
 
 const PERIOD = 10;

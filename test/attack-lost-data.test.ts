@@ -20,7 +20,7 @@ import { createDeal, fillAndProve, indexesHex, postArgs, type ProvenReplica, see
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { CommittedFile, CorruptReplicaError, commitFile, provePoSt, toHex } from "../node/proofs/index.js";
 import { fromHex } from "../node/proofs/words.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 

@@ -19,7 +19,7 @@ import { RegeneratingReplica } from "./helpers/attack-lessors.js";
 import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/attack-setup.js";
 import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 import { fromHex } from "../node/proofs/words.js";
 import { getAddress } from "viem";
 import { network } from "hardhat";

@@ -14,7 +14,7 @@ import { GIB, deployMarketSystem } from "./helpers/market-fixture.js";
 import { createDeal, fillAndProve } from "./helpers/market-actions.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
 import { CommittedFile, commitFile, decryptDownload, encryptForDownload, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../node/proofs/index.js";
-import { DownloadStage } from "../node/roles/common.js";
+import { DownloadStage } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 

@@ -5,7 +5,7 @@ import { GIB, TEST_POD_PARAMS, deployMarketSystem } from "./helpers/market-fixtu
 import { createDeal, fillAndProve } from "./helpers/market-actions.js";
 import { dataTree, encryptForDownload, opening, pseudoRandomBytes, receiptChallenge, type Tree } from "./helpers/proofs.js";
 import { sha256 } from "../node/proofs/hash.js";
-import { DownloadStage } from "../node/roles/common.js";
+import { DownloadStage } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 

@@ -14,7 +14,7 @@ import { challengeSeedOf } from "../node/proofs/challenges.js";
 import { challengeProof, postProof, pseudoRandomBytes } from "./helpers/proofs.js";
 import { spotChallenges } from "../node/proofs/challenges.js";
 import { verifyChallengeAnswer } from "../node/proofs/post.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 

@@ -4,7 +4,7 @@ import { network } from "hardhat";
 import { GIB, OPERATOR_ROLE, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, type MarketSystem } from "./helpers/market-fixture.js";
 import { createDeal, fill, fillAndProve, indexesHex, porepSeedOf, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { porepProof, pseudoRandomBytes } from "./helpers/proofs.js";
-import { DealState, ReplicaState } from "../node/roles/common.js";
+import { DealState, ReplicaState } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 

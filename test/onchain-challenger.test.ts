@@ -12,7 +12,7 @@ import { encodeAbiParameters, encodeEventTopics, getAddress, type Hex, type Log,
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { storedCheckpoint, type KeyValueStore } from "../node/chain/chain-state.js";
 import { EventFollower } from "../node/chain/event-follower.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 import { OnChainChallenger, type OnChainChallengerOptions, type OpenOnChainChallenge } from "../node/roles/onchain-challenger.js";
 import { challengeSeedFor, createDeal, failByMissedPeriods, fillAndProve } from "./helpers/market-actions.js";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./helpers/market-fixture.js";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Uint8ArrayList } from "uint8arraylist";
 import { ProtocolError } from "../node/p2p/errors.js";
 import { encodeFrame, FramedStream } from "../node/p2p/framing.js";
-import type { CofferNode } from "../node/p2p/node.js";
+import type { CofferNode } from "../node/assembly/coffer-node.js";
 import { CHALLENGE_PROTOCOL } from "../node/protocols/challenge/constants.js";
 import { verifyOpenings } from "../node/protocols/challenge/index.js";
 import { FETCH_MAX_FRAME, FETCH_PROTOCOL } from "../node/protocols/fetch/constants.js";

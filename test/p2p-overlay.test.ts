@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { PeerId } from "@libp2p/interface";
-import type { CofferNode } from "../node/p2p/node.js";
+import type { CofferNode } from "../node/assembly/coffer-node.js";
 import { Harness } from "./helpers/p2p-harness.js";
 
 describe("p2p overlay", function () {

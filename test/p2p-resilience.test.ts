@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { IDENTITY_FILE } from "../node/p2p/identity.js";
-import { CofferNode } from "../node/p2p/node.js";
+import { CofferNode } from "../node/assembly/coffer-node.js";
 import { Harness, hexToBytes, mesh } from "./helpers/p2p-harness.js";
 
 describe("p2p resilience", function () {

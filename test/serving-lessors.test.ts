@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { network } from "hardhat";
 import { getAddress, type PublicClient } from "viem";
 import { getServingLessors } from "../node/chain/actions/getServingLessors.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 import { createDeal, failByMissedPeriods, fill, fillAndProve } from "./helpers/market-actions.js";
 import { GIB, deployMarketSystem } from "./helpers/market-fixture.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";

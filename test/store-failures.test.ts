@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { open, readdir, readlink, realpath, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { ChunkTree, chunkLength, chunkRoot } from "../node/content/chunk-proofs.js";
+import { ChunkTree, chunkLength, chunkRoot } from "../node/proofs/chunks.js";
 import { StoreWriteError } from "../node/p2p/errors.js";
 import { toHex } from "../node/p2p/hex.js";
 import { CHUNK_SIZE } from "../node/proofs/constants.js";
@@ -17,7 +17,7 @@ function fileOf(size: number) {
   const layout = fileLayout(size);
   const chunk = (i: number) => bytes.subarray(i * CHUNK_SIZE, i * CHUNK_SIZE + chunkLength(layout, i));
   const manifest = new Uint8Array(layout.chunkCount * 32);
-  for (let i = 0; i < layout.chunkCount; i++) manifest.set(chunkRoot(chunk(i), layout), i * 32);
+  for (let i = 0; i < layout.chunkCount; i++) manifest.set(chunkRoot(chunk(i), layout, i), i * 32);
   const root = new ChunkTree(layout, manifest).root;
   return { bytes, size, root, rootHex: toHex(root), manifest, chunkCount: layout.chunkCount, chunk };
 }

@@ -26,7 +26,7 @@ import { lessorRegistryAbi } from "../node/chain/abi/lessorRegistry.js";
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { readDeployment } from "../node/chain/deployments.js";
 import { NODE_V8_FLAGS } from "../node/cli/v8-flags.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 
 const MIB = 1 << 20;
 const BIG_SIZES = [64 * MIB, 256 * MIB];

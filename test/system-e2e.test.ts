@@ -6,7 +6,7 @@ import { network } from "hardhat";
 import { parseEther } from "viem";
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 import { startSystem, type RunningSystem } from "../scripts/lib/system-harness.js";
 
 const connection = await network.create("hardhat");

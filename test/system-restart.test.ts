@@ -21,7 +21,7 @@ import { pino } from "pino";
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { ControlClient } from "../node/cli/control.js";
 import { clientsForDataDir, fundLocally } from "../node/cli/role-runner.js";
-import { ReplicaState } from "../node/roles/common.js";
+import { ReplicaState } from "../node/chain/states.js";
 import { UserRole } from "../node/roles/user.js";
 import { WatcherRole } from "../node/roles/watcher.js";
 import { deployCoffer } from "../scripts/lib/deploy-coffer.js";

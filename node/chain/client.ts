@@ -191,7 +191,7 @@ export class ChainClient implements MarketActionContext {
     return timestamp < this.startTime ? 0n : (timestamp - this.startTime) / this.params.periodLength;
   }
 
-  /** Seconds (chain time) until period `period` starts, from the latest block. */
+  /** The latest block's timestamp: chain time, in seconds. */
   async latestTimestamp(): Promise<bigint> {
     return (await this.publicClient.getBlock({ blockTag: "latest" })).timestamp;
   }

@@ -10,7 +10,7 @@ import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { Role } from "../p2p/host.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
-import { CofferNode } from "../p2p/node.js";
+import { CofferNode } from "../assembly/coffer-node.js";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { formatEther, parseEther } from "viem";
 import { DEFAULT_RPC_URL, loadOrCreateChainAccount } from "../chain/client.js";

@@ -8,7 +8,7 @@ import { checkOutputPath } from "../download/output-path.js";
 import { ChainMismatchError, findChainLinkError } from "../chain/chain-health.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
-import type { CofferNode } from "../p2p/node.js";
+import type { CofferNode } from "../assembly/coffer-node.js";
 
 /**
  * Local control API of a running node, for the CLI: HTTP/JSON on 127.0.0.1 (random port), address and a

@@ -1,4 +1,5 @@
 import type { PeerId } from "@libp2p/interface";
+import type { Startable } from "../p2p/startable.js";
 
 /**
  * Tit-for-tat choking for user-to-user sharing (BitTorrent): every `intervalMs` the `slots` peers that
@@ -13,7 +14,7 @@ export interface ChokerOptions {
   optimisticEvery?: number;
 }
 
-export class Choker {
+export class Choker implements Startable {
   private readonly received = new Map<string, number>();
   private readonly interested = new Map<string, number>();
   private unchoked = new Set<string>();

@@ -1,6 +1,6 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
-import { chunkLength, chunkRoot, upperHeight } from "../content/chunk-proofs.js";
+import { chunkLength, chunkRoot, upperHeight } from "../proofs/chunks.js";
 import { BaseError, NoProvidersError, ProtocolError } from "../p2p/errors.js";
 import { toHex } from "../p2p/hex.js";
 import type { FileLayout } from "../proofs/layout.js";
@@ -11,7 +11,7 @@ import { hasBit, type ChunkStore, type StoredFileInfo } from "../store/chunk-sto
 import { DOWNLOAD_DEFAULTS } from "./constants.js";
 
 /**
- * Multi-source chunk download (BitTorrent-style, docs: /work/shared/seeds/p2p-file-distribution.md):
+ * Multi-source chunk download (BitTorrent-style; the "p2p file distribution" design note, wire protocols in docs/protocol.md §11):
  * sources come from DHT provider records plus known peers; chunks are picked rarest-first from the
  * sources' have-bitfields, which each source pushes on a have subscription as it gets chunks (polled
  * instead from peers that do not take subscriptions); each source gets as many requests in flight as its measured speed covers
@@ -344,7 +344,7 @@ class DownloadRun {
       const signal = AbortSignal.any([this.signal, timeout]);
       const { bytes, siblings } = await session.chunk(this.root, index, signal);
       const elapsed = (performance.now() - started) / 1000;
-      const computed = bytes.length === chunkLength(this.layout, index) ? chunkRoot(bytes, this.layout) : undefined;
+      const computed = bytes.length === chunkLength(this.layout, index) ? chunkRoot(bytes, this.layout, index) : undefined;
       if (computed === undefined || siblings.length !== upperHeight(this.layout) || !verifyPath(this.root, computed, index, siblings)) {
         this.stats.badChunks++;
         chunk.badFrom.add(source.key);

@@ -8,9 +8,10 @@ import type { ProbeService } from "../protocols/probe/index.js";
 import { UPLOAD_PROTOCOL } from "../protocols/upload/constants.js";
 import type { Database } from "../store/database.js";
 import { OVERLAY_DEFAULTS } from "./constants.js";
+import type { Startable } from "../p2p/startable.js";
 
 /**
- * Self-organising overlay (PPIO, /work/shared/seeds/overlay-network.md). Three lists:
+ * Self-organising overlay (PPIO; the "overlay network" design note, probe and neighbours in docs/protocol.md §11). Three lists:
  *  - neighbours: connected peers we prefer (fastest measured, at most `maxPerGroup` per address group);
  *  - candidates: peers we know of (DHT / peer store, neighbours' neighbours, past neighbours);
  *  - past: every peer that was once a neighbour, persisted in LevelDB so a restart or `reset()` keeps it.
@@ -49,7 +50,7 @@ export interface OverlayOptions extends Partial<typeof OVERLAY_DEFAULTS> {
   groupOf?: GroupOf;
 }
 
-export class Overlay {
+export class Overlay implements Startable {
   private readonly neighbourMap = new Map<string, PeerRecord>();
   private readonly candidateMap = new Map<string, PeerRecord>();
   private readonly pastMap = new Map<string, PeerRecord>();

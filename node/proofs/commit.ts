@@ -1,26 +1,14 @@
 import { open } from "node:fs/promises";
-import type { Logger } from "pino";
 import { PAGE_HEIGHT, SEGMENT_SIZE } from "./constants.js";
-import { ProofAbortedError, TruncatedFileError } from "./errors.js";
+import { throwIfAborted } from "./errors.js";
+import { readFully } from "./files.js";
 import { subtreeRoots } from "./kernels.js";
 import { fileLayout, type FileLayout } from "./layout.js";
 import { proofsLogger } from "./logger.js";
 import { toSegments } from "./merkle.js";
 import { keptTreeFromPageRoots, writeTreeCache, type KeptTree } from "./tree-cache.js";
+import type { LongOperationOptions } from "./types.js";
 import { hashWorkerPool } from "./worker-pool.js";
-
-/** Progress of a long operation, reported after every block. */
-export interface ProofProgress {
-  phase: "commit" | "seal" | "unseal" | "encrypt" | "decrypt";
-  bytesDone: number;
-  bytesTotal: number;
-}
-
-export interface LongOperationOptions {
-  onProgress?: (progress: ProofProgress) => void;
-  signal?: AbortSignal;
-  logger?: Logger;
-}
 
 export interface CommitFileOptions extends LongOperationOptions {
   /** Where to keep the tree nodes at heights >= 8 (docs/protocol.md §3.3). Omit to keep them in memory only. */
@@ -137,25 +125,3 @@ export class StreamingTreeBuilder {
     return keptTreeFromPageRoots(this.layout, this.pageRoots);
   }
 }
-
-/** Reads exactly `length` bytes at `position` into `target`, or throws TruncatedFileError. */
-export async function readFully(
-  handle: import("node:fs/promises").FileHandle,
-  target: Uint8Array,
-  length: number,
-  position: number,
-  path: string,
-  expectedSize: number,
-): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(target, done, length - done, position + done);
-    if (bytesRead === 0) throw new TruncatedFileError(path, expectedSize, position + done);
-    done += bytesRead;
-  }
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
-  if (signal?.aborted) throw new ProofAbortedError(what, { cause: signal.reason });
-}
-

@@ -5,7 +5,8 @@ import type { FileLayout } from "./layout.js";
 import { buildLevels, equalBytes, siblingsFromLevels, toSegments } from "./merkle.js";
 import { keptNode, keptSiblings, readTreeCache, type KeptTree } from "./tree-cache.js";
 import { toHex } from "./words.js";
-import { commitBytes, readFully } from "./commit.js";
+import { commitBytes } from "./commit.js";
+import { readFully } from "./files.js";
 
 /** An opening of one segment (docs/protocol.md §3.2): the segment and its `depth` siblings, bottom-up. */
 export interface SegmentOpening {

@@ -100,3 +100,8 @@ export class ProofAbortedError extends ProofError {
     super(`${what} was aborted`, options);
   }
 }
+
+/** Throws ProofAbortedError (`what` was aborted) once `signal` is aborted. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new ProofAbortedError(what, { cause: signal.reason });
+}

@@ -4,10 +4,11 @@
  */
 export * from "./constants.js";
 export * from "./errors.js";
-export { fileLayout, type FileLayout } from "./layout.js";
+export { depthOf, fileLayout, type FileLayout } from "./layout.js";
+export type { LongOperationOptions, PlaintextBlock, ProofProgress } from "./types.js";
 export { hashPair, sha256, sha256Words, toWord, wordMod } from "./hash.js";
 export { ZERO_HASHES, merkleRoot, buildLevels, rootFromPath, verifyPath, siblingsFromLevels, toSegments, equalBytes } from "./merkle.js";
-export { toHex, fromHex, asWord, type Hex } from "./words.js";
+export { toHex, fromHex, asWord, xorWords, type Hex } from "./words.js";
 export {
   commitFile,
   commitBytes,
@@ -15,8 +16,6 @@ export {
   COMMIT_BLOCK_SIZE,
   type Commitment,
   type CommitFileOptions,
-  type LongOperationOptions,
-  type ProofProgress,
 } from "./commit.js";
 export {
   keptTreeFromPageRoots,
@@ -38,7 +37,7 @@ export {
   type OpenCommittedFileOptions,
 } from "./committed-file.js";
 export { flattenOpening, flattenOpenings, proofWords, rootFromWords, verifyOpeningWords, verifySegmentProof } from "./openings.js";
-export { chunkByteRange, chunkRoot, chunkProof, readChunk, verifyChunk, assertChunk } from "./chunks.js";
+export { chunkByteRange, chunkLength, upperHeight, chunkRoot, chunkProof, readChunk, verifyChunk, assertChunk, ChunkTree, verifyManifest, splitSiblings } from "./chunks.js";
 export {
   replicaId,
   sealDependency,
@@ -57,7 +56,7 @@ export {
   type UnsealFileOptions,
 } from "./seal.js";
 export { challengeSeedOf, periodSeedOf, porepChallenges, postChallenges, spotChallenges, podReceiptChallenge } from "./challenges.js";
-export { provePoRep, verifyPoRep, depthOf, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
+export { provePoRep, verifyPoRep, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
 export {
   provePoSt,
   provePoStBatch,
@@ -84,7 +83,6 @@ export {
   podDisputeProof,
   verifyPodDispute,
   type DownloadCipher,
-  type PlaintextBlock,
   type EncryptForDownloadOptions,
   type DecryptDownloadOptions,
   type PodDisputeClaim,

@@ -17,7 +17,14 @@ export interface FileLayout {
 export function fileLayout(size: number): FileLayout {
   if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`file size must be a non-negative integer, got ${size}`);
   const segmentCount = Math.max(1, Math.ceil(size / SEGMENT_SIZE));
-  const depth = segmentCount <= 1 ? 0 : Math.ceil(Math.log2(segmentCount));
+  const depth = depthOf(segmentCount);
   const chunkCount = Math.max(1, Math.ceil(size / CHUNK_SIZE));
   return { size, segmentCount, depth, chunkCount, chunkHeight: Math.min(CHUNK_HEIGHT, depth) };
+}
+
+/** Tree depth ceil(log2(n)), as ProofMath.depthOf. */
+export function depthOf(segments: number): number {
+  let depth = 0;
+  while (2 ** depth < segments) depth++;
+  return depth;
 }

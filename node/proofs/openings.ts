@@ -26,12 +26,12 @@ export function proofWords(proof: readonly (Hex | Uint8Array)[]): Uint8Array[] |
   }
 }
 
-/** Mirrors Sha256Merkle.rootFromCalldata: folds words[start] up through words[start+1 … start+depth]. */
-export function rootFromWords(words: readonly Uint8Array[], index: number | bigint, start: number, depth: number): Uint8Array {
-  let node = words[start];
+/** Mirrors Sha256Merkle.rootFromCalldata: folds `leaf` at `index` up through words[siblingsStart … siblingsStart+depth-1]. */
+export function rootFromWords(leaf: Uint8Array, index: number | bigint, words: readonly Uint8Array[], siblingsStart: number, depth: number): Uint8Array {
+  let node = leaf;
   let position = BigInt(index);
   for (let level = 0; level < depth; level++) {
-    const sibling = words[start + 1 + level];
+    const sibling = words[siblingsStart + level];
     node = (position & 1n) === 1n ? hashPair(sibling, node) : hashPair(node, sibling);
     position >>= 1n;
   }
@@ -45,7 +45,7 @@ export function rootFromWords(words: readonly Uint8Array[], index: number | bigi
 export function verifyOpeningWords(root: Uint8Array, index: number | bigint, depth: number, words: readonly Uint8Array[], start = 0): boolean {
   if (words.length < start + depth + 1) return false;
   if (BigInt(index) < 0n || BigInt(index) >> BigInt(depth) !== 0n) return false;
-  return equalBytes(rootFromWords(words, index, start, depth), root);
+  return equalBytes(rootFromWords(words[start], index, words, start + 1, depth), root);
 }
 
 /** verifyOpeningWords over a hex (or byte) proof, as the contract's verifySegment sees it. */

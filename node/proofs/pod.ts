@@ -1,17 +1,17 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { writeFileAtomically } from "./atomic-file.js";
-import { readFully, StreamingTreeBuilder, throwIfAborted, type LongOperationOptions } from "./commit.js";
+import { StreamingTreeBuilder } from "./commit.js";
 import type { SegmentSource } from "./committed-file.js";
 import { SEGMENT_SIZE } from "./constants.js";
-import { MalformedProofError, TruncatedFileError, WrongRootError } from "./errors.js";
+import { MalformedProofError, throwIfAborted, TruncatedFileError, WrongRootError } from "./errors.js";
+import { readFully, writeFileAtomically } from "./files.js";
 import { hashPair, sha256, toWord } from "./hash.js";
 import { PodKeystream } from "./kernels.js";
-import { fileLayout, type FileLayout } from "./layout.js";
+import { depthOf, fileLayout, type FileLayout } from "./layout.js";
 import { equalBytes } from "./merkle.js";
 import { flattenOpening, proofWords, verifyOpeningWords } from "./openings.js";
-import { depthOf, xorWords } from "./porep.js";
 import { writeTreeCache, type KeptTree } from "./tree-cache.js";
-import { asWord, toHex, type Hex } from "./words.js";
+import type { LongOperationOptions, PlaintextBlock } from "./types.js";
+import { asWord, toHex, xorWords, type Hex } from "./words.js";
 
 /**
  * PoD material (docs/protocol.md §8): the download cipher E[i] = D[i] ⊕ H(key ‖ be256(i)) over the n data
@@ -86,12 +86,6 @@ async function* fileBlocks(input: FileHandle, path: string, size: number): Async
     await readFully(input, bytes, bytes.length, position, path, size);
     yield { offset: position, bytes };
   }
-}
-
-/** One block of a file's plaintext: `bytes` are the data at byte `offset` (what {@link unsealStream} yields, trimmed to the file). */
-export interface PlaintextBlock {
-  offset: number;
-  bytes: Uint8Array;
 }
 
 /**

@@ -3,8 +3,9 @@ import type { SegmentOpening, SegmentSource } from "./committed-file.js";
 import { InvalidProofError, WrongRootError } from "./errors.js";
 import { flattenOpenings, proofWords, verifyOpeningWords } from "./openings.js";
 import { sealDependency, sealKey } from "./seal.js";
+import { depthOf } from "./layout.js";
 import { equalBytes } from "./merkle.js";
-import { asWord, toHex, type Hex } from "./words.js";
+import { asWord, toHex, xorWords, type Hex } from "./words.js";
 
 /**
  * PoRep answers (docs/protocol.md §5) in ProofVerifier.verifyPoRep's flat layout: for each challenge i,
@@ -87,30 +88,17 @@ export function verifyPoRep(claim: PoRepClaim, proof: readonly (Hex | Uint8Array
     if (!verifyOpeningWords(commD, i, depth, words, cursor + stride)) return false;
     let key: Uint8Array;
     if (i === 0) {
-      key = sealKey(new Uint8Array(32), replica, claim.sealRounds, replica);
+      key = sealKey(replica, new Uint8Array(32), replica, claim.sealRounds);
     } else {
       const previous = words[cursor + 2 * stride];
       if (!verifyOpeningWords(commR, i - 1, depth, words, cursor + 2 * stride)) return false;
       const d = sealDependency(previous, i);
       if (!verifyOpeningWords(commR, d, depth, words, cursor + 3 * stride)) return false;
-      key = sealKey(previous, words[cursor + 3 * stride], claim.sealRounds, replica);
+      key = sealKey(replica, previous, words[cursor + 3 * stride], claim.sealRounds);
     }
     const expected = xorWords(words[cursor + stride], key);
     if (!equalBytes(words[cursor], expected)) return false;
     cursor = next;
   }
   return cursor === words.length;
-}
-
-/** Tree depth ceil(log2(n)), as ProofMath.depthOf. */
-export function depthOf(segments: number): number {
-  let depth = 0;
-  while (2 ** depth < segments) depth++;
-  return depth;
-}
-
-export function xorWords(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = a[i] ^ b[i];
-  return out;
 }

@@ -1,7 +1,7 @@
 import { postChallenges, spotChallenges } from "./challenges.js";
 import type { SegmentSource } from "./committed-file.js";
 import { flattenOpenings, proofWords, verifyOpeningWords } from "./openings.js";
-import { depthOf } from "./porep.js";
+import { depthOf } from "./layout.js";
 import { asWord, type Hex } from "./words.js";
 
 /**

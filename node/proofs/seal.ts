@@ -1,20 +1,19 @@
 import { hashInto } from "@chainsafe/hashtree";
 import { open } from "node:fs/promises";
-import { writeFileAtomically } from "./atomic-file.js";
 import { isAddress, type Address } from "viem";
-import { readFully, throwIfAborted, StreamingTreeBuilder, type LongOperationOptions } from "./commit.js";
+import { commitBytes, StreamingTreeBuilder } from "./commit.js";
 import { SEAL_WINDOW, SEGMENT_SIZE } from "./constants.js";
-import { CorruptReplicaError, IndexOutOfRangeError, MalformedProofError, TruncatedFileError } from "./errors.js";
+import { CorruptReplicaError, IndexOutOfRangeError, MalformedProofError, throwIfAborted, TruncatedFileError } from "./errors.js";
+import { readFully, writeFileAtomically } from "./files.js";
 import { hashPair, sha256Words } from "./hash.js";
 import { backEdge, unsealBatch } from "./kernels.js";
 import { fileLayout, type FileLayout } from "./layout.js";
 import { proofsLogger } from "./logger.js";
 import { equalBytes, toSegments } from "./merkle.js";
 import { writeTreeCache, type KeptTree } from "./tree-cache.js";
-import type { PlaintextBlock } from "./pod.js";
 import { hashWorkerPool } from "./worker-pool.js";
-import { asWord, toHex, type Hex } from "./words.js";
-import { commitBytes } from "./commit.js";
+import type { LongOperationOptions, PlaintextBlock } from "./types.js";
+import { asWord, toHex, xorWords, type Hex } from "./words.js";
 
 /**
  * Replica identity and sealing (docs/protocol.md §4): a sequential, data-dependent chain of SHA-256 calls
@@ -22,11 +21,9 @@ import { commitBytes } from "./commit.js";
  */
 
 /** replicaId = H(abi(address lessor, bytes32 dealId, uint256 replicaIndex)) (§4.1). */
-export function replicaId(lessor: Address, dealId: Uint8Array | Hex, replicaIndex: number | bigint, replicaCount?: number | bigint): Uint8Array {
+export function replicaId(lessor: Address, dealId: Uint8Array | Hex, replicaIndex: number | bigint): Uint8Array {
   if (!isAddress(lessor, { strict: false })) throw new MalformedProofError(`lessor must be an address, got ${lessor}`);
-  if (BigInt(replicaIndex) < 0n || (replicaCount !== undefined && BigInt(replicaIndex) >= BigInt(replicaCount))) {
-    throw new IndexOutOfRangeError("replica index", replicaIndex, replicaCount ?? 0);
-  }
+  if (BigInt(replicaIndex) < 0n) throw new IndexOutOfRangeError("replica index", replicaIndex, 0);
   const address = Uint8Array.from(Buffer.from(lessor.slice(2), "hex"));
   return sha256Words(address, asWord(dealId, "dealId"), BigInt(replicaIndex));
 }
@@ -43,11 +40,9 @@ export function sealDependency(previousSealed: Uint8Array, i: number): number {
  * another identity's sealed chain from satisfying this replica's sealing relation (Sybil, §4.4).
  * Mirrors ProofMath.sealKey.
  */
-export function sealKey(previousSealed: Uint8Array, dependencySealed: Uint8Array, rounds: number, replicaId: Uint8Array): Uint8Array {
+export function sealKey(replicaId: Uint8Array, previousSealed: Uint8Array, dependencySealed: Uint8Array, rounds: number): Uint8Array {
   checkRounds(rounds);
-  const keyed = new Uint8Array(32);
-  for (let b = 0; b < 32; b++) keyed[b] = previousSealed[b] ^ replicaId[b];
-  let key = hashPair(keyed, dependencySealed);
+  let key = hashPair(xorWords(previousSealed, replicaId), dependencySealed);
   for (let r = 1; r < rounds; r++) key = hashPair(key, dependencySealed);
   return key;
 }

@@ -28,3 +28,10 @@ export function asWord(word: Uint8Array | Hex | string, what = "word"): Uint8Arr
   }
   return fromHex(word, what);
 }
+
+/** a ⊕ b over 32-byte words. */
+export function xorWords(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = a[i] ^ b[i];
+  return out;
+}

@@ -1,16 +1,7 @@
 import type { Logger } from "pino";
-import { CofferNode, type CofferNodeOptions } from "../p2p/node.js";
+import { CofferNode, type CofferNodeOptions } from "../assembly/coffer-node.js";
 import { ChainClient, type ChainClientOptions } from "../chain/client.js";
 import { isChainUnavailable } from "../chain/chain-health.js";
-
-/** Replica states as StorageMarket.replicaState returns them. */
-export enum ReplicaState { Open, Committed, Proving, Failed, Finished }
-
-/** Deal states as StorageMarket.dealState returns them. */
-export enum DealState { Pending, Active, Finished, Failed, Cancelled }
-
-/** Download stages as DownloadMarket.getDownload returns them (IDownloadMarket.Stage). */
-export enum DownloadStage { None, Opened, Committed, Received, Revealed, Paid, Refunded, Disputed }
 
 /** Options every role takes: where its node lives, how it reaches the network and the chain. */
 export interface RoleOptions {

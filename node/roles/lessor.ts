@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { PeerId } from "@libp2p/interface";
+import type { Logger } from "pino";
 import { bytesToHex, hexToBytes, type Address, type Hex } from "viem";
 import { downloadMarketAbi } from "../chain/abi/downloadMarket.js";
 import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
@@ -16,14 +17,15 @@ import { seedPeriod } from "../chain/actions/seedPeriod.js";
 import { submitPoSt } from "../chain/actions/submitPoSt.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
-import type { CofferNode } from "../p2p/node.js";
+import type { CofferNode } from "../assembly/coffer-node.js";
 import { ProtocolError } from "../p2p/errors.js";
 import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type Assignment, type OfferService, type QuoteRequest, type SignedOffer } from "../protocols/offer/index.js";
 import { OFFER_VALIDITY_SECONDS } from "../protocols/offer/constants.js";
 import { createPodService, type PodCipher, type PodService } from "../protocols/pod/index.js";
 import type { UploadOffer } from "../protocols/upload/index.js";
 import { CommittedFile, commitFile, encryptBlocksForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealStream, type PlaintextBlock, type ProvePoStParams } from "../proofs/index.js";
-import { ceilDiv, createNodeAndChain, GIB, logStepError, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ReplicaState } from "../chain/states.js";
+import { ceilDiv, createNodeAndChain, GIB, logStepError, RoleLoop, type RoleOptions } from "./common.js";
 import { ChallengeAnswerer } from "./challenge-answerer.js";
 import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
 
@@ -34,9 +36,38 @@ export interface LessorOptions extends RoleOptions {
   capacityBytes: bigint;
   /** Milliseconds between two polls for on-chain challenges naming this lessor (default 250). */
   challengePollMs?: number;
-  /** Demo/test only: delete the sealed replica right after its PoRep passed (a lessor that loses the data). */
-  dishonest?: { deleteReplicaAfterPoRep?: boolean; serveWrongBytes?: boolean };
+  /** What the lessor does where a lessor could cheat (default {@link honestLessor}; tests and the demo inject others). */
+  behaviour?: LessorBehaviour;
 }
+
+/** A proving replica as {@link LessorBehaviour.afterPoRep} sees it. */
+export interface ProvingReplica {
+  dealId: Hex;
+  replicaIndex: number;
+  /** The sealed replica's file. */
+  replicaPath: string;
+  /** Stops answering timed and on-chain challenges from this replica (closes its file). */
+  stopServing(): Promise<void>;
+  logger: Logger;
+}
+
+/**
+ * The points where a lessor's behaviour can differ from the protocol's. Production lessors run
+ * {@link honestLessor}; the dishonest ones the attack tests and the demo use live in
+ * scripts/lib/dishonest-lessor.ts.
+ */
+export interface LessorBehaviour {
+  /** Called once a replica's PoRep was accepted and its challenges are served. */
+  afterPoRep(replica: ProvingReplica): Promise<void>;
+  /** The plaintext a PoD download is encrypted from, given the replica's unsealed stream. */
+  downloadPlaintext(plaintext: AsyncIterable<PlaintextBlock>, size: number): AsyncIterable<PlaintextBlock>;
+}
+
+/** Keeps the replica and serves the bytes it holds. */
+export const honestLessor: LessorBehaviour = {
+  afterPoRep: async () => undefined,
+  downloadPlaintext: (plaintext) => plaintext,
+};
 
 /** Where a replica of this lessor is in its life; persisted so a restarted lessor resumes. */
 export type ReplicaStage = "assigned" | "sealed" | "filled" | "proving" | "gone";
@@ -129,6 +160,10 @@ export class LessorRole {
 
   get log() {
     return this.options.logger;
+  }
+
+  private get behaviour(): LessorBehaviour {
+    return this.options.behaviour ?? honestLessor;
   }
 
   async start(): Promise<void> {
@@ -306,11 +341,13 @@ export class LessorRole {
       await this.node.store.remove(r.commD).catch(() => undefined);
       this.log.info({ dealId: r.dealId, replicaIndex: r.replicaIndex }, "lessor: PoRep accepted, proving");
       await this.serveChallenges(r);
-      if (this.options.dishonest?.deleteReplicaAfterPoRep) {
-        await this.challenges.remove(hexToBytes(r.commR!));
-        await rm(p.replica, { force: true });
-        this.log.warn({ dealId: r.dealId, replicaIndex: r.replicaIndex }, "lessor (dishonest): deleted its replica");
-      }
+      await this.behaviour.afterPoRep({
+        dealId: r.dealId,
+        replicaIndex: r.replicaIndex,
+        replicaPath: p.replica,
+        stopServing: () => this.challenges.remove(hexToBytes(r.commR!)),
+        logger: this.log,
+      });
     }
   }
 
@@ -384,8 +421,10 @@ export class LessorRole {
     const cipherPath = join(this.replicaDir, `pod-${downloadId.slice(2, 18)}.cipher`);
     // The lessor decodes its sealed replica (§4.3) as a stream, checked against commD at the end, and encrypts
     // it block by block: the unsealed data never touches the disk.
-    let plaintext: AsyncIterable<PlaintextBlock> = unsealStream(p.replica, replicaId(this.address, r.dealId, r.replicaIndex), { size: r.size, sealRounds: this.chain.params.sealRounds, expectedCommD: r.commD, signal });
-    if (this.options.dishonest?.serveWrongBytes) plaintext = corruptOneByte(plaintext, r.size);
+    const plaintext = this.behaviour.downloadPlaintext(
+      unsealStream(p.replica, replicaId(this.address, r.dealId, r.replicaIndex), { size: r.size, sealRounds: this.chain.params.sealRounds, expectedCommD: r.commD, signal }),
+      r.size,
+    );
     const key = bytesToHex(randomBytes(32));
     try {
       const cipher = await encryptBlocksForDownload(plaintext, r.size, key, { ciphertextPath: cipherPath, signal });
@@ -421,20 +460,6 @@ export class LessorRole {
         await this.save();
       }
       if (d.stage === "paid") await rm(join(this.replicaDir, `pod-${d.downloadId.slice(2, 18)}.cipher`), { force: true });
-    }
-  }
-}
-
-/** Demo/test only (`dishonest.serveWrongBytes`): flips the byte in the middle of the plaintext before encrypting. */
-async function* corruptOneByte(blocks: AsyncIterable<PlaintextBlock>, size: number): AsyncGenerator<PlaintextBlock> {
-  const at = Math.floor(size / 2);
-  for await (const block of blocks) {
-    if (at >= block.offset && at < block.offset + block.bytes.length) {
-      const bytes = new Uint8Array(block.bytes);
-      bytes[at - block.offset] ^= 0xff;
-      yield { offset: block.offset, bytes };
-    } else {
-      yield block;
     }
   }
 }

@@ -23,12 +23,13 @@ import { CofferChainError } from "../chain/errors.js";
 import { encodePeerId } from "../chain/lessor-profile.js";
 import { checkOutputPath, partialPathFor } from "../download/output-path.js";
 import { BaseError } from "../p2p/errors.js";
-import type { CofferNode } from "../p2p/node.js";
+import type { CofferNode } from "../assembly/coffer-node.js";
 import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type OfferService, type SignedOffer } from "../protocols/offer/index.js";
 import { createPodService, type PodService } from "../protocols/pod/index.js";
 import { CommittedFile, commitFile, type Commitment, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
 import { SEGMENT_SIZE } from "../proofs/constants.js";
-import { ceilDiv, createNodeAndChain, DealState, DownloadStage, GIB, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { DealState, DownloadStage, ReplicaState } from "../chain/states.js";
+import { ceilDiv, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./common.js";
 
 /** The user could not buy, repair or download: `shortMessage` says what to change. */
 export class UserRoleError extends CofferChainError {

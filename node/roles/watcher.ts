@@ -6,11 +6,12 @@ import { markProofMissing } from "../chain/actions/markProofMissing.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
 import type { EventFollower } from "../chain/event-follower.js";
-import type { CofferNode } from "../p2p/node.js";
+import type { CofferNode } from "../assembly/coffer-node.js";
 import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
-import { createNodeAndChain, logStepError, ReplicaState, RoleLoop, type RoleOptions } from "./common.js";
+import { ReplicaState } from "../chain/states.js";
+import { createNodeAndChain, logStepError, RoleLoop, type RoleOptions } from "./common.js";
 import { OnChainChallenger, type OpenOnChainChallenge } from "./onchain-challenger.js";
 import { TimedChallenger, type TimedChallengerOptions, type TimedOutcomeStatus } from "./timed-challenger.js";
 

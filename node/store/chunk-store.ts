@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { ChunkTree, chunkLength, chunkRoot, verifyManifest } from "../content/chunk-proofs.js";
+import { ChunkTree, chunkLength, chunkRoot, verifyManifest } from "../proofs/chunks.js";
 import { BaseError, StoreWriteError, UnknownRootError, VerificationError } from "../p2p/errors.js";
 import { parseRoot, toHex } from "../p2p/hex.js";
 import { CHUNK_SIZE } from "../proofs/constants.js";
@@ -215,7 +215,7 @@ export class ChunkStore {
   private async chunkMatches(entry: Entry, index: number): Promise<boolean> {
     try {
       const bytes = await this.readAt(entry, index);
-      return equalBytes(chunkRoot(bytes, entry.layout), entry.tree.chunkRootAt(index));
+      return equalBytes(chunkRoot(bytes, entry.layout, index), entry.tree.chunkRootAt(index));
     } catch {
       return false;
     }
@@ -347,7 +347,7 @@ export class ChunkStore {
     const entry = this.entry(root);
     if (!Number.isSafeInteger(index) || index < 0 || index >= entry.layout.chunkCount) throw new VerificationError(`chunk index ${index} out of range`, { code: "bad-index" });
     if (bytes.length !== chunkLength(entry.layout, index)) throw new VerificationError(`chunk ${index} has ${bytes.length} bytes, expected ${chunkLength(entry.layout, index)}`, { code: "bad-length" });
-    const actual = computedRoot ?? chunkRoot(bytes, entry.layout);
+    const actual = computedRoot ?? chunkRoot(bytes, entry.layout, index);
     if (!equalBytes(actual, entry.tree.chunkRootAt(index))) throw new VerificationError(`chunk ${index} of ${entry.rootHex} does not match its root`, { code: "bad-chunk" });
     if (hasBit(entry.bits, index)) return;
     this.inFlightWrites++;
@@ -446,11 +446,11 @@ export class ChunkStore {
       try {
         let index = 0;
         for await (const chunk of readChunks(path)) {
-          chunkRoots.set(chunkRoot(chunk, layout), index * 32);
+          chunkRoots.set(chunkRoot(chunk, layout, index), index * 32);
           await this.writing(staging, () => out.write(chunk, 0, chunk.length, index * CHUNK_SIZE));
           index++;
         }
-        if (size === 0) chunkRoots.set(chunkRoot(new Uint8Array(0), layout), 0);
+        if (size === 0) chunkRoots.set(chunkRoot(new Uint8Array(0), layout, 0), 0);
         await this.writing(staging, () => out.sync());
       } finally {
         await out.close();

@@ -15,6 +15,7 @@ import { LessorRole, type LessorOptions } from "../../node/roles/lessor.js";
 import { UserRole } from "../../node/roles/user.js";
 import { WatcherRole } from "../../node/roles/watcher.js";
 import { deployCoffer } from "./deploy-coffer.js";
+import { dishonestLessor } from "./dishonest-lessor.js";
 import { clientsForAccount } from "./network-cli.js";
 
 /** CFR the harness gives the watcher for on-chain challenge bonds (not earnings). */
@@ -73,7 +74,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         logger: logger.child({ role: `lessor-${i}` }),
         pricePerGiBPerPeriod: parseEther("1") - BigInt(i) * parseEther("0.01"),
         capacityBytes: 1n << 34n,
-        dishonest: { deleteReplicaAfterPoRep: options.dishonest?.includes(i), serveWrongBytes: options.serveWrongBytes?.includes(i) },
+        behaviour: dishonestLessor({ deleteReplicaAfterPoRep: options.dishonest?.includes(i), serveWrongBytes: options.serveWrongBytes?.includes(i) }),
       };
       const lessor = await LessorRole.create(opts);
       await lessor.start();

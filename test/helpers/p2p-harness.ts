@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
-import { CofferNode, type CofferNodeOptions } from "../../node/p2p/node.js";
+import { CofferNode, type CofferNodeOptions } from "../../node/assembly/coffer-node.js";
 
 /** Starts real nodes on 127.0.0.1 with temp data dirs; `cleanup()` stops them and deletes the dirs. */
 export class Harness {

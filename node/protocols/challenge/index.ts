@@ -1,12 +1,13 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
-import { splitSiblings } from "../../content/chunk-proofs.js";
+import { splitSiblings } from "../../proofs/chunks.js";
 import { BaseError, ProtocolError } from "../../p2p/errors.js";
 import { errorHeader, indexField } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import { verifyPath } from "../../proofs/merkle.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { CHALLENGE_LIMITS, CHALLENGE_PROTOCOL, MAX_CHALLENGE_INDICES, MAX_DEADLINE_MS } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/challenge/1.0.0` — a watcher's timed challenge (docs/protocol.md §7), one per stream:
@@ -76,7 +77,7 @@ export interface ChallengeResult extends ChallengeAnswer {
   elapsedMs: number;
 }
 
-export class ChallengeService {
+export class ChallengeService implements Startable {
   readonly protocol = CHALLENGE_PROTOCOL;
   private readonly responder: FramedResponder;
 

@@ -2,16 +2,17 @@ import type { PeerId } from "@libp2p/interface";
 import { Uint8ArrayList } from "uint8arraylist";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
-import { chunkLength, splitSiblings } from "../../content/chunk-proofs.js";
+import { chunkLength, splitSiblings } from "../../proofs/chunks.js";
 import { BaseError, ProtocolError, VerificationError } from "../../p2p/errors.js";
 import { errorHeader, indexField, type FramedStream } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { Throttle } from "../../p2p/throttle.js";
 import { fileLayout } from "../../proofs/layout.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
-import type { SuperSeeder } from "../../download/super-seed.js";
+import type { SuperSeeder } from "../super-seed.js";
 import { FramedResponder, openFramed, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
 import { FETCH_LIMITS, FETCH_PROTOCOL, MAX_MANIFEST_CHUNKS } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/fetch/1.0.0` — request/response session on one stream, requests answered in order:
@@ -32,7 +33,7 @@ export interface FetchDeps {
   throttle?: Throttle;
   /** Tit-for-tat: false when `peer` is choked for user-to-user sharing. Default: serve everyone. */
   isUnchoked?: (peer: PeerId) => boolean;
-  /** Super-seeding: serve only chunks not yet sent while some remain (see node/download/super-seed.ts). */
+  /** Super-seeding: serve only chunks not yet sent while some remain (see ../super-seed.ts). */
   superSeeder?: SuperSeeder;
   /** Called with bytes sent to a peer (choker accounting). */
   onServed?: (peer: PeerId, bytes: number) => void;
@@ -43,7 +44,7 @@ export interface ChunkResponse {
   siblings: Uint8Array[];
 }
 
-export class FetchService {
+export class FetchService implements Startable {
   readonly protocol = FETCH_PROTOCOL;
   private readonly responder: FramedResponder;
 

@@ -4,9 +4,10 @@ import { ProtocolError } from "../../p2p/errors.js";
 import { errorHeader } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
-import type { SuperSeeder } from "../../download/super-seed.js";
+import type { SuperSeeder } from "../super-seed.js";
 import { FramedResponder, openFramed, type FramedHandlerContext, type Network, type StreamLimits } from "../serve.js";
 import { HAVE_LIMITS, HAVE_PROTOCOL, HAVE_PUSH_INTERVAL_MS, HAVE_PUSH_WRITE_TIMEOUT_MS } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/have/1.0.0` — one request per stream:
@@ -25,7 +26,7 @@ export interface HaveDeps {
   superSeeder?: SuperSeeder;
 }
 
-export class HaveService {
+export class HaveService implements Startable {
   readonly protocol = HAVE_PROTOCOL;
   private readonly responder: FramedResponder;
 

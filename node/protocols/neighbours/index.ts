@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { ProtocolError } from "../../p2p/errors.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_ADDRS_PER_PEER, MAX_NEIGHBOURS_LISTED, NEIGHBOURS_LIMITS, NEIGHBOURS_PROTOCOL } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/neighbours/1.0.0` — one request per stream:
@@ -20,7 +21,7 @@ export interface NeighboursDeps {
   logger?: Logger;
 }
 
-export class NeighboursService {
+export class NeighboursService implements Startable {
   readonly protocol = NEIGHBOURS_PROTOCOL;
   private readonly responder: FramedResponder;
 

@@ -4,6 +4,7 @@ import { isHex, type Address, type Hex } from "viem";
 import { ProtocolError } from "../../p2p/errors.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { OFFER_LIMITS, OFFER_PROTOCOL, OFFER_TYPES } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/offer/1.0.0` — a user asks a lessor to store a deal, then tells it which slot it got:
@@ -52,7 +53,7 @@ export interface OfferDeps {
 
 export { OFFER_PROTOCOL, OFFER_TYPES };
 
-export class OfferService {
+export class OfferService implements Startable {
   private readonly responder: FramedResponder;
 
   constructor(private readonly deps: OfferDeps, readonly limits: StreamLimits = OFFER_LIMITS) {

@@ -6,6 +6,7 @@ import { BaseError, ProtocolError } from "../../p2p/errors.js";
 import { ReceiveCredit, SendCredit } from "../../p2p/flow-control.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { POD_CREDIT, POD_DATA_BYTES, POD_LIMITS, POD_MAX_CIPHER_BYTES, POD_PROTOCOL } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/pod/1.0.0` — the ciphertext leg of a proof of download (docs/protocol.md §8):
@@ -34,7 +35,7 @@ export interface PodDeps {
   onServed?: (bytes: number) => void;
 }
 
-export class PodService {
+export class PodService implements Startable {
   private readonly responder: FramedResponder;
 
   constructor(private readonly deps: PodDeps, readonly limits: StreamLimits = POD_LIMITS) {

@@ -6,6 +6,7 @@ import { indexField } from "../../p2p/framing.js";
 import type { Throttle } from "../../p2p/throttle.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_PROBE_BYTES, PROBE_CREDIT, PROBE_FRAME_BYTES, PROBE_LIMITS, PROBE_PROTOCOL } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/probe/1.0.0` — a short timed transfer that measures a peer's upload speed to us:
@@ -28,7 +29,7 @@ export interface ProbeResult {
 
 const FILLER = new Uint8Array(PROBE_FRAME_BYTES);
 
-export class ProbeService {
+export class ProbeService implements Startable {
   readonly protocol = PROBE_PROTOCOL;
   private readonly responder: FramedResponder;
 

@@ -1,6 +1,6 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
-import { chunkLength, chunkRoot, splitSiblings, upperHeight } from "../../content/chunk-proofs.js";
+import { chunkLength, chunkRoot, splitSiblings, upperHeight } from "../../proofs/chunks.js";
 import { ProtocolError } from "../../p2p/errors.js";
 import { errorHeader, indexField } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
@@ -10,6 +10,7 @@ import { verifyPath } from "../../proofs/merkle.js";
 import { hasBit, type ChunkStore } from "../../store/chunk-store.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { MAX_UPLOAD_CHUNKS, UPLOAD_LIMITS, UPLOAD_PROTOCOL, UPLOAD_WINDOW } from "./constants.js";
+import type { Startable } from "../../p2p/startable.js";
 
 /**
  * `/coffer/upload/1.0.0` — a user pushes a file to a lessor that agreed to store it, one file per stream:
@@ -44,7 +45,7 @@ export interface UploadProgress {
   bytes: number;
 }
 
-export class UploadService {
+export class UploadService implements Startable {
   readonly protocol = UPLOAD_PROTOCOL;
   private readonly responder: FramedResponder;
 
@@ -97,7 +98,7 @@ export class UploadService {
           const k = upperHeight(layout);
           if (header.siblings !== k || body.length !== k * 32 + chunkLength(layout, index)) throw new ProtocolError(`chunk ${index} must carry ${k} siblings and ${chunkLength(layout, index)} bytes`, { code: "bad-length" });
           const bytes = body.slice(k * 32);
-          const computed = chunkRoot(bytes, layout);
+          const computed = chunkRoot(bytes, layout, index);
           if (!verifyPath(root, computed, index, splitSiblings(body.subarray(0, k * 32), k))) throw new ProtocolError(`chunk ${index} does not verify against the root`, { code: "bad-chunk" });
           notDurable++;
           const written = store.writeChunk(root, index, bytes, computed).finally(() => notDurable--);

@@ -1,4 +1,7 @@
 import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { TruncatedFileError } from "./errors.js";
+
+/** File primitives of the proof engine: exact reads, and writes that never leave a half-written file. */
 
 /**
  * Writes `path` through a temporary file (`<path>.partial-<pid>`) that is renamed into place only when
@@ -20,5 +23,15 @@ export async function writeFileAtomically<T>(path: string, write: (output: FileH
     if (!closed) await output.close().catch(() => undefined);
     await rm(partial, { force: true });
     throw error;
+  }
+}
+
+/** Reads exactly `length` bytes at `position` into `target`, or throws TruncatedFileError. */
+export async function readFully(handle: FileHandle, target: Uint8Array, length: number, position: number, path: string, expectedSize: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(target, done, length - done, position + done);
+    if (bytesRead === 0) throw new TruncatedFileError(path, expectedSize, position + done);
+    done += bytesRead;
   }
 }

@@ -1,16 +1,16 @@
 /** Public surface of the Coffer p2p node (networking + storage). */
-export { CofferNode, rootToCid, type CofferNodeOptions } from "./node.js";
-export { createHost, DHT_PROTOCOL, DEFAULT_HOST_LIMITS, type CofferHost, type HostOptions, type Role } from "./host.js";
-export { loadOrCreatePeerKey, IDENTITY_FILE } from "./identity.js";
-export { BaseError, NoProvidersError, ProtocolError, StoreWriteError, UnknownRootError, VerificationError } from "./errors.js";
-export { Throttle } from "./throttle.js";
-export { nativeNoiseCrypto } from "./noise-crypto.js";
+export { CofferNode, rootToCid, type CofferNodeOptions } from "./coffer-node.js";
+export { createHost, DHT_PROTOCOL, DEFAULT_HOST_LIMITS, type CofferHost, type HostOptions, type Role } from "../p2p/host.js";
+export { loadOrCreatePeerKey, IDENTITY_FILE } from "../p2p/identity.js";
+export { BaseError, NoProvidersError, ProtocolError, StoreWriteError, UnknownRootError, VerificationError } from "../p2p/errors.js";
+export { Throttle } from "../p2p/throttle.js";
+export { nativeNoiseCrypto } from "../p2p/noise-crypto.js";
 export { ChunkStore, type StoredFileInfo } from "../store/chunk-store.js";
 export { openDatabase } from "../store/database.js";
-export { ChunkTree, chunkRoot, verifyChunk, verifyManifest } from "../content/chunk-proofs.js";
+export { ChunkTree, chunkRoot, verifyChunk, verifyManifest } from "../proofs/chunks.js";
 export { Downloader, DownloadError, type DownloadOptions, type DownloadProgress } from "../download/downloader.js";
 export { Choker } from "../download/choker.js";
-export { SuperSeeder } from "../download/super-seed.js";
+export { SuperSeeder } from "../protocols/super-seed.js";
 export { Overlay, subnet24Group, type GroupOf, type PeerRecord } from "../overlay/overlay.js";
 export { FETCH_PROTOCOL } from "../protocols/fetch/constants.js";
 export { HAVE_PROTOCOL } from "../protocols/have/constants.js";

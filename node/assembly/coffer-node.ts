@@ -5,7 +5,7 @@ import { CID } from "multiformats/cid";
 import * as Digest from "multiformats/hashes/digest";
 import { pino, type Logger } from "pino";
 import { Choker } from "../download/choker.js";
-import { SuperSeeder } from "../download/super-seed.js";
+import { SuperSeeder } from "../protocols/super-seed.js";
 import { Downloader, type DownloadOptions } from "../download/downloader.js";
 import { Overlay, type OverlayOptions } from "../overlay/overlay.js";
 import { createChallengeService, type ChallengeResponder, type ChallengeService } from "../protocols/challenge/index.js";
@@ -17,11 +17,12 @@ import { createProbeService, type ProbeService } from "../protocols/probe/index.
 import { createUploadService, type UploadOffer, type UploadProgress, type UploadService } from "../protocols/upload/index.js";
 import { ChunkStore, type ChunkStoreOptions, type StoredFileInfo } from "../store/chunk-store.js";
 import { openDatabase, type Database } from "../store/database.js";
-import { BaseError } from "./errors.js";
-import { toHex } from "./hex.js";
-import { createHost, type CofferHost, type HostOptions, type Role } from "./host.js";
-import { loadOrCreatePeerKey } from "./identity.js";
-import { Throttle } from "./throttle.js";
+import { BaseError } from "../p2p/errors.js";
+import { toHex } from "../p2p/hex.js";
+import { createHost, type CofferHost, type HostOptions, type Role } from "../p2p/host.js";
+import { loadOrCreatePeerKey } from "../p2p/identity.js";
+import { startAll, stopAll, type Startable } from "../p2p/startable.js";
+import { Throttle } from "../p2p/throttle.js";
 
 export interface CofferNodeOptions {
   dataDir: string;
@@ -31,7 +32,7 @@ export interface CofferNodeOptions {
   allowPrivateAddresses?: boolean;
   /** Cap on what this node uploads, bytes/s (default unlimited). */
   uploadLimit?: number;
-  /** Which uploads a lessor accepts (default for lessors: all — until deals are wired to the chain). */
+  /** Which uploads this node accepts (default: every upload on a lessor, none elsewhere; LessorRole accepts only its assigned deals). */
   acceptUpload?: (offer: UploadOffer) => boolean | Promise<boolean>;
   /** Timed-challenge answers (default: open segments of stored files against commD). */
   challengeResponder?: ChallengeResponder;
@@ -73,6 +74,8 @@ export class CofferNode {
   readonly choker: Choker | undefined;
   /** Set when the node super-seeds (options.superSeed): which chunks went out already. */
   readonly superSeeder: SuperSeeder | undefined;
+  /** What start() starts, in order (stop() stops them in reverse): the protocols, then the choker and the overlay. */
+  private readonly services: readonly Startable[];
   private started = false;
 
   private constructor(
@@ -113,6 +116,16 @@ export class CofferNode {
       onReceived: this.choker ? (peer, bytes) => this.choker!.recordReceived(peer, bytes) : undefined,
       logger,
     });
+    this.services = [
+      this.fetch,
+      this.have,
+      this.neighbours,
+      this.challenge,
+      this.probe,
+      ...(options.role === "lessor" ? [this.upload] : []),
+      ...(this.choker ? [this.choker] : []),
+      ...(options.overlay?.enabled !== false ? [this.overlay] : []),
+    ];
   }
 
   static async create(options: CofferNodeOptions): Promise<CofferNode> {
@@ -152,10 +165,7 @@ export class CofferNode {
   async start(): Promise<void> {
     if (this.started) return;
     await this.host.start();
-    for (const service of [this.fetch, this.have, this.neighbours, this.challenge, this.probe]) await service.start();
-    if (this.role === "lessor") await this.upload.start();
-    this.choker?.start();
-    if (this.options.overlay?.enabled !== false) await this.overlay.start();
+    await startAll(this.services);
     this.started = true;
     await Promise.all((this.options.bootstrap ?? []).map((addr) => this.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(10_000) }).catch((err) => this.logger.warn({ addr, err: (err as Error).message }, "bootstrap dial failed"))));
     for (const root of this.store.roots()) if (this.store.info(root)?.complete) this.announce(hexToRoot(root));
@@ -177,10 +187,7 @@ export class CofferNode {
   async stop(): Promise<void> {
     this.stopController.abort();
     if (this.started) {
-      await this.overlay.stop();
-      this.choker?.stop();
-      for (const service of [this.fetch, this.have, this.neighbours, this.challenge, this.probe]) await service.stop().catch(() => undefined);
-      if (this.role === "lessor") await this.upload.stop().catch(() => undefined);
+      await stopAll(this.services, (err) => this.logger.debug({ err }, "a service failed to stop"));
       await this.host.stop();
       this.started = false;
     }

@@ -1,0 +1,10 @@
+/** The contracts' state enums, as their view functions return them. */
+
+/** Replica states as StorageMarket.replicaState returns them. */
+export enum ReplicaState { Open, Committed, Proving, Failed, Finished }
+
+/** Deal states as StorageMarket.dealState returns them. */
+export enum DealState { Pending, Active, Finished, Failed, Cancelled }
+
+/** Download stages as DownloadMarket.getDownload returns them (IDownloadMarket.Stage). */
+export enum DownloadStage { None, Opened, Committed, Received, Revealed, Paid, Refunded, Disputed }
