@@ -8,12 +8,15 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { network } from "hardhat";
 import { formatEther, parseEther, type Hex } from "viem";
 import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { marketVaultAbi } from "../node/chain/abi/marketVault.js";
 import { ReplicaState } from "../node/chain/states.js";
+import { prettyStream } from "../node/cli/log-output.js";
 import { startSystem, WATCHER_BOND_FUNDS } from "./lib/system-harness.js";
 
 const PERIOD = 10;
@@ -24,7 +27,17 @@ const say = (line: string) => console.log(`[${((Date.now() - started) / 1000).to
 // Blocks may share a timestamp: chain time then follows the wall clock (the harness mines a block every second)
 // instead of racing ahead by a second per transaction, which could skip a whole short period in a burst.
 const connection = await network.create({ network: "hardhat", override: { allowBlocksWithSameTimestamp: true } });
-const system = await startSystem(connection, { periodLength: PERIOD, lessors: 5, dishonest: [0] });
+// Every node's log lines (info and up, JSON) go to a file; warnings also reach the terminal, one readable line each.
+const logFile = join(tmpdir(), `coffer-demo-${new Date().toISOString().replace(/[:.]/g, "-")}.log`);
+const logger = pino(
+  { level: "info" },
+  pino.multistream([
+    { level: "info", stream: pino.destination({ dest: logFile, sync: false }) },
+    { level: "warn", stream: prettyStream(1, { colorize: process.stdout.isTTY }) },
+  ]),
+);
+say(`node logs (JSON, every role): ${logFile}`);
+const system = await startSystem(connection, { periodLength: PERIOD, lessors: 5, dishonest: [0], logger });
 let exitCode = 0;
 try {
   const { user, lessors, watcher, deployment } = system;
@@ -119,7 +132,7 @@ try {
   const timed = (watcher.timed?.allStats() ?? []).map((t) => `${t.lessor.slice(0, 10)}… ok ${t.ok}, late ${t.late}, wrong ${t.wrong}, unanswered ${t.unanswered}${t.medianLatencyMs === undefined ? "" : `, median ${t.medianLatencyMs.toFixed(0)} ms`}`);
   console.log(`watcher timed challenges (signed, 1 s deadline): ${timed.join("; ") || "none"}`);
   console.log(`timed-challenge suspects: ${(watcher.timed?.suspects() ?? []).map((a) => `${a.slice(0, 10)}…`).join(", ") || "none"}`);
-  console.log(`demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`demo finished in ${((Date.now() - started) / 1000).toFixed(0)} s; node logs in ${logFile}`);
 } catch (error) {
   exitCode = 1;
   console.error("demo failed:", error);

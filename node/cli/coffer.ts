@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
-import { pino } from "pino";
+import { createNodeLogger } from "./log-output.js";
 import { BaseError } from "../p2p/errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { Role } from "../p2p/host.js";
@@ -162,7 +162,7 @@ program.command("start")
   .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean; rpc?: string; network?: string; deployment?: string; price: bigint | string; capacity: bigint; onchainChallenges?: boolean }) => {
     const { dataDir } = opts();
     const config = await loadConfig(dataDir);
-    const logger = pino({ level: process.env.COFFER_LOG ?? "info" }, pino.destination(2));
+    const logger = createNodeLogger("info");
     const role = o.role ?? config?.role ?? "user";
     const listen = o.listen ?? config?.listen ?? ["/ip4/0.0.0.0/tcp/4001"];
     const bootstrap = o.bootstrap ?? config?.bootstrap ?? [];
