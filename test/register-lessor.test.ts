@@ -116,7 +116,7 @@ describe("register-lessor (in-process network)", () => {
     const info = await publicClient.readContract({ address: registry, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor] });
     assert.equal(info.freeStake, parseEther("1500"));
     assert.equal(info.capacityBytes, 2n << 40n);
-    assert.equal(info.pricePerGiBPerEpoch, parseEther("0.002"));
+    assert.equal(info.pricePerGiBPerPeriod, parseEther("0.002"));
     assert.equal(info.peerId, encodePeerId(peerId));
     assert.deepEqual(info.multiaddrs, ["/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"]);
     assert.equal(await publicClient.readContract({ address: registry, abi: lessorRegistryAbi, functionName: "isActiveLessor", args: [lessor] }), true);
@@ -146,7 +146,7 @@ describe("register-lessor (in-process network)", () => {
       args: [walletClient.account.address],
     });
     assert.equal(info.capacityBytes, 750n << 30n);
-    assert.equal(info.pricePerGiBPerEpoch, parseEther("0.0005"));
+    assert.equal(info.pricePerGiBPerPeriod, parseEther("0.0005"));
     assert.deepEqual(info.multiaddrs, ["/ip4/127.0.0.2/tcp/4001", "/ip4/127.0.0.3/tcp/4001"]);
   });
 
@@ -230,7 +230,7 @@ describe("register-lessor (in-process network)", () => {
       const registered = await clientsFor(1);
       const fresh = await clientsFor(6);
       await mintFromFaucet(fresh, { token, amount: MIN_STAKE });
-      const base = { registry, stake: MIN_STAKE, capacityBytes: 1n << 30n, pricePerGiBPerEpoch: 1n, multiaddrs: ["/ip4/127.0.0.1/tcp/4001"] };
+      const base = { registry, stake: MIN_STAKE, capacityBytes: 1n << 30n, pricePerGiBPerPeriod: 1n, multiaddrs: ["/ip4/127.0.0.1/tcp/4001"] };
       const peerId = await freshPeerId();
 
       await assert.rejects(registerLessor(registered, { ...base, peerId }), LessorAlreadyRegisteredError);
@@ -242,7 +242,7 @@ describe("register-lessor (in-process network)", () => {
       });
       await assert.rejects(registerLessor(fresh, { ...base, peerId: new Uint8Array([0x13, 1, 0]) }), InvalidPeerIdError);
       await assert.rejects(registerLessor(fresh, { ...base, peerId, multiaddrs: [] }), InvalidMultiaddrError);
-      await assert.rejects(registerLessor(fresh, { ...base, peerId, pricePerGiBPerEpoch: 0n }), InvalidLessorTermsError);
+      await assert.rejects(registerLessor(fresh, { ...base, peerId, pricePerGiBPerPeriod: 0n }), InvalidLessorTermsError);
       await assert.rejects(registerLessor(fresh, { ...base, peerId, stake: MIN_STAKE + 1n }), InsufficientTokenBalanceError);
 
       // A peer id already claimed by account 1.
@@ -275,7 +275,7 @@ describe("register-lessor (in-process network)", () => {
       await assert.rejects(
         registerLessor(
           { publicClient, walletClient },
-          { registry, stake: MIN_STAKE, capacityBytes: 1n, pricePerGiBPerEpoch: 1n, peerId: await freshPeerId(), multiaddrs: ["/ip4/127.0.0.1/tcp/1"] },
+          { registry, stake: MIN_STAKE, capacityBytes: 1n, pricePerGiBPerPeriod: 1n, peerId: await freshPeerId(), multiaddrs: ["/ip4/127.0.0.1/tcp/1"] },
         ),
         (error: unknown) => error instanceof InsufficientGasFundsError && error.balance === 0n,
       );

@@ -120,7 +120,7 @@ describe("LessorRegistry", () => {
         peerId: peerId("A"),
         multiaddrs: ADDRS,
         capacityBytes: CAPACITY,
-        pricePerGiBPerEpoch: PRICE,
+        pricePerGiBPerPeriod: PRICE,
         freeStake: stake,
         lockedStake: 0n,
         unbondingStake: 0n,
@@ -149,7 +149,7 @@ describe("LessorRegistry", () => {
       assert.deepEqual(info.multiaddrs, addrs);
       assert.equal(info.peerId, sha256PeerId);
       assert.equal(info.capacityBytes, MAX_CAPACITY);
-      assert.equal(info.pricePerGiBPerEpoch, MAX_PRICE);
+      assert.equal(info.pricePerGiBPerPeriod, MAX_PRICE);
     });
 
     it("refuses a second registration: RegistryAlreadyRegistered", async () => {
@@ -279,7 +279,7 @@ describe("LessorRegistry", () => {
       );
       const info = await registry.read.getLessor([lessorA]);
       assert.equal(info.capacityBytes, CAPACITY * 2n);
-      assert.equal(info.pricePerGiBPerEpoch, PRICE / 2n);
+      assert.equal(info.pricePerGiBPerPeriod, PRICE / 2n);
       assert.equal(info.peerId, peerId("A-new"));
       assert.deepEqual(info.multiaddrs, addrs);
       assert.equal(info.freeStake, MIN_STAKE * 2n, "stake untouched");
@@ -291,7 +291,7 @@ describe("LessorRegistry", () => {
       const { registry, lessorA } = await networkHelpers.loadFixture(registeredFixture);
       await registry.write.update([CAPACITY, PRICE * 3n, peerId("A"), ADDRS], { account: lessorA });
       assert.equal(getAddress(await registry.read.lessorByPeerId([peerId("A")])), lessorA);
-      assert.equal((await registry.read.getLessor([lessorA])).pricePerGiBPerEpoch, PRICE * 3n);
+      assert.equal((await registry.read.getLessor([lessorA])).pricePerGiBPerPeriod, PRICE * 3n);
     });
 
     it("refuses an unregistered caller: RegistryNotRegistered", async () => {
@@ -602,7 +602,7 @@ describe("LessorRegistry", () => {
         peerId: "0x",
         multiaddrs: [],
         capacityBytes: 0n,
-        pricePerGiBPerEpoch: 0n,
+        pricePerGiBPerPeriod: 0n,
         freeStake: 0n,
         lockedStake: 0n,
         unbondingStake: MIN_STAKE * 2n,
@@ -737,7 +737,7 @@ describe("LessorRegistry", () => {
 
       const infos = await registry.read.lessorInfosPage([1n, 5n]);
       assert.deepEqual(
-        infos.map((info) => [info.lessor, info.peerId, info.pricePerGiBPerEpoch]),
+        infos.map((info) => [info.lessor, info.peerId, info.pricePerGiBPerPeriod]),
         [
           [lessorB, peerId("B"), PRICE],
           [lessorC, peerId("C"), PRICE * 2n],

@@ -31,8 +31,8 @@ interface ILessorRegistry {
         string[] multiaddrs;
         /// Disk space offered, in bytes.
         uint256 capacityBytes;
-        /// Asking price in token wei per GiB per epoch (the epoch length is the market's).
-        uint256 pricePerGiBPerEpoch;
+        /// Asking price in token wei per GiB per proving period (the period length is the market's).
+        uint256 pricePerGiBPerPeriod;
         /// Bonded stake not backing any deal.
         uint256 freeStake;
         /// Bonded stake locked by the market as deal collateral.
@@ -52,13 +52,13 @@ interface ILessorRegistry {
         address indexed lessor,
         uint256 stake,
         uint256 capacityBytes,
-        uint256 pricePerGiBPerEpoch,
+        uint256 pricePerGiBPerPeriod,
         bytes peerId,
         string[] multiaddrs
     );
     /// @notice A lessor replaced its capacity, price, peer id and multiaddrs.
     event Updated(
-        address indexed lessor, uint256 capacityBytes, uint256 pricePerGiBPerEpoch, bytes peerId, string[] multiaddrs
+        address indexed lessor, uint256 capacityBytes, uint256 pricePerGiBPerPeriod, bytes peerId, string[] multiaddrs
     );
     /// @notice A lessor added `amount` to its free stake, which is now `freeStake`.
     event StakeAdded(address indexed lessor, uint256 amount, uint256 freeStake);
@@ -96,7 +96,7 @@ interface ILessorRegistry {
     /// @notice Capacity must be in [1, maxCapacityBytes].
     error RegistryInvalidCapacity(uint256 capacityBytes, uint256 maxCapacityBytes);
     /// @notice Price must be in [1, maxPrice].
-    error RegistryInvalidPrice(uint256 pricePerGiBPerEpoch, uint256 maxPrice);
+    error RegistryInvalidPrice(uint256 pricePerGiBPerPeriod, uint256 maxPrice);
     /// @notice The peer id is not a plausible libp2p peer id multihash (see {register}).
     error RegistryInvalidPeerId(bytes peerId);
     /// @notice The peer id is already claimed by another lessor, `owner`.
@@ -123,7 +123,7 @@ interface ILessorRegistry {
     /// @notice Registers the caller as a lessor, pulling `stake` tokens (approve the registry first).
     /// @param stake Initial free stake, at least {minStake}.
     /// @param capacityBytes Disk space offered, in bytes, 1 to 2^64-1.
-    /// @param pricePerGiBPerEpoch Asking price in token wei per GiB per epoch, 1 to 2^128-1.
+    /// @param pricePerGiBPerPeriod Asking price in token wei per GiB per period, 1 to 2^128-1.
     /// @param peerId libp2p peer id as multihash bytes: code 0x00 (identity, e.g. Ed25519 keys) or
     /// 0x12 (sha2-256, e.g. RSA keys), then the digest length (must equal the remaining bytes, at
     /// least 1), then the digest; at most 64 bytes in all. Unique across lessors.
@@ -131,7 +131,7 @@ interface ILessorRegistry {
     function register(
         uint256 stake,
         uint256 capacityBytes,
-        uint256 pricePerGiBPerEpoch,
+        uint256 pricePerGiBPerPeriod,
         bytes calldata peerId,
         string[] calldata multiaddrs
     ) external;
@@ -140,7 +140,7 @@ interface ILessorRegistry {
     /// Lowering capacity does not affect deals already made; the market enforces its own commitments.
     function update(
         uint256 capacityBytes,
-        uint256 pricePerGiBPerEpoch,
+        uint256 pricePerGiBPerPeriod,
         bytes calldata peerId,
         string[] calldata multiaddrs
     ) external;
@@ -188,7 +188,7 @@ interface ILessorRegistry {
     function lockedStakeOf(address lessor) external view returns (uint256);
 
     /// @notice Capacity and asking price of `lessor`, without copying its peer id and multiaddrs.
-    function lessorTerms(address lessor) external view returns (uint256 capacityBytes, uint256 pricePerGiBPerEpoch);
+    function lessorTerms(address lessor) external view returns (uint256 capacityBytes, uint256 pricePerGiBPerPeriod);
 
     /// @notice Everything known about `lessor` (all zero/empty when it never registered). After
     /// {deregister} the profile is cleared but the unbonding stake and release time remain until {withdraw}.

@@ -49,7 +49,7 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
         uint128 unbondingStake;
         uint64 unbondingReleaseAt;
         uint64 registeredAt;
-        uint128 pricePerGiBPerEpoch;
+        uint128 pricePerGiBPerPeriod;
         uint64 capacityBytes;
         /// 1-based position in `_lessorList`; 0 = not listed.
         uint64 listPosition;
@@ -96,7 +96,7 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
     function register(
         uint256 stake,
         uint256 capacityBytes,
-        uint256 pricePerGiBPerEpoch,
+        uint256 pricePerGiBPerPeriod,
         bytes calldata peerId,
         string[] calldata multiaddrs
     ) external nonReentrant {
@@ -104,12 +104,12 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
         if (l.registeredAt != 0) revert RegistryAlreadyRegistered(msg.sender, l.registeredAt);
         if (stake < _minStake) revert RegistryStakeBelowMinimum(msg.sender, stake, _minStake);
 
-        _setProfile(l, capacityBytes, pricePerGiBPerEpoch, peerId, multiaddrs);
+        _setProfile(l, capacityBytes, pricePerGiBPerPeriod, peerId, multiaddrs);
         l.registeredAt = uint64(block.timestamp);
         _lessorList.push(msg.sender);
         l.listPosition = uint64(_lessorList.length);
         _moveStake(msg.sender, Bucket.Outside, Bucket.Free, stake);
-        emit Registered(msg.sender, stake, capacityBytes, pricePerGiBPerEpoch, peerId, multiaddrs);
+        emit Registered(msg.sender, stake, capacityBytes, pricePerGiBPerPeriod, peerId, multiaddrs);
 
         _stakeToken.safeTransferFrom(msg.sender, address(this), stake);
     }
@@ -117,13 +117,13 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc ILessorRegistry
     function update(
         uint256 capacityBytes,
-        uint256 pricePerGiBPerEpoch,
+        uint256 pricePerGiBPerPeriod,
         bytes calldata peerId,
         string[] calldata multiaddrs
     ) external {
         Lessor storage l = _registered(msg.sender);
-        _setProfile(l, capacityBytes, pricePerGiBPerEpoch, peerId, multiaddrs);
-        emit Updated(msg.sender, capacityBytes, pricePerGiBPerEpoch, peerId, multiaddrs);
+        _setProfile(l, capacityBytes, pricePerGiBPerPeriod, peerId, multiaddrs);
+        emit Updated(msg.sender, capacityBytes, pricePerGiBPerPeriod, peerId, multiaddrs);
     }
 
     /// @inheritdoc ILessorRegistry
@@ -161,7 +161,7 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
         delete l.peerId;
         delete l.multiaddrs;
         l.capacityBytes = 0;
-        l.pricePerGiBPerEpoch = 0;
+        l.pricePerGiBPerPeriod = 0;
         l.registeredAt = 0;
         emit Deregistered(msg.sender, l.unbondingStake, releaseAt);
     }
@@ -230,9 +230,9 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc ILessorRegistry
-    function lessorTerms(address lessor) external view returns (uint256 capacityBytes, uint256 pricePerGiBPerEpoch) {
+    function lessorTerms(address lessor) external view returns (uint256 capacityBytes, uint256 pricePerGiBPerPeriod) {
         Lessor storage l = _lessors[lessor];
-        return (l.capacityBytes, l.pricePerGiBPerEpoch);
+        return (l.capacityBytes, l.pricePerGiBPerPeriod);
     }
 
     /// @inheritdoc ILessorRegistry
@@ -242,7 +242,7 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
         info.peerId = l.peerId;
         info.multiaddrs = l.multiaddrs;
         info.capacityBytes = l.capacityBytes;
-        info.pricePerGiBPerEpoch = l.pricePerGiBPerEpoch;
+        info.pricePerGiBPerPeriod = l.pricePerGiBPerPeriod;
         info.freeStake = l.freeStake;
         info.lockedStake = l.lockedStake;
         info.unbondingStake = l.unbondingStake;
@@ -357,15 +357,15 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
     function _setProfile(
         Lessor storage l,
         uint256 capacityBytes,
-        uint256 pricePerGiBPerEpoch,
+        uint256 pricePerGiBPerPeriod,
         bytes calldata peerId,
         string[] calldata multiaddrs
     ) private {
         if (capacityBytes == 0 || capacityBytes > type(uint64).max) {
             revert RegistryInvalidCapacity(capacityBytes, type(uint64).max);
         }
-        if (pricePerGiBPerEpoch == 0 || pricePerGiBPerEpoch > type(uint128).max) {
-            revert RegistryInvalidPrice(pricePerGiBPerEpoch, type(uint128).max);
+        if (pricePerGiBPerPeriod == 0 || pricePerGiBPerPeriod > type(uint128).max) {
+            revert RegistryInvalidPrice(pricePerGiBPerPeriod, type(uint128).max);
         }
         _validatePeerId(peerId);
         _validateMultiaddrs(multiaddrs);
@@ -381,7 +381,7 @@ contract LessorRegistry is ILessorRegistry, AccessControl, ReentrancyGuardTransi
         }
 
         l.capacityBytes = uint64(capacityBytes);
-        l.pricePerGiBPerEpoch = uint128(pricePerGiBPerEpoch);
+        l.pricePerGiBPerPeriod = uint128(pricePerGiBPerPeriod);
         // The legacy code generator cannot copy string[] calldata to storage in one assignment.
         delete l.multiaddrs;
         for (uint256 i = 0; i < multiaddrs.length; ++i) {

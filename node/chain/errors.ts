@@ -185,7 +185,7 @@ export class InvalidMultiaddrError extends CofferChainError {
 export class InvalidLessorTermsError extends CofferChainError {
   override name = "InvalidLessorTermsError";
   constructor(
-    readonly field: "capacityBytes" | "pricePerGiBPerEpoch",
+    readonly field: "capacityBytes" | "pricePerGiBPerPeriod",
     readonly value: bigint,
     readonly max: bigint,
     options: { cause?: unknown } = {},

@@ -10,7 +10,7 @@ export const LESSOR_PROFILE_LIMITS = {
   maxMultiaddrs: 4,
   maxMultiaddrLength: 128,
   maxCapacityBytes: 2n ** 64n - 1n,
-  maxPricePerGiBPerEpoch: 2n ** 128n - 1n,
+  maxPricePerGiBPerPeriod: 2n ** 128n - 1n,
 } as const;
 
 const MULTIHASH_IDENTITY = 0x00;
@@ -86,15 +86,15 @@ export function validateMultiaddrs(multiaddrs: readonly string[]): string[] {
  * Checks capacity and price against the registry's bounds (1..2^64-1 bytes, 1..2^128-1 wei).
  * @throws InvalidLessorTermsError naming the field.
  */
-export function validateLessorTerms(capacityBytes: bigint, pricePerGiBPerEpoch: bigint): void {
+export function validateLessorTerms(capacityBytes: bigint, pricePerGiBPerPeriod: bigint): void {
   if (capacityBytes < 1n || capacityBytes > LESSOR_PROFILE_LIMITS.maxCapacityBytes) {
     throw new InvalidLessorTermsError("capacityBytes", capacityBytes, LESSOR_PROFILE_LIMITS.maxCapacityBytes);
   }
-  if (pricePerGiBPerEpoch < 1n || pricePerGiBPerEpoch > LESSOR_PROFILE_LIMITS.maxPricePerGiBPerEpoch) {
+  if (pricePerGiBPerPeriod < 1n || pricePerGiBPerPeriod > LESSOR_PROFILE_LIMITS.maxPricePerGiBPerPeriod) {
     throw new InvalidLessorTermsError(
-      "pricePerGiBPerEpoch",
-      pricePerGiBPerEpoch,
-      LESSOR_PROFILE_LIMITS.maxPricePerGiBPerEpoch,
+      "pricePerGiBPerPeriod",
+      pricePerGiBPerPeriod,
+      LESSOR_PROFILE_LIMITS.maxPricePerGiBPerPeriod,
     );
   }
 }

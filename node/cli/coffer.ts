@@ -262,7 +262,7 @@ program.command("register")
     const result = await registerFromDataDir(dataDir, chainTarget(o), {
       stake: o.stake,
       capacityBytes: o.capacity,
-      pricePerGiBPerEpoch: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
+      pricePerGiBPerPeriod: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
       announce,
     });
     print(result, () => `registered lessor ${result.lessor}\npeer id: ${result.peerId}\nmultiaddrs: ${result.multiaddrs.join(" ")}\nstake: ${result.stake} CFR\ntransaction: ${result.transaction}`);

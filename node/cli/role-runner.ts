@@ -91,7 +91,7 @@ export async function fundLocally(clients: CofferClients, deployment: CofferDepl
 export interface RegisterFromDataDirParameters {
   stake?: bigint;
   capacityBytes: bigint;
-  pricePerGiBPerEpoch: bigint;
+  pricePerGiBPerPeriod: bigint;
   /** Where other nodes reach this one; `/p2p/<peer id>` is appended when missing. */
   announce: string[];
 }
@@ -105,7 +105,7 @@ export async function registerFromDataDir(dataDir: string, target: ChainTarget, 
   const stake = params.stake ?? (await clients.publicClient.readContract({ address: registry, abi: lessorRegistryAbi, functionName: "minStake" }));
   if (LOCAL_CHAIN_IDS.includes(await clients.publicClient.getChainId())) await fundLocally(clients, deployment, stake);
   const multiaddrs = params.announce.map((a) => (a.includes("/p2p/") ? a : `${a}/p2p/${peerId.toString()}`));
-  const result = await registerLessor(clients, { registry, stake, capacityBytes: params.capacityBytes, pricePerGiBPerEpoch: params.pricePerGiBPerEpoch, peerId, multiaddrs });
+  const result = await registerLessor(clients, { registry, stake, capacityBytes: params.capacityBytes, pricePerGiBPerPeriod: params.pricePerGiBPerPeriod, peerId, multiaddrs });
   return { lessor: result.lessor, peerId: peerId.toString(), multiaddrs, stake: formatEther(stake), transaction: result.registrationHash };
 }
 

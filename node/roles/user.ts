@@ -392,7 +392,7 @@ export class UserRole {
         if (lessor === "0x0000000000000000000000000000000000000000" || q.exclude.some((a) => a.toLowerCase() === lessor.toLowerCase())) continue;
         if (chosen.some((c) => c.offer.lessor.toLowerCase() === lessor.toLowerCase())) continue;
         const info = await this.chain.publicClient.readContract({ ...registry, functionName: "getLessor", args: [lessor] });
-        if (info.capacityBytes < q.size || info.pricePerGiBPerEpoch > q.maxPrice) continue;
+        if (info.capacityBytes < q.size || info.pricePerGiBPerPeriod > q.maxPrice) continue;
         const offer = await this.offers.quote(peer, { commD: q.commD, size: q.size, replicas: q.replicas, durationPeriods: q.durationPeriods, maxPricePerGiBPerPeriod: q.maxPrice }, q.signal);
         const signer = await recoverTypedDataAddress({ domain: offerDomain(this.chain.deployment.chainId, this.chain.addresses.market), types: OFFER_TYPES, primaryType: "Offer", message: offerMessage(offer), signature: offer.signature });
         const now = await this.chain.latestTimestamp();

@@ -53,7 +53,7 @@ export async function runRegisterLessorCli(args: string[], deps: RegisterLessorC
     .addOption(new Option("--account <index>", "index of the account among the network's accounts").env("COFFER_ACCOUNT").default("0"))
     .addOption(new Option("--stake <CFR>", "stake in CFR (default: the registry's minimum)").env("COFFER_STAKE"))
     .addOption(new Option("--capacity <size>", "disk offered, e.g. 500GiB, 2TiB").env("COFFER_CAPACITY").default(DEFAULT_CAPACITY))
-    .addOption(new Option("--price <CFR>", "asking price in CFR per GiB per epoch").env("COFFER_PRICE").default(DEFAULT_PRICE_CFR))
+    .addOption(new Option("--price <CFR>", "asking price in CFR per GiB per period").env("COFFER_PRICE").default(DEFAULT_PRICE_CFR))
     .addOption(
       new Option("--peer-id <id>", "the node's libp2p peer id (12D3KooW...); on local chains a fresh one by default").env(
         "COFFER_PEER_ID",
@@ -85,7 +85,7 @@ export async function runRegisterLessorCli(args: string[], deps: RegisterLessorC
   try {
     const accountIndex = parseIndex(opts.account, "--account");
     const capacityBytes = parseByteSize(opts.capacity, "--capacity");
-    const pricePerGiBPerEpoch = parseCfr(opts.price, "--price");
+    const pricePerGiBPerPeriod = parseCfr(opts.price, "--price");
     const explicitStake = opts.stake === undefined ? undefined : parseCfr(opts.stake, "--stake");
 
     connection ??= await connectNetwork(opts);
@@ -113,7 +113,7 @@ export async function runRegisterLessorCli(args: string[], deps: RegisterLessorC
     // Refuse bad input and impossible registrations before spending anything on funding.
     encodePeerId(peerId);
     validateMultiaddrs(multiaddrs);
-    validateLessorTerms(capacityBytes, pricePerGiBPerEpoch);
+    validateLessorTerms(capacityBytes, pricePerGiBPerPeriod);
     const existing = await clients.publicClient.readContract({
       address: registry,
       abi: lessorRegistryAbi,
@@ -126,7 +126,7 @@ export async function runRegisterLessorCli(args: string[], deps: RegisterLessorC
     if (stake < minStake) throw new StakeBelowMinimumError(stake, minStake);
     if (local && opts.faucet) await fundFromFaucet(clients, token, stake, io);
 
-    const result = await registerLessor(clients, { registry, stake, capacityBytes, pricePerGiBPerEpoch, peerId, multiaddrs });
+    const result = await registerLessor(clients, { registry, stake, capacityBytes, pricePerGiBPerPeriod, peerId, multiaddrs });
     const active = await clients.publicClient.readContract({
       address: registry,
       abi: lessorRegistryAbi,
@@ -227,7 +227,7 @@ function formatSummary(
     ["peer id", peerId],
     ["multiaddrs", info.multiaddrs.join(" ")],
     ["capacity", `${formatBytes(info.capacityBytes)} (${info.capacityBytes} bytes)`],
-    ["price", `${formatEther(info.pricePerGiBPerEpoch)} CFR per GiB per epoch`],
+    ["price", `${formatEther(info.pricePerGiBPerPeriod)} CFR per GiB per period`],
     ["stake", `${formatEther(info.freeStake)} CFR free, ${formatEther(info.lockedStake)} CFR locked`],
     ["active", active ? "yes" : "no"],
     ["registered at", new Date(Number(info.registeredAt) * 1000).toISOString()],

@@ -91,7 +91,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         registry: deployment.contracts.LessorRegistry.address,
         stake: parseEther("10000"),
         capacityBytes: 1n << 34n,
-        pricePerGiBPerEpoch: parseEther("1") - BigInt(i) * parseEther("0.01"),
+        pricePerGiBPerPeriod: parseEther("1") - BigInt(i) * parseEther("0.01"),
         peerId: lessor.node.peerId,
         multiaddrs: [addr.includes("/p2p/") ? addr : `${addr}/p2p/${lessor.node.peerId.toString()}`],
       });

@@ -195,7 +195,7 @@ export const lessorRegistryAbi = [
     "inputs": [
       {
         "internalType": "uint256",
-        "name": "pricePerGiBPerEpoch",
+        "name": "pricePerGiBPerPeriod",
         "type": "uint256"
       },
       {
@@ -428,7 +428,7 @@ export const lessorRegistryAbi = [
       {
         "indexed": false,
         "internalType": "uint256",
-        "name": "pricePerGiBPerEpoch",
+        "name": "pricePerGiBPerPeriod",
         "type": "uint256"
       },
       {
@@ -677,7 +677,7 @@ export const lessorRegistryAbi = [
       {
         "indexed": false,
         "internalType": "uint256",
-        "name": "pricePerGiBPerEpoch",
+        "name": "pricePerGiBPerPeriod",
         "type": "uint256"
       },
       {
@@ -879,7 +879,7 @@ export const lessorRegistryAbi = [
           },
           {
             "internalType": "uint256",
-            "name": "pricePerGiBPerEpoch",
+            "name": "pricePerGiBPerPeriod",
             "type": "uint256"
           },
           {
@@ -1067,7 +1067,7 @@ export const lessorRegistryAbi = [
           },
           {
             "internalType": "uint256",
-            "name": "pricePerGiBPerEpoch",
+            "name": "pricePerGiBPerPeriod",
             "type": "uint256"
           },
           {
@@ -1121,7 +1121,7 @@ export const lessorRegistryAbi = [
       },
       {
         "internalType": "uint256",
-        "name": "pricePerGiBPerEpoch",
+        "name": "pricePerGiBPerPeriod",
         "type": "uint256"
       }
     ],
@@ -1216,7 +1216,7 @@ export const lessorRegistryAbi = [
       },
       {
         "internalType": "uint256",
-        "name": "pricePerGiBPerEpoch",
+        "name": "pricePerGiBPerPeriod",
         "type": "uint256"
       },
       {
@@ -1402,7 +1402,7 @@ export const lessorRegistryAbi = [
       },
       {
         "internalType": "uint256",
-        "name": "pricePerGiBPerEpoch",
+        "name": "pricePerGiBPerPeriod",
         "type": "uint256"
       },
       {

@@ -38,8 +38,8 @@ export interface RegisterLessorParameters {
   stake: bigint;
   /** Disk space offered, in bytes. */
   capacityBytes: bigint;
-  /** Asking price in CFR wei per GiB per epoch. */
-  pricePerGiBPerEpoch: bigint;
+  /** Asking price in CFR wei per GiB per period. */
+  pricePerGiBPerPeriod: bigint;
   /** The node's libp2p peer id: a PeerId, its string form, or its multihash bytes. */
   peerId: PeerId | string | Uint8Array;
   /** Where the node listens, e.g. ["/ip4/203.0.113.7/tcp/4001"]. */
@@ -52,7 +52,7 @@ export interface LessorInfo {
   peerId: Hex;
   multiaddrs: readonly string[];
   capacityBytes: bigint;
-  pricePerGiBPerEpoch: bigint;
+  pricePerGiBPerPeriod: bigint;
   freeStake: bigint;
   lockedStake: bigint;
   unbondingStake: bigint;
@@ -87,7 +87,7 @@ export async function registerLessor(
   const lessor = getAddress(account.address);
   const peerId = encodePeerId(params.peerId);
   const multiaddrs = validateMultiaddrs(params.multiaddrs);
-  validateLessorTerms(params.capacityBytes, params.pricePerGiBPerEpoch);
+  validateLessorTerms(params.capacityBytes, params.pricePerGiBPerPeriod);
 
   const registry = { address: params.registry, abi: lessorRegistryAbi } as const;
   const [token, minStake, existing, peerIdOwner] = await Promise.all([
@@ -127,7 +127,7 @@ export async function registerLessor(
     );
   }
 
-  const args = [params.stake, params.capacityBytes, params.pricePerGiBPerEpoch, peerId, multiaddrs] as const;
+  const args = [params.stake, params.capacityBytes, params.pricePerGiBPerPeriod, peerId, multiaddrs] as const;
   const registrationHash = await send(publicClient, "register", lessor, async () => {
     // The token's errors are added so a revert inside transferFrom decodes too.
     const { request } = await publicClient.simulateContract({
@@ -195,7 +195,7 @@ async function toRegistrationError(
     case "RegistryInvalidCapacity":
       return new InvalidLessorTermsError("capacityBytes", a[0] as bigint, a[1] as bigint, { cause: error });
     case "RegistryInvalidPrice":
-      return new InvalidLessorTermsError("pricePerGiBPerEpoch", a[0] as bigint, a[1] as bigint, { cause: error });
+      return new InvalidLessorTermsError("pricePerGiBPerPeriod", a[0] as bigint, a[1] as bigint, { cause: error });
     case "ERC20InsufficientBalance":
       return new InsufficientTokenBalanceError(a[0] as Address, a[1] as bigint, a[2] as bigint, { cause: error });
     default:
