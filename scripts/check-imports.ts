@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
  * true; `tsx scripts/check-imports.ts` prints what breaks it. README.md's layout table lists the same order.
  */
 export const LAYERS: readonly { name: string; paths: readonly string[] }[] = [
+  { name: "errors", paths: ["node/errors.ts"] },
   { name: "proofs", paths: ["node/proofs/"] },
   { name: "p2p-base", paths: ["node/p2p/"] },
   { name: "store", paths: ["node/store/"] },

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CONTROL_FILE, ControlClient } from "../node/cli/control.js";
-import { BaseError } from "../node/p2p/errors.js";
+import { CofferError } from "../node/errors.js";
 
 describe("control client: a node that goes away mid-answer", function () {
   let server: Server | undefined;
@@ -41,7 +41,7 @@ describe("control client: a node that goes away mid-answer", function () {
       ),
       new Promise((resolve) => setTimeout(() => resolve("still waiting after 5 s"), 5_000)),
     ]);
-    assert.ok(outcome instanceof BaseError, `rejected with a BaseError, got ${String(outcome)}`);
+    assert.ok(outcome instanceof CofferError, `rejected with a CofferError, got ${String(outcome)}`);
     assert.equal(outcome.code, "not-running");
     assert.match(outcome.message, /went away before it answered/);
     assert.match(outcome.message, /coffer start/);

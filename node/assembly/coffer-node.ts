@@ -17,7 +17,7 @@ import { createProbeService, type ProbeService } from "../protocols/probe/index.
 import { createUploadService, type UploadOffer, type UploadProgress, type UploadService } from "../protocols/upload/index.js";
 import { ChunkStore, type ChunkStoreOptions, type StoredFileInfo } from "../store/chunk-store.js";
 import { openDatabase, type Database } from "../store/database.js";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 import { toHex } from "../p2p/hex.js";
 import { createHost, type CofferHost, type HostOptions, type Role } from "../p2p/host.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
@@ -232,7 +232,7 @@ export class CofferNode {
     const info = await this.add(path);
     const root = hexToRoot(info.root);
     const lessors = options.lessors ?? await this.overlay.selectLessors(options.copies ?? 1);
-    if (lessors.length === 0) throw new BaseError("no lessors known to store the file", { code: "no-lessors", details: "connect to a lessor (start --bootstrap <multiaddr>)" });
+    if (lessors.length === 0) throw new CofferError("no lessors known to store the file", { code: "no-lessors", details: "connect to a lessor (start --bootstrap <multiaddr>)" });
     const storedOn: string[] = [];
     const failed: Record<string, string> = {};
     await Promise.all(lessors.map(async (peer) => {
@@ -241,7 +241,7 @@ export class CofferNode {
         if (ok) storedOn.push(peer.toString());
         else failed[peer.toString()] = "incomplete";
       } catch (error) {
-        failed[peer.toString()] = error instanceof BaseError ? error.shortMessage : (error as Error).message;
+        failed[peer.toString()] = error instanceof CofferError ? error.shortMessage : (error as Error).message;
       }
     }));
     return { info, storedOn, failed };

@@ -2,7 +2,8 @@
 export { CofferNode, rootToCid, type CofferNodeOptions } from "./coffer-node.js";
 export { createHost, DHT_PROTOCOL, DEFAULT_HOST_LIMITS, type CofferHost, type HostOptions, type Role } from "../p2p/host.js";
 export { loadOrCreatePeerKey, IDENTITY_FILE } from "../p2p/identity.js";
-export { BaseError, NoProvidersError, ProtocolError, StoreWriteError, UnknownRootError, VerificationError } from "../p2p/errors.js";
+export { CofferError } from "../errors.js";
+export { NoProvidersError, ProtocolError, StoreWriteError, UnknownRootError, VerificationError } from "../p2p/errors.js";
 export { Throttle } from "../p2p/throttle.js";
 export { nativeNoiseCrypto } from "../p2p/noise-crypto.js";
 export { ChunkStore, type StoredFileInfo } from "../store/chunk-store.js";

@@ -1,21 +1,13 @@
+import { CofferError } from "../errors.js";
 import { BaseError as ViemBaseError, ContractFunctionRevertedError, type Address, type Hex } from "viem";
 
 /**
  * Base of every error Coffer's chain layer throws. `shortMessage` is one line that says what went
  * wrong and what to do; `cause` keeps the underlying error (a viem error, an fs error...).
  */
-export class CofferChainError extends Error {
+export class CofferChainError extends CofferError {
   override name = "CofferChainError";
-  readonly shortMessage: string;
-  readonly details: string | undefined;
-
-  constructor(shortMessage: string, options: { cause?: unknown; details?: string } = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, {
-      cause: options.cause,
-    });
-    this.shortMessage = shortMessage;
-    this.details = options.details;
-  }
+  static override defaultCode = "chain";
 }
 
 // ------------------------------------------------------------------ deployments file

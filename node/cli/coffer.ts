@@ -6,7 +6,7 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { createNodeLogger } from "./log-output.js";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { Role } from "../p2p/host.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
@@ -18,7 +18,6 @@ import { ControlClient, startControlServer } from "./control.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { explainStartError } from "./start-errors.js";
 import { ChainMismatchError, findChainLinkError } from "../chain/chain-health.js";
-import { CofferChainError } from "../chain/errors.js";
 import { clientsForDataDir, fundLocally, loadDeploymentFor, registerFromDataDir, startRole, type ChainTarget } from "./role-runner.js";
 
 /** Exit codes: what the caller (a script) can branch on. */
@@ -258,7 +257,7 @@ program.command("register")
     const { dataDir } = opts();
     const config = await loadConfig(dataDir);
     const announce = o.announce ?? (config?.listen ?? []).map((a) => a.replace("/ip4/0.0.0.0/", "/ip4/127.0.0.1/")).filter((a) => !a.endsWith("/tcp/0"));
-    if (announce.length === 0) throw new BaseError("give --announce <multiaddr> (or `coffer init --listen` with a fixed port): users must be able to dial the lessor", { code: "bad-request" });
+    if (announce.length === 0) throw new CofferError("give --announce <multiaddr> (or `coffer init --listen` with a fixed port): users must be able to dial the lessor", { code: "bad-request" });
     const result = await registerFromDataDir(dataDir, chainTarget(o), {
       stake: o.stake,
       capacityBytes: o.capacity,
@@ -291,13 +290,13 @@ program.command("buy-deal <file>")
   .option("--wait", "return only when every replica is Proving")
   .action(async (file: string, o: { replicas: number; periods: number; maxPrice: bigint; wait?: boolean }) => {
     const path = resolve(file);
-    await stat(path).catch(() => { throw new BaseError(`no such file: ${file}`, { code: "not-found" }); });
+    await stat(path).catch(() => { throw new CofferError(`no such file: ${file}`, { code: "not-found" }); });
     const client = await ControlClient.connect(opts().dataDir);
     const result = (await client.call("POST", "/buy-deal", { file: path, replicas: o.replicas, periods: o.periods, maxPrice: o.maxPrice.toString(), wait: o.wait === true }, (line) => {
       const p = line.progress as { message?: string } | undefined;
       if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
     })) as { result?: { dealId: string; commD: string; size: number; resumed?: boolean; replicas: { replicaIndex: number; lessor: string; state: string }[] } };
-    if (!result?.result) throw new BaseError("this node offers no buy-deal: start it with --role user --rpc <url>", { code: "bad-request" });
+    if (!result?.result) throw new CofferError("this node offers no buy-deal: start it with --role user --rpc <url>", { code: "bad-request" });
     const deal = result.result;
     print(deal, () => `deal ${deal.dealId}${deal.resumed ? " (continued: nothing paid again)" : ""}\ncommD ${deal.commD} (${deal.size} bytes)\n${deal.replicas.map((r) => `  replica ${r.replicaIndex}: ${r.lessor} ${r.state}`).join("\n")}`);
   });
@@ -307,10 +306,10 @@ function refundCommand(name: string, route: string, description: string, done: s
   program.command(`${name} <dealId>`)
     .description(description)
     .action(async (dealId: string) => {
-      if (parseRoot(dealId) === undefined) throw new BaseError(`not a deal id: ${dealId} (expected 0x + 64 hex digits)`, { code: "bad-request" });
+      if (parseRoot(dealId) === undefined) throw new CofferError(`not a deal id: ${dealId} (expected 0x + 64 hex digits)`, { code: "bad-request" });
       const client = await ControlClient.connect(opts().dataDir);
       const answer = (await client.call("POST", route, { dealId }, () => undefined)) as { result?: { dealId: string; refundCfr: string; withdrawnCfr: string } };
-      if (!answer?.result) throw new BaseError(`this node offers no ${name}: start it with --role user --rpc <url>`, { code: "bad-request" });
+      if (!answer?.result) throw new CofferError(`this node offers no ${name}: start it with --role user --rpc <url>`, { code: "bad-request" });
       const r = answer.result;
       print(r, () => `deal ${r.dealId} ${done}: ${r.refundCfr} CFR refunded, ${r.withdrawnCfr} CFR withdrawn to this node's address`);
     });
@@ -352,7 +351,7 @@ program.command("put <file>")
   .option("--copies <n>", "number of lessors", (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("copies must be a positive integer"); return n; }, 1)
   .action(async (file: string, o: { copies: number }) => {
     const path = resolve(file);
-    const size = (await stat(path).catch(() => { throw new BaseError(`no such file: ${file}`, { code: "not-found" }); })).size;
+    const size = (await stat(path).catch(() => { throw new CofferError(`no such file: ${file}`, { code: "not-found" }); })).size;
     const client = await ControlClient.connect(opts().dataDir);
     const progress = opts().json || !process.stderr.isTTY ? undefined : bar("put");
     progress?.start(mib(size * o.copies), 0, { rate: "0" });
@@ -373,7 +372,7 @@ program.command("get <root-or-dealId> <out>")
   .description("fetch a file: on a user node with --rpc, a deal id or a deal's commD downloads with PoD; otherwise by root from every peer that has it")
   .option("--force", "overwrite <out> if it exists (else refused before anything is fetched or paid)")
   .action(async (rootArg: string, out: string, o: { force?: boolean }) => {
-    if (parseRoot(rootArg) === undefined) throw new BaseError(`not a root or deal id: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
+    if (parseRoot(rootArg) === undefined) throw new CofferError(`not a root or deal id: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
     const client = await ControlClient.connect(opts().dataDir);
     const progress = opts().json || !process.stderr.isTTY ? undefined : bar("get");
     let startedBar = false;
@@ -390,6 +389,11 @@ program.command("get <root-or-dealId> <out>")
     print(r, () => `saved ${mib(r.size)} MiB to ${r.out} from ${r.sources} source(s)${r.dealId ? ` (PoD download of deal ${r.dealId}${r.disputed ? "; the lessor served wrong bytes: dispute won, this is your own verified copy" : ""})` : ""}`);
   });
 
+/** What the CLI prints for a Coffer error: its short message, with its details when they are a short hint. */
+function oneMessage(error: CofferError): string {
+  return error.details !== undefined && error.details.length <= 400 ? error.message : error.shortMessage;
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -397,8 +401,8 @@ try {
   if (cliCode === "commander.helpDisplayed" || cliCode === "commander.version" || cliCode === "commander.help") process.exit(EXIT.ok);
   if (typeof cliCode === "string" && cliCode.startsWith("commander.")) process.exit(EXIT.usage); // commander already printed the message
   const link = findChainLinkError(error);
-  const code = link ? (link instanceof ChainMismatchError ? "chain-mismatch" : "chain-unreachable") : error instanceof BaseError ? error.code : (error as NodeJS.ErrnoException)?.code === "ENOSPC" ? "disk-full" : "internal";
-  const message = link ? link.shortMessage : error instanceof BaseError ? error.message : error instanceof CofferChainError ? error.shortMessage : (error as Error)?.message ?? String(error);
+  const code = link ? (link instanceof ChainMismatchError ? "chain-mismatch" : "chain-unreachable") : error instanceof CofferError ? error.code : (error as NodeJS.ErrnoException)?.code === "ENOSPC" ? "disk-full" : "internal";
+  const message = link ? link.shortMessage : error instanceof CofferError ? oneMessage(error) : (error as Error)?.message ?? String(error);
   if (opts().json) process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n");
   else process.stderr.write(`coffer: ${message}\n`);
   process.exit(CODE_TO_EXIT[code] ?? EXIT.error);

@@ -3,10 +3,9 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { CofferChainError } from "../chain/errors.js";
 import { checkOutputPath } from "../download/output-path.js";
 import { ChainMismatchError, findChainLinkError } from "../chain/chain-health.js";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { CofferNode } from "../assembly/coffer-node.js";
 
@@ -63,14 +62,14 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown>> 
   const parts: Buffer[] = [];
   for await (const part of req) {
     size += (part as Buffer).length;
-    if (size > MAX_BODY) throw new BaseError("request body too large", { code: "bad-request" });
+    if (size > MAX_BODY) throw new CofferError("request body too large", { code: "bad-request" });
     parts.push(part as Buffer);
   }
   if (size === 0) return {};
   try {
     return JSON.parse(Buffer.concat(parts).toString("utf8"));
   } catch (cause) {
-    throw new BaseError("request body is not JSON", { code: "bad-request", cause });
+    throw new CofferError("request body is not JSON", { code: "bad-request", cause });
   }
 }
 
@@ -78,9 +77,9 @@ function errorOf(error: unknown): { code: string; message: string } {
   // The chain down or reset under the node: its own message, whatever call (and viem error) it surfaced in.
   const link = findChainLinkError(error);
   if (link) return { code: link instanceof ChainMismatchError ? "chain-mismatch" : "chain-unreachable", message: link.shortMessage };
-  if (error instanceof BaseError) return { code: error.code, message: error.shortMessage };
-  // Chain-side refusals (UserRoleError, MarketActionError...) say what to change in their shortMessage.
-  if (error instanceof CofferChainError) return { code: error.name === "UserRoleError" ? "refused" : "chain", message: error.shortMessage };
+  // One family: every Coffer error carries its code (refused, chain, not-found...) and a shortMessage that says
+  // what to change.
+  if (error instanceof CofferError) return { code: error.code, message: error.shortMessage };
   const code = (error as NodeJS.ErrnoException)?.code;
   if (code === "ENOSPC") return { code: "disk-full", message: "disk full" };
   if (code === "ENOENT") return { code: "not-found", message: (error as Error).message };
@@ -142,19 +141,19 @@ async function handle(node: CofferNode, token: string, req: IncomingMessage, res
     res.on("close", () => abort.abort());
     try {
       if (path === "/put") {
-        if (typeof body.path !== "string") throw new BaseError("`path` is required", { code: "bad-request" });
+        if (typeof body.path !== "string") throw new CofferError("`path` is required", { code: "bad-request" });
         const copies = typeof body.copies === "number" ? body.copies : 1;
         const result = await node.put(body.path, {
           copies,
           signal: abort.signal,
           onProgress: (peer, p) => emit({ progress: { peer, done: p.sent, total: p.total, bytes: p.bytes } }),
         });
-        if (result.storedOn.length === 0) throw new BaseError(`no lessor stored the file: ${JSON.stringify(result.failed)}`, { code: "upload-failed" });
+        if (result.storedOn.length === 0) throw new CofferError(`no lessor stored the file: ${JSON.stringify(result.failed)}`, { code: "upload-failed" });
         emit({ result: { root: result.info.root, size: result.info.size, chunks: result.info.chunkCount, storedOn: result.storedOn, failed: result.failed } });
       } else {
         const root = parseRoot(body.root);
-        if (root === undefined) throw new BaseError("`root` must be a 0x-prefixed 32-byte hex string", { code: "bad-root" });
-        if (typeof body.out !== "string") throw new BaseError("`out` is required", { code: "bad-request" });
+        if (root === undefined) throw new CofferError("`root` must be a 0x-prefixed 32-byte hex string", { code: "bad-root" });
+        if (typeof body.out !== "string") throw new CofferError("`out` is required", { code: "bad-request" });
         await checkOutputPath(body.out, { force: body.force === true });
         const result = await node.get(root, body.out, {
           signal: abort.signal,
@@ -180,7 +179,7 @@ export class ControlClient {
     try {
       info = JSON.parse(await readFile(join(dataDir, CONTROL_FILE), "utf8"));
     } catch {
-      throw new BaseError(`no node is running with data dir ${dataDir}`, { code: "not-running", details: "start one with: coffer start" });
+      throw new CofferError(`no node is running with data dir ${dataDir}`, { code: "not-running", details: "start one with: coffer start" });
     }
     return new ControlClient(info);
   }
@@ -196,7 +195,7 @@ export class ControlClient {
         const wentAway = (cause?: unknown) => {
           if (ended) return;
           ended = true;
-          reject(new BaseError(`the node on port ${this.info.port} went away before it answered (stopped or killed)`, {
+          reject(new CofferError(`the node on port ${this.info.port} went away before it answered (stopped or killed)`, {
             code: "not-running",
             cause,
             details: "restart it with `coffer start`: a get or buy-deal can be run again (an unfinished download's files are removed at start, a buy continues its deal instead of paying again)",
@@ -221,11 +220,11 @@ export class ControlClient {
           ended = true;
           const value = onLine ? last : buffer.length > 0 ? JSON.parse(buffer) : undefined;
           const error = (value as { error?: { code: string; message: string } })?.error;
-          if (error) reject(new BaseError(error.message, { code: error.code }));
+          if (error) reject(new CofferError(error.message, { code: error.code }));
           else resolve(value);
         });
       });
-      req.on("error", (cause) => reject(new BaseError(`cannot reach the node on port ${this.info.port}`, { code: "not-running", cause, details: "is `coffer start` still running?" })));
+      req.on("error", (cause) => reject(new CofferError(`cannot reach the node on port ${this.info.port}`, { code: "not-running", cause, details: "is `coffer start` still running?" })));
       if (body !== undefined) req.write(JSON.stringify(body));
       req.end();
     });

@@ -6,12 +6,12 @@
 import { readFileSync, unlinkSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 
 export const PID_FILE = "node.pid";
 
 /** Another live process holds the data dir. */
-export class DataDirLockedError extends BaseError {
+export class DataDirLockedError extends CofferError {
   override name = "DataDirLockedError";
   constructor(readonly dataDir: string, readonly pid: number) {
     super(`a coffer node is already running on data dir ${dataDir} (pid ${pid}): stop it first (kill ${pid}) or give another --data-dir`, { code: "already-running" });
@@ -54,5 +54,5 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) throw new DataDirLockedError(dataDir, pid);
     await rm(file, { force: true }); // left by a node that was killed: take it over
   }
-  throw new BaseError(`cannot lock data dir ${dataDir} (${file} keeps coming back)`, { code: "already-running" });
+  throw new CofferError(`cannot lock data dir ${dataDir} (${file} keeps coming back)`, { code: "already-running" });
 }

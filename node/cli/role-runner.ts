@@ -18,7 +18,7 @@ import type { CofferClients } from "../chain/clients.js";
 import { parseDeployment, readDeployment, type CofferDeployment } from "../chain/deployments.js";
 import { checkOutputPath } from "../download/output-path.js";
 import { decodeContractRevert } from "../chain/errors.js";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
 import type { CofferNode } from "../assembly/coffer-node.js";
@@ -46,12 +46,12 @@ export async function loadDeploymentFor(target: ChainTarget): Promise<CofferDepl
   try {
     text = await readFile(resolve(target.deploymentFile), "utf8");
   } catch (cause) {
-    throw new BaseError(`cannot read the deployment file ${target.deploymentFile}`, { code: "not-found", cause, details: "deploy first: npm run deploy -- --network <name>" });
+    throw new CofferError(`cannot read the deployment file ${target.deploymentFile}`, { code: "not-found", cause, details: "deploy first: npm run deploy -- --network <name>" });
   }
   try {
     return parseDeployment(JSON.parse(text), target.deploymentFile);
   } catch (cause) {
-    throw new BaseError(`${target.deploymentFile} is not a Coffer deployment: ${(cause as Error).message}`, { code: "bad-request", cause });
+    throw new CofferError(`${target.deploymentFile} is not a Coffer deployment: ${(cause as Error).message}`, { code: "bad-request", cause });
   }
 }
 
@@ -71,7 +71,7 @@ export async function fundLocally(clients: CofferClients, deployment: CofferDepl
   const chainId = await clients.publicClient.getChainId();
   const address = clients.walletClient.account.address;
   if (!LOCAL_CHAIN_IDS.includes(chainId)) {
-    throw new BaseError(`chain ${chainId} is not a local chain: send ETH for gas and CFR to ${address} yourself`, { code: "bad-request" });
+    throw new CofferError(`chain ${chainId} is not a local chain: send ETH for gas and CFR to ${address} yourself`, { code: "bad-request" });
   }
   const gas = parseEther("100");
   if ((await clients.publicClient.getBalance({ address })) < gas) {
@@ -139,7 +139,7 @@ export interface StartRoleOptions extends ChainTarget {
  */
 function putRefused(role: string): ControlRoute {
   return async () => {
-    throw new BaseError(
+    throw new CofferError(
       `\`coffer put\` stores files on a plain p2p network; this node runs the ${role} role of a storage market, whose lessors ` +
         "store only files with a deal. Buy one instead: coffer buy-deal <file> --replicas <n> --periods <n> --max-price <CFR> (on a user node)",
       { code: "wrong-command" },
@@ -241,14 +241,14 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
           await checkOutputPath(out, { force });
           let dealId: Hex | undefined = user.trackedDeals().find((d) => d.commD === id)?.dealId;
           if (!dealId) {
-            if (!parseRoot(id)) throw new BaseError(`not a root or deal id: ${id}`, { code: "bad-root" });
+            if (!parseRoot(id)) throw new CofferError(`not a root or deal id: ${id}`, { code: "bad-root" });
             // On-chain first: a deal id nobody created is answered at once, not after a DHT search for providers.
             const deal = await user.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [id] }).catch((error: unknown) => {
               if (decodeContractRevert(error)?.errorName === "MarketUnknownDeal") return undefined;
               throw error;
             });
             if (!deal || deal.client === ZERO) {
-              throw new BaseError(
+              throw new CofferError(
                 `no such deal: ${id} is neither a deal on chain ${user.chain.deployment.chainId} (StorageMarket ${market.address}) nor the commD of one of this node's deals. ` +
                   "Give the deal id printed by buy-deal (or `coffer status` lists this node's deals)",
                 { code: "no-such-deal" },
@@ -272,23 +272,23 @@ function refundAnswer(dealId: Hex, r: { refund: bigint; withdrawn: bigint }) {
 }
 
 function requireString(body: Record<string, unknown>, name: string): string {
-  if (typeof body[name] !== "string" || body[name] === "") throw new BaseError(`\`${name}\` is required`, { code: "bad-request" });
+  if (typeof body[name] !== "string" || body[name] === "") throw new CofferError(`\`${name}\` is required`, { code: "bad-request" });
   return body[name] as string;
 }
 
 function requireDealId(body: Record<string, unknown>): Hex {
   const id = requireString(body, "dealId").toLowerCase();
-  if (!/^0x[0-9a-f]{64}$/.test(id)) throw new BaseError(`not a deal id: ${id} (expected 0x + 64 hex digits)`, { code: "bad-request" });
+  if (!/^0x[0-9a-f]{64}$/.test(id)) throw new CofferError(`not a deal id: ${id} (expected 0x + 64 hex digits)`, { code: "bad-request" });
   return id as Hex;
 }
 
 function requireInteger(body: Record<string, unknown>, name: string): number {
   const value = body[name];
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw new BaseError(`\`${name}\` must be a positive integer`, { code: "bad-request" });
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) throw new CofferError(`\`${name}\` must be a positive integer`, { code: "bad-request" });
   return value;
 }
 
 function parseWei(value: unknown): bigint {
-  if (typeof value !== "string" || !/^\d+$/.test(value)) throw new BaseError("`maxPrice` must be a decimal string of CFR wei", { code: "bad-request" });
+  if (typeof value !== "string" || !/^\d+$/.test(value)) throw new CofferError("`maxPrice` must be a decimal string of CFR wei", { code: "bad-request" });
   return BigInt(value);
 }

@@ -1,8 +1,8 @@
 /** Start-up failures of `coffer start` turned into errors that say what to change (and map to exit codes). */
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 
 /** A listen address's port is taken by another process. */
-export class PortInUseError extends BaseError {
+export class PortInUseError extends CofferError {
   override name = "PortInUseError";
   constructor(readonly address: string, readonly port: number, dataDir: string, options: { cause?: unknown } = {}) {
     super(

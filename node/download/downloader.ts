@@ -1,7 +1,8 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { chunkLength, chunkRoot, upperHeight } from "../proofs/chunks.js";
-import { BaseError, NoProvidersError, ProtocolError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
+import { NoProvidersError, ProtocolError } from "../p2p/errors.js";
 import { toHex } from "../p2p/hex.js";
 import type { FileLayout } from "../proofs/layout.js";
 import { verifyPath } from "../proofs/merkle.js";
@@ -83,7 +84,7 @@ interface Source {
 
 type ChunkState = { done: boolean; writing: boolean; inFlight: number; badFrom: Set<string> };
 
-export class DownloadError extends BaseError {
+export class DownloadError extends CofferError {
   override name = "DownloadError";
 }
 
@@ -243,7 +244,7 @@ class DownloadRun {
           failures = 0;
         } catch (error) {
           if (this.signal.aborted) break;
-          const code = error instanceof BaseError ? error.code : undefined;
+          const code = error instanceof CofferError ? error.code : undefined;
           // No subscriptions there (older peer), or they keep failing (e.g. its have-stream limit): poll it
           // instead; polling drops the source if it is unreachable.
           if (code === "remote:bad-type" || (code !== "remote:unknown-root" && ++failures >= 3)) break;
@@ -380,7 +381,7 @@ class DownloadRun {
       this.options.onProgress?.({ completeChunks: this.layout.chunkCount - this.remaining, chunkCount: this.layout.chunkCount, bytes: this.bytes, size: this.layout.size, sources: this.sources.size });
     } catch (error) {
       if (this.signal.aborted && !timeout.aborted) return;
-      const code = error instanceof BaseError ? error.code : undefined;
+      const code = error instanceof CofferError ? error.code : undefined;
       // An error frame answers one request; the session stays usable. Anything else ends the session.
       const requestLevel = !timeout.aborted && (code === "remote:choked" || code === "remote:missing-chunk");
       if (session && requestLevel) source.idle.push(session);
@@ -399,7 +400,7 @@ class DownloadRun {
         if (source.bits) source.bits[index >> 3] &= ~(0x80 >> (index & 7));
       } else {
         source.haveFailures++;
-        if (source.haveFailures >= 2 || !(error instanceof BaseError)) this.drop(source, (error as Error)?.message ?? "failed");
+        if (source.haveFailures >= 2 || !(error instanceof CofferError)) this.drop(source, (error as Error)?.message ?? "failed");
       }
     } finally {
       if (!released) {

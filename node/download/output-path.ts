@@ -1,10 +1,10 @@
 import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { dirname } from "node:path";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 
 /** An output path a download cannot write to; found before anything is fetched or paid for. */
-export class OutputPathError extends BaseError {
+export class OutputPathError extends CofferError {
   override name = "OutputPathError";
 }
 

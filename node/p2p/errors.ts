@@ -1,25 +1,14 @@
-/**
- * Typed errors of the p2p node (viem style): a short human message, a machine `code`, and the `cause`.
- */
-export class BaseError extends Error {
-  override name = "CofferError";
-  readonly shortMessage: string;
-  readonly code: string;
+import { CofferError } from "../errors.js";
 
-  constructor(shortMessage: string, options: { code: string; cause?: unknown; details?: string } ) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, { cause: options.cause });
-    this.shortMessage = shortMessage;
-    this.code = options.code;
-  }
-}
+/** Errors of the p2p layer (store, protocols, download): CofferErrors whose `code` names the failure. */
 
 /** The remote peer (or our own validation) rejected a protocol message. */
-export class ProtocolError extends BaseError {
+export class ProtocolError extends CofferError {
   override name = "ProtocolError";
 }
 
 /** A root the store does not know. */
-export class UnknownRootError extends BaseError {
+export class UnknownRootError extends CofferError {
   override name = "UnknownRootError";
   constructor(rootHex: string, cause?: unknown) {
     super(`unknown root ${rootHex}`, { code: "unknown-root", cause });
@@ -27,12 +16,12 @@ export class UnknownRootError extends BaseError {
 }
 
 /** Received bytes do not match the commitment. */
-export class VerificationError extends BaseError {
+export class VerificationError extends CofferError {
   override name = "VerificationError";
 }
 
 /** No peer can provide a root. */
-export class NoProvidersError extends BaseError {
+export class NoProvidersError extends CofferError {
   override name = "NoProvidersError";
   constructor(rootHex: string) {
     super(`no providers found for root ${rootHex}`, { code: "no-providers" });
@@ -40,6 +29,6 @@ export class NoProvidersError extends BaseError {
 }
 
 /** The store could not write (disk full, permissions...). */
-export class StoreWriteError extends BaseError {
+export class StoreWriteError extends CofferError {
   override name = "StoreWriteError";
 }

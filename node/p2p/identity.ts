@@ -2,7 +2,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from "@
 import type { PrivateKey } from "@libp2p/interface";
 import { mkdir, open, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { BaseError } from "./errors.js";
+import { CofferError } from "../errors.js";
 
 export const IDENTITY_FILE = "peer-key";
 
@@ -16,7 +16,7 @@ export async function loadOrCreatePeerKey(dataDir: string): Promise<PrivateKey> 
   try {
     const info = await stat(path);
     if ((info.mode & 0o077) !== 0) {
-      throw new BaseError(`peer key ${path} is accessible by other users (mode ${(info.mode & 0o777).toString(8)})`, {
+      throw new CofferError(`peer key ${path} is accessible by other users (mode ${(info.mode & 0o777).toString(8)})`, {
         code: "key-permissions",
         details: `run: chmod 600 ${path}`,
       });

@@ -1,15 +1,12 @@
+import { CofferError } from "../errors.js";
+
 /**
  * Typed errors of the proof engine. Every error names what is wrong (`shortMessage`) and keeps the
  * underlying error (`cause`). A failed verification never changes anything on disk.
  */
-export class ProofError extends Error {
+export class ProofError extends CofferError {
   override name = "ProofError";
-  /** One line saying what is wrong and, where it helps, what to do. */
-  readonly shortMessage: string;
-  constructor(shortMessage: string, options: { cause?: unknown; details?: string } = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, { cause: options.cause });
-    this.shortMessage = shortMessage;
-  }
+  static override defaultCode = "proof";
 }
 
 /** A file on disk is shorter (or longer) than its committed length. */

@@ -2,7 +2,8 @@ import type { Connection, PeerId, Stream, StreamHandler, StreamHandlerOptions } 
 import type { Multiaddr } from "@multiformats/multiaddr";
 import { RateLimiter } from "@libp2p/utils";
 import type { Logger } from "pino";
-import { BaseError, ProtocolError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
+import { ProtocolError } from "../p2p/errors.js";
 import { FramedStream } from "../p2p/framing.js";
 
 /** What a protocol needs from the libp2p host (Libp2p satisfies it). */
@@ -87,7 +88,7 @@ export function framedHandler(
       await handle(ctx);
       if (stream.status === "open") await stream.close({ signal: AbortSignal.timeout(limits.idleTimeoutMs) });
     } catch (error) {
-      if (error instanceof BaseError && !error.code.startsWith("remote:")) {
+      if (error instanceof CofferError && !error.code.startsWith("remote:")) {
         logger?.debug({ protocol: name, peer: remotePeer.toString(), code: error.code, reason: error.shortMessage }, "rejecting stream");
         await framed.reject(error.code, error.shortMessage);
       } else {

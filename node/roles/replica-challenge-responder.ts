@@ -1,6 +1,6 @@
 import { getAddress, isAddress, isHex, type Address, type Hex, type LocalAccount } from "viem";
 import type { Logger } from "pino";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 import { CommittedFile, type SegmentSource } from "../proofs/committed-file.js";
 import { toHex } from "../proofs/words.js";
 import type { ChallengeAnswer, ChallengeRequest, ChallengeResponder } from "../protocols/challenge/index.js";
@@ -80,10 +80,10 @@ export class ReplicaChallengeResponder {
 
   async answer(request: ChallengeRequest, signal: AbortSignal): Promise<ChallengeAnswer> {
     const held = this.replicas.get(toHex(request.root));
-    if (held === undefined) throw new BaseError("replica not held", { code: "unknown-root" });
+    if (held === undefined) throw new CofferError("replica not held", { code: "unknown-root" });
     const { segmentCount, depth } = held.source.layout;
     const beyond = request.indices.find((i) => i >= segmentCount);
-    if (beyond !== undefined) throw new BaseError(`segment ${beyond} is beyond the replica (${segmentCount} segments)`, { code: "bad-index" });
+    if (beyond !== undefined) throw new CofferError(`segment ${beyond} is beyond the replica (${segmentCount} segments)`, { code: "bad-index" });
     const terms = await this.challengeTerms(request);
     signal.throwIfAborted();
     const openings = await held.source.openSegments(request.indices);
@@ -98,14 +98,14 @@ export class ReplicaChallengeResponder {
     const { nonce, issuedAt, watcher, watcherSignature } = request;
     const present = nonce !== undefined && issuedAt !== undefined && watcher !== undefined && watcherSignature !== undefined;
     if (!present || !isHex(nonce) || nonce.length !== 66 || !isAddress(watcher, { strict: false })) {
-      if (this.options.requireSignedChallenges) throw new BaseError("challenge must be signed by a watcher", { code: "unsigned-challenge" });
+      if (this.options.requireSignedChallenges) throw new CofferError("challenge must be signed by a watcher", { code: "unsigned-challenge" });
       return { ...UNSIGNED_CHALLENGE };
     }
     const terms = { nonce, issuedAt, watcher: getAddress(watcher) };
     if (this.options.requireSignedChallenges) {
       const digest = challengeDigest({ ...terms, commR: toHex(request.root), indices: request.indices, deadlineMs: request.deadlineMs });
       const signer = await recoverSigner(digest, watcherSignature);
-      if (signer !== terms.watcher) throw new BaseError("watcher signature does not match the challenge", { code: "bad-signature" });
+      if (signer !== terms.watcher) throw new CofferError("watcher signature does not match the challenge", { code: "bad-signature" });
     }
     return terms;
   }

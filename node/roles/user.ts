@@ -22,7 +22,7 @@ import type { ChainClient } from "../chain/client.js";
 import { CofferChainError } from "../chain/errors.js";
 import { encodePeerId } from "../chain/lessor-profile.js";
 import { checkOutputPath, partialPathFor } from "../download/output-path.js";
-import { BaseError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
 import type { CofferNode } from "../assembly/coffer-node.js";
 import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type OfferService, type SignedOffer } from "../protocols/offer/index.js";
 import { createPodService, type PodService } from "../protocols/pod/index.js";
@@ -34,6 +34,7 @@ import { ceilDiv, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./
 /** The user could not buy, repair or download: `shortMessage` says what to change. */
 export class UserRoleError extends CofferChainError {
   override name = "UserRoleError";
+  static override defaultCode = "refused";
 }
 
 export interface BuyDealParameters {
@@ -642,7 +643,7 @@ export class UserRole {
   private async ownDeal(dealId: Hex) {
     // getDeal reverts (MarketUnknownDeal) for an id no one created.
     const deal = await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "getDeal", args: [dealId] }).catch(() => undefined);
-    if (!deal || deal.client === "0x0000000000000000000000000000000000000000") throw new BaseError(`unknown deal ${dealId}`, { code: "not-found" });
+    if (!deal || deal.client === "0x0000000000000000000000000000000000000000") throw new CofferError(`unknown deal ${dealId}`, { code: "not-found" });
     return deal;
   }
 }

@@ -4,7 +4,8 @@ import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, truncate, t
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { ChunkTree, chunkLength, chunkRoot, verifyManifest } from "../proofs/chunks.js";
-import { BaseError, StoreWriteError, UnknownRootError, VerificationError } from "../p2p/errors.js";
+import { CofferError } from "../errors.js";
+import { StoreWriteError, UnknownRootError, VerificationError } from "../p2p/errors.js";
 import { parseRoot, toHex } from "../p2p/hex.js";
 import { CHUNK_SIZE } from "../proofs/constants.js";
 import { fileLayout, type FileLayout } from "../proofs/layout.js";
@@ -273,7 +274,7 @@ export class ChunkStore {
 
   async readChunk(root: Uint8Array | string, index: number): Promise<Uint8Array> {
     const entry = this.entry(root);
-    if (!hasBit(entry.bits, index)) throw new BaseError(`chunk ${index} of ${entry.rootHex} is not stored`, { code: "missing-chunk" });
+    if (!hasBit(entry.bits, index)) throw new CofferError(`chunk ${index} of ${entry.rootHex} is not stored`, { code: "missing-chunk" });
     return this.readAt(entry, index);
   }
 
@@ -285,9 +286,9 @@ export class ChunkStore {
       .with(this.dataPath(entry.rootHex), (handle) => handle.read(bytes, 0, length, index * CHUNK_SIZE))
       .catch((error: unknown) => {
         // (a read once close() has closed the data files: the pool opens none for it)
-        throw error instanceof FileHandlePoolClosedError ? new BaseError("the store is closed", { code: "store-closed", cause: error }) : error;
+        throw error instanceof FileHandlePoolClosedError ? new CofferError("the store is closed", { code: "store-closed", cause: error }) : error;
       });
-    if (bytesRead !== length) throw new BaseError(`chunk ${index} of ${entry.rootHex} is truncated on disk`, { code: "truncated" });
+    if (bytesRead !== length) throw new CofferError(`chunk ${index} of ${entry.rootHex} is truncated on disk`, { code: "truncated" });
     return bytes;
   }
 
@@ -425,7 +426,7 @@ export class ChunkStore {
     try {
       return await write();
     } catch (cause) {
-      if (cause instanceof BaseError) throw cause;
+      if (cause instanceof CofferError) throw cause;
       const code = (cause as NodeJS.ErrnoException).code;
       throw new StoreWriteError(code === "ENOSPC" ? "disk full" : `cannot write ${path}`, { code: code === "ENOSPC" ? "disk-full" : "write-failed", cause });
     }
@@ -502,7 +503,7 @@ export class ChunkStore {
   /** Writes a complete file to `outPath` (a copy of the data file, synced, then renamed into place). */
   async exportFile(root: Uint8Array | string, outPath: string): Promise<void> {
     const entry = this.entry(root);
-    if (entry.completeCount !== entry.layout.chunkCount) throw new BaseError(`file ${entry.rootHex} is incomplete (${entry.completeCount}/${entry.layout.chunkCount} chunks)`, { code: "incomplete" });
+    if (entry.completeCount !== entry.layout.chunkCount) throw new CofferError(`file ${entry.rootHex} is incomplete (${entry.completeCount}/${entry.layout.chunkCount} chunks)`, { code: "incomplete" });
     const temp = `${outPath}.tmp-${randomBytes(4).toString("hex")}`;
     await this.writing(outPath, async () => {
       try {

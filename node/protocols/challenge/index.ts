@@ -1,7 +1,8 @@
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { splitSiblings } from "../../proofs/chunks.js";
-import { BaseError, ProtocolError } from "../../p2p/errors.js";
+import { CofferError } from "../../errors.js";
+import { ProtocolError } from "../../p2p/errors.js";
 import { errorHeader, indexField } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import { verifyPath } from "../../proofs/merkle.js";
@@ -63,7 +64,7 @@ export interface ChallengeOptions {
   waitMs?: number;
 }
 
-/** Produces openings; throw a BaseError (e.g. UnknownRootError) to answer with an error frame. */
+/** Produces openings; throw a CofferError (e.g. UnknownRootError) to answer with an error frame. */
 export type ChallengeResponder = (request: ChallengeRequest, signal: AbortSignal) => Promise<ChallengeAnswer>;
 
 export interface ChallengeDeps {
@@ -103,7 +104,7 @@ export class ChallengeService implements Startable {
       try {
         answer = await this.deps.responder({ root, indices: indices as number[], deadlineMs, peer: ctx.remotePeer, ...signedFields(header) }, signal);
       } catch (error) {
-        if (error instanceof BaseError) {
+        if (error instanceof CofferError) {
           await ctx.framed.write(errorHeader(error.code, error.shortMessage), undefined, ctx.idleSignal());
           return;
         }

@@ -1,4 +1,4 @@
-import { BaseError } from "../../p2p/errors.js";
+import { CofferError } from "../../errors.js";
 import { SEGMENTS_PER_CHUNK, SEGMENT_SIZE } from "../../proofs/constants.js";
 import { buildLevels, siblingsFromLevels, toSegments } from "../../proofs/merkle.js";
 import type { ChunkStore } from "../../store/chunk-store.js";
@@ -12,12 +12,12 @@ import type { ChallengeResponder, SegmentOpening } from "./index.js";
 export function storeSegmentResponder(store: ChunkStore): ChallengeResponder {
   return async ({ root, indices }, signal) => {
     const info = store.info(root);
-    if (info === undefined || !info.complete) throw new BaseError("root not stored", { code: "unknown-root" });
+    if (info === undefined || !info.complete) throw new CofferError("root not stored", { code: "unknown-root" });
     const layout = store.layout(root);
     const openings: SegmentOpening[] = [];
     for (const index of indices) {
       signal.throwIfAborted();
-      if (index >= layout.segmentCount) throw new BaseError(`segment ${index} is beyond the data (${layout.segmentCount} segments)`, { code: "bad-index" });
+      if (index >= layout.segmentCount) throw new CofferError(`segment ${index} is beyond the data (${layout.segmentCount} segments)`, { code: "bad-index" });
       const chunk = Math.floor(index / SEGMENTS_PER_CHUNK);
       const levels = buildLevels(toSegments(await store.readChunk(root, chunk)), layout.chunkHeight);
       const within = index % SEGMENTS_PER_CHUNK;

@@ -3,7 +3,8 @@ import { Uint8ArrayList } from "uint8arraylist";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
 import { chunkLength, splitSiblings } from "../../proofs/chunks.js";
-import { BaseError, ProtocolError, VerificationError } from "../../p2p/errors.js";
+import { CofferError } from "../../errors.js";
+import { ProtocolError, VerificationError } from "../../p2p/errors.js";
 import { errorHeader, indexField, type FramedStream } from "../../p2p/framing.js";
 import { parseRoot, toHex } from "../../p2p/hex.js";
 import type { Throttle } from "../../p2p/throttle.js";
@@ -97,7 +98,7 @@ export class FetchService implements Startable {
           bytes = await store.readChunk(root, index);
         } catch (error) {
           // Removed while we waited for the throttle: a request-level answer, not a broken stream.
-          const code = error instanceof BaseError ? error.code : undefined;
+          const code = error instanceof CofferError ? error.code : undefined;
           if (code !== "unknown-root" && code !== "missing-chunk") throw error;
           await framed.write(errorHeader(code, `chunk ${index} no longer held`), undefined, signal);
           continue;

@@ -2,7 +2,8 @@ import { open, rm } from "node:fs/promises";
 import type { PeerId } from "@libp2p/interface";
 import type { Logger } from "pino";
 import { isHex, type Hex } from "viem";
-import { BaseError, ProtocolError } from "../../p2p/errors.js";
+import { CofferError } from "../../errors.js";
+import { ProtocolError } from "../../p2p/errors.js";
 import { ReceiveCredit, SendCredit } from "../../p2p/flow-control.js";
 import { FramedResponder, openFramed, type Network, type StreamLimits } from "../serve.js";
 import { POD_CREDIT, POD_DATA_BYTES, POD_LIMITS, POD_MAX_CIPHER_BYTES, POD_PROTOCOL } from "./constants.js";
@@ -75,7 +76,7 @@ export class PodService implements Startable {
         await ctx.framed.write({ t: "end" }, undefined, ctx.idleSignal());
         this.deps.onServed?.(cipher.bytes);
       } catch (error) {
-        const reason = error instanceof BaseError ? error.shortMessage : (error as Error)?.message ?? String(error);
+        const reason = error instanceof CofferError ? error.shortMessage : (error as Error)?.message ?? String(error);
         this.deps.logger?.warn({ downloadId, peer: ctx.remotePeer.toString(), code: (error as { code?: string })?.code, reason }, "pod: serve failed");
         throw error;
       } finally {
