@@ -27,6 +27,7 @@ import { storageMarketAbi } from "../node/chain/abi/storageMarket.js";
 import { readDeployment } from "../node/chain/deployments.js";
 import { NODE_V8_FLAGS } from "../node/cli/v8-flags.js";
 import { ReplicaState } from "../node/chain/states.js";
+import { freePort } from "./helpers/ports.js";
 
 const MIB = 1 << 20;
 const BIG_SIZES = [64 * MIB, 256 * MIB];
@@ -35,13 +36,6 @@ const PERIOD = 12;
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "..", "..");
 const ANVIL = join(REPO_ROOT, "node_modules", ".bin", "anvil");
 
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** A TCP relay 127.0.0.1:port -> 127.0.0.1:target; `stop()` takes the endpoint away (connections refused). */
 class Relay {

@@ -9,7 +9,6 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,17 +24,11 @@ import { ReplicaState } from "../node/chain/states.js";
 import { UserRole } from "../node/roles/user.js";
 import { WatcherRole } from "../node/roles/watcher.js";
 import { deployCoffer } from "../scripts/lib/deploy-coffer.js";
+import { freePort } from "./helpers/ports.js";
 
 const REPO_ROOT = resolve(fileURLToPath(import.meta.url), "..", "..");
 const PERIOD = 12;
 
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 /** `coffer <args>` in a child process; resolves with its exit code and output. */
 function coffer(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
