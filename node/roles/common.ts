@@ -1,7 +1,11 @@
+import type { PeerId } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
 import { CofferNode, type CofferNodeOptions } from "../assembly/coffer-node.js";
 import { ChainClient, type ChainClientOptions } from "../chain/client.js";
 import { isChainUnavailable } from "../chain/chain-health.js";
+import type { LessorEndpoint } from "../chain/actions/getLessorEndpoint.js";
 
 /** Options every role takes: where its node lives, how it reaches the network and the chain. */
 export interface RoleOptions {
@@ -77,3 +81,12 @@ export function ceilDiv(a: bigint, b: bigint): bigint {
 }
 
 export const GIB = 1n << 30n;
+
+/**
+ * Dials every registered multiaddr of a lessor (failures are fine: one that works is enough) and returns its peer
+ * id, for the user's download and the watcher's timed challenge.
+ */
+export async function connectToLessor(node: CofferNode, endpoint: LessorEndpoint, timeoutMs: number): Promise<PeerId> {
+  for (const addr of endpoint.multiaddrs) await node.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(timeoutMs) }).catch(() => undefined);
+  return peerIdFromString(endpoint.peerId);
+}

@@ -14,6 +14,7 @@ import { claimRefund } from "../chain/actions/claimRefund.js";
 import { confirmReceipt } from "../chain/actions/confirmReceipt.js";
 import { createDeal } from "../chain/actions/createDeal.js";
 import { disputeDownload } from "../chain/actions/disputeDownload.js";
+import { getLessorEndpoint } from "../chain/actions/getLessorEndpoint.js";
 import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { MarketActionError } from "../chain/actions/market-call.js";
 import { openDownload } from "../chain/actions/openDownload.js";
@@ -29,7 +30,10 @@ import { createPodService, type PodService } from "../protocols/pod/index.js";
 import { CommittedFile, commitFile, type Commitment, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
 import { SEGMENT_SIZE } from "../proofs/constants.js";
 import { DealState, DownloadStage, ReplicaState } from "../chain/states.js";
-import { ceilDiv, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./common.js";
+import { ceilDiv, connectToLessor, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./common.js";
+
+/** How long one dial of a lessor's registered multiaddr may take. */
+const DIAL_TIMEOUT_MS = 5_000;
 
 /** The user could not buy, repair or download: `shortMessage` says what to change. */
 export class UserRoleError extends CofferChainError {
@@ -519,11 +523,7 @@ export class UserRole {
       throw new UserRoleError(options.replicaIndex === undefined ? `deal ${dealId} has no proving replica to download from` : `replica ${options.replicaIndex} of deal ${dealId} is not served by any lessor: choose another replica index`);
     }
     const { replicaIndex: index, lessor } = chosen;
-    const info = await this.chain.publicClient.readContract({ address: this.chain.addresses.registry, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor] });
-    const peerText = info.multiaddrs.map((a) => a.split("/p2p/")[1]).find((x) => x);
-    if (!peerText) throw new UserRoleError(`lessor ${lessor} registered no /p2p/ multiaddr`);
-    for (const addr of info.multiaddrs) await this.node.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
-    const peer = peerIdFromString(peerText);
+    const peer = await connectToLessor(this.node, await getLessorEndpoint(this.chain, { lessor }), DIAL_TIMEOUT_MS);
     const price = (options.pricePerByte ?? 1n) * deal.size || 1n;
     const workDir = this.workDir;
     await mkdir(workDir, { recursive: true });

@@ -7,13 +7,14 @@ import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
 import type { EventFollower } from "../chain/event-follower.js";
 import type { CofferNode } from "../assembly/coffer-node.js";
-import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
-import { multiaddr } from "@multiformats/multiaddr";
-import { peerIdFromString } from "@libp2p/peer-id";
 import { ReplicaState } from "../chain/states.js";
-import { createNodeAndChain, logStepError, RoleLoop, type RoleOptions } from "./common.js";
+import { getLessorEndpoint, LessorUnreachableError } from "../chain/actions/getLessorEndpoint.js";
+import { connectToLessor, createNodeAndChain, logStepError, RoleLoop, type RoleOptions } from "./common.js";
 import { OnChainChallenger, type OpenOnChainChallenge } from "./onchain-challenger.js";
 import { TimedChallenger, type TimedChallengerOptions, type TimedOutcomeStatus } from "./timed-challenger.js";
+
+/** How long one dial of a lessor's registered multiaddr may take before a timed challenge (the answer has 1 s). */
+const TIMED_DIAL_TIMEOUT_MS = 2_000;
 
 /** Per-lessor statistics the watcher keeps from chain events and its own reports. */
 export interface LessorRecord {
@@ -202,17 +203,18 @@ export class WatcherRole {
   private async challengeReplica(dealId: Hex, replicaIndex: number, lessor: Address): Promise<void> {
     if (!this.timed) return;
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
-    const [state, replica, deal, info] = await Promise.all([
+    const [state, replica, deal, endpoint] = await Promise.all([
       this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [dealId, BigInt(replicaIndex)] }),
       this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [dealId, BigInt(replicaIndex)] }),
       this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] }),
-      this.chain.publicClient.readContract({ address: this.chain.addresses.registry, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor] }),
+      getLessorEndpoint(this.chain, { lessor }).catch((error: unknown) => {
+        if (error instanceof LessorUnreachableError) return undefined; // nothing to challenge over p2p
+        throw error;
+      }),
     ]);
-    if (state !== ReplicaState.Proving) return;
-    const peerText = info.multiaddrs.map((a) => a.split("/p2p/")[1]).find((x) => x);
-    if (!peerText) return;
-    for (const addr of info.multiaddrs) await this.node.host.dial(multiaddr(addr), { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
-    const outcome = await this.timed.challenge({ lessor, peer: peerIdFromString(peerText), commR: replica.commR, size: Number(deal.size), dealId, replicaIndex });
+    if (state !== ReplicaState.Proving || endpoint === undefined) return;
+    const peer = await connectToLessor(this.node, endpoint, TIMED_DIAL_TIMEOUT_MS);
+    const outcome = await this.timed.challenge({ lessor, peer, commR: replica.commR, size: Number(deal.size), dealId, replicaIndex });
     this.options.logger.info({ dealId, replicaIndex, lessor, status: outcome.status }, "watcher: timed challenge");
     const key = `${dealId}:${replicaIndex}`;
     if (outcome.status === "ok") {
