@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { network } from "hardhat";
 import { pino } from "pino";
@@ -114,8 +114,20 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
     const { user } = system;
     const outDir = join(system.root, "failed-get");
     await mkdir(outDir);
-    // Cut off mid-exchange: 1.5 s is enough to open the download and start, not to finish 24 MiB.
-    await assert.rejects(user.get(dealId, join(outDir, "out.bin"), { timeoutMs: 1_500 }));
+    // Given up mid-exchange: once the ciphertext has started to arrive (not after a fixed time, which a fast
+    // machine outruns), as the CLI's Ctrl-C would.
+    const downloads = join(user.options.dataDir, "downloads");
+    const giveUp = new AbortController();
+    const getting = user.get(dealId, join(outDir, "out.bin"), { signal: giveUp.signal });
+    for (let i = 0; i < 600 && !giveUp.signal.aborted; i++) {
+      const started = await Promise.all(
+        (await readdir(downloads).catch(() => [] as string[])).filter((n) => n.endsWith(".cipher")).map(async (n) => (await stat(join(downloads, n))).size),
+      );
+      if (started.some((size) => size > 0)) giveUp.abort(new Error("given up by the test"));
+      else await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(giveUp.signal.aborted, "the ciphertext started to arrive");
+    await assert.rejects(getting);
     assert.deepEqual(await readdir(outDir), [], "no output or partial file");
     assert.deepEqual((await readdir(join(user.options.dataDir, "downloads"))).filter((n) => n.endsWith(".cipher")), [], "no ciphertext on the user");
     // The lessor finds out when its next write to the reset stream fails.

@@ -92,6 +92,8 @@ export interface GetOptions {
   replicaIndex?: number;
   pricePerByte?: bigint;
   timeoutMs?: number;
+  /** Gives the download up (e.g. the CLI's Ctrl-C); its files are removed as on any failure. */
+  signal?: AbortSignal;
   /** When the bytes are wrong and this node has no copy, buy one from another replica to dispute (default true). */
   fallbackToOtherReplicas?: boolean;
   /** Overwrite an existing output file (else it is refused before anything is paid). */
@@ -559,7 +561,8 @@ export class UserRole {
     const downloads = { address: this.chain.addresses.downloads, abi: downloadMarketAbi } as const;
     const layout = fileLayout(Number(deal.size));
     const cipherBytes = layout.segmentCount * 32;
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? 180_000);
+    const deadline = AbortSignal.timeout(options.timeoutMs ?? 180_000);
+    const timeout = options.signal ? AbortSignal.any([deadline, options.signal]) : deadline;
     await this.pod.receive(peer, downloadId, cipherPath, cipherBytes, timeout);
     const cipherCommit = await commitFile(cipherPath);
     let download = await this.chain.publicClient.readContract({ ...downloads, functionName: "getDownload", args: [downloadId] });
