@@ -16,7 +16,7 @@ import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { newAccount } from "./helpers/attack-setup.js";
 import { CommittedFile, commitFile, provePoSt } from "../node/proofs/index.js";
 import { fromHex } from "../node/proofs/words.js";
-import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
+import { TimedChallengeResponder } from "../node/roles/timed-challenge-responder.js";
 import { TimedChallenger } from "../node/roles/timed-challenger.js";
 
 const { viem, networkHelpers } = await network.create();
@@ -51,7 +51,7 @@ describe("attack: request flood while a proof is due", function () {
     const replica = await CommittedFile.open(replicaPath, commitment.tree, { kind: "replica" });
 
     const lessorKey = newAccount(); // the lessor's signing key for timed answers (its chain key in production)
-    const responder = new ReplicaChallengeResponder({ account: lessorKey });
+    const responder = new TimedChallengeResponder({ account: lessorKey });
     responder.add({ source: replica });
     const lessorNode = await harness.node({ role: "lessor", challengeResponder: responder.responder });
     const attackerNode = await harness.node({ role: "user" });

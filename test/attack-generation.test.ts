@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { RegeneratingReplica } from "./helpers/attack-lessors.js";
 import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/attack-setup.js";
-import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
+import { TimedChallengeResponder } from "../node/roles/timed-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
 import { ReplicaState } from "../node/chain/states.js";
 import { answerDigest, openingsHash, recoverSigner } from "../node/roles/challenge-signatures.js";
@@ -51,9 +51,9 @@ describe("attack: generation (re-sealing on demand)", function () {
     const attackerReplica = await sealFor(harness, dataPath, attackerKey.address, dealId, 1, SEAL_ROUNDS);
     const regenerating = new RegeneratingReplica(dataPath, attackerReplica.replicaId, SEAL_ROUNDS, attackerReplica.sealed.tree);
 
-    const honest = new ReplicaChallengeResponder({ account: honestKey });
+    const honest = new TimedChallengeResponder({ account: honestKey });
     await honest.addSealedFile(honestReplica.replicaPath, honestReplica.treePath, honestReplica.sealed.commR, { dealId, replicaIndex: 0 });
-    const attacker = new ReplicaChallengeResponder({ account: attackerKey });
+    const attacker = new TimedChallengeResponder({ account: attackerKey });
     attacker.add({ source: regenerating, dealId, replicaIndex: 1 });
 
     const honestNode = await harness.node({ role: "lessor", challengeResponder: honest.responder });

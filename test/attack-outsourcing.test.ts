@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { RegeneratingReplica } from "./helpers/attack-lessors.js";
 import { bigRandomFile, newAccount, randomDealId, sealFor } from "./helpers/attack-setup.js";
-import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
+import { TimedChallengeResponder } from "../node/roles/timed-challenge-responder.js";
 import { TimedChallenger, type WatchedReplica } from "../node/roles/timed-challenger.js";
 import { ReplicaState } from "../node/chain/states.js";
 import { fromHex } from "../node/proofs/words.js";
@@ -51,9 +51,9 @@ describe("attack: outsourcing (fetch and seal when challenged)", function () {
     const info = await userNode.add(dataPath);
     const commD = fromHex(info.root);
 
-    const honest = new ReplicaChallengeResponder({ account: honestKey });
+    const honest = new TimedChallengeResponder({ account: honestKey });
     await honest.addSealedFile(honestReplica.replicaPath, honestReplica.treePath, honestReplica.sealed.commR);
-    const attacker = new ReplicaChallengeResponder({ account: attackerKey });
+    const attacker = new TimedChallengeResponder({ account: attackerKey });
     const honestNode = await harness.node({ role: "lessor", challengeResponder: honest.responder });
     const attackerNode = await harness.node({ role: "lessor", challengeResponder: attacker.responder });
     const watcherNode = await harness.node({ role: "watcher" });

@@ -4,7 +4,7 @@ import { open, readdir, readlink, realpath, type FileHandle } from "node:fs/prom
 import { join } from "node:path";
 import { ChunkTree, chunkLength, chunkRoot } from "../node/proofs/chunks.js";
 import { StoreWriteError } from "../node/p2p/errors.js";
-import { toHex } from "../node/p2p/hex.js";
+import { toHex } from "../node/proofs/words.js";
 import { CHUNK_SIZE } from "../node/proofs/constants.js";
 import { fileLayout } from "../node/proofs/layout.js";
 import { ChunkStore, type ChunkStoreOptions } from "../node/store/chunk-store.js";

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { newAccount } from "./helpers/attack-setup.js";
 import { InMemoryTree, sealBytes, toHex, type SegmentOpening, type SegmentSource } from "../node/proofs/index.js";
-import { ReplicaChallengeResponder } from "../node/roles/replica-challenge-responder.js";
+import { TimedChallengeResponder } from "../node/roles/timed-challenge-responder.js";
 import { TimedChallenger, stratifiedIndices } from "../node/roles/timed-challenger.js";
 import { answerDigest, openingsHash, recoverSigner } from "../node/roles/challenge-signatures.js";
 
@@ -35,13 +35,13 @@ describe("timed challenges: signed answers over /coffer/challenge/1.0.0", functi
     const other = new InMemoryTree(new Uint8Array(randomBytes(SIZE)));
     const lessorKey = newAccount();
     const impostorKey = newAccount();
-    const honest = new ReplicaChallengeResponder({ account: lessorKey });
+    const honest = new TimedChallengeResponder({ account: lessorKey });
     honest.add({ source: replica });
-    const liar = new ReplicaChallengeResponder({ account: lessorKey });
+    const liar = new TimedChallengeResponder({ account: lessorKey });
     liar.add({ source: corrupting(replica) });
-    const impostor = new ReplicaChallengeResponder({ account: impostorKey }); // signs with a key that is not the lessor's
+    const impostor = new TimedChallengeResponder({ account: impostorKey }); // signs with a key that is not the lessor's
     impostor.add({ source: replica });
-    const strict = new ReplicaChallengeResponder({ account: lessorKey, requireSignedChallenges: true });
+    const strict = new TimedChallengeResponder({ account: lessorKey, requireSignedChallenges: true });
     strict.add({ source: replica });
     const nodes = await Promise.all([honest, liar, impostor, strict].map((r) => harness.node({ role: "lessor", challengeResponder: r.responder })));
     const watcherNode = await harness.node({ role: "watcher" });

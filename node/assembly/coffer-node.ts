@@ -18,7 +18,7 @@ import { createUploadService, type UploadOffer, type UploadProgress, type Upload
 import { ChunkStore, type ChunkStoreOptions, type StoredFileInfo } from "../store/chunk-store.js";
 import { openDatabase, type Database } from "../store/database.js";
 import { CofferError } from "../errors.js";
-import { toHex } from "../p2p/hex.js";
+import { toHex } from "../proofs/words.js";
 import { createHost, type CofferHost, type HostOptions, type Role } from "../p2p/host.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
 import { startAll, stopAll, type Startable } from "../p2p/startable.js";

@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { chunkLength, chunkRoot, upperHeight } from "../proofs/chunks.js";
 import { CofferError } from "../errors.js";
 import { NoProvidersError, ProtocolError } from "../p2p/errors.js";
-import { toHex } from "../p2p/hex.js";
+import { toHex } from "../proofs/words.js";
 import type { FileLayout } from "../proofs/layout.js";
 import { verifyPath } from "../proofs/merkle.js";
 import type { FetchService, FetchSession } from "../protocols/fetch/index.js";

@@ -26,8 +26,8 @@ import type { UploadOffer } from "../protocols/upload/index.js";
 import { CommittedFile, commitFile, encryptBlocksForDownload, provePoRep, provePoStBatch, replicaId, sealFile, toHex, unsealStream, type PlaintextBlock, type ProvePoStParams } from "../proofs/index.js";
 import { ReplicaState } from "../chain/states.js";
 import { ceilDiv, createNodeAndChain, GIB, logStepError, RoleLoop, type RoleOptions } from "./common.js";
-import { ChallengeAnswerer } from "./challenge-answerer.js";
-import { ReplicaChallengeResponder } from "./replica-challenge-responder.js";
+import { OnChainChallengeAnswerer } from "./onchain-challenge-answerer.js";
+import { TimedChallengeResponder } from "./timed-challenge-responder.js";
 
 export interface LessorOptions extends RoleOptions {
   /** Asking price, CFR wei per GiB per period. */
@@ -123,11 +123,11 @@ export class LessorRole {
 
   private constructor(readonly options: LessorOptions, readonly node: CofferNode, readonly chain: ChainClient) {
     this.replicaDir = join(options.dataDir, "replicas");
-    this.challenges = new ReplicaChallengeResponder({ account: chain.messageSigner(), logger: options.logger });
+    this.challenges = new TimedChallengeResponder({ account: chain.messageSigner(), logger: options.logger });
     this.offers = createOfferService({ network: node.host, logger: options.logger, handlers: { quote: (p, r) => this.quote(p, r), assign: (p, a) => this.assign(p, a) } });
     this.pod = createPodService({ network: node.host, logger: options.logger, serve: (p, id, s) => this.serveDownload(p, id, s), onServed: (b) => (this.stats.bytesServed += b) });
     this.loop = new RoleLoop(() => this.saveStats().then(() => this.step()), options.tickMs ?? 500, options.logger, "lessor");
-    this.onChainChallenges = new ChallengeAnswerer({
+    this.onChainChallenges = new OnChainChallengeAnswerer({
       chain,
       replicaSource: (dealId, replicaIndex) => this.challenges.sourceFor(dealId, replicaIndex),
       logger: options.logger,
@@ -150,9 +150,9 @@ export class LessorRole {
   }
 
   /** Answers timed challenges on the replicas this lessor proves. */
-  readonly challenges: ReplicaChallengeResponder;
+  readonly challenges: TimedChallengeResponder;
   /** Answers on-chain challenges (§7.2) from the same sealed replicas. */
-  readonly onChainChallenges: ChallengeAnswerer;
+  readonly onChainChallenges: OnChainChallengeAnswerer;
 
   get address(): Address {
     return this.chain.address;

@@ -1,6 +1,6 @@
 /**
  * Dishonest lessors for the attack scenarios: segment sources that do NOT keep the sealed replica and
- * rebuild what a challenge asks for on demand. Plugged into the real ReplicaChallengeResponder, so their
+ * rebuild what a challenge asks for on demand. Plugged into the real TimedChallengeResponder, so their
  * answers are signed exactly like an honest lessor's (the attack is in the timing, not the format).
  */
 import { Worker } from "node:worker_threads";

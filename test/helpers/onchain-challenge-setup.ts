@@ -15,7 +15,7 @@ import { CommittedFile, commitFile, provePoRep, toHex, type SegmentSource } from
 import { storageMarketAbi } from "../../node/chain/abi/storageMarket.js";
 import { storedCheckpoint } from "../../node/chain/chain-state.js";
 import { EventFollower } from "../../node/chain/event-follower.js";
-import { ChallengeAnswerer } from "../../node/roles/challenge-answerer.js";
+import { OnChainChallengeAnswerer } from "../../node/roles/onchain-challenge-answerer.js";
 import { OnChainChallenger } from "../../node/roles/onchain-challenger.js";
 import type { Logger } from "pino";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./market-fixture.js";
@@ -110,8 +110,8 @@ export async function settled<T extends { replicaIndex: number }>(settle: () => 
  */
 export async function startChallengeRoles(setup: Awaited<ReturnType<typeof onChainChallengeSetup>>, attackerSource: SegmentSource & { close(): Promise<void> }, logger: Logger) {
   const honestFile = await CommittedFile.open(setup.honest.replicaPath, setup.honest.treePath, { kind: "replica" });
-  const honest = new ChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
-  const attacker = new ChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => attackerSource, logger, pollMs: 100 });
+  const honest = new OnChainChallengeAnswerer({ chain: setup.honestChain, replicaSource: () => honestFile, logger, pollMs: 100 });
+  const attacker = new OnChainChallengeAnswerer({ chain: setup.attackerChain, replicaSource: () => attackerSource, logger, pollMs: 100 });
   const watcher = new OnChainChallenger({ chain: setup.watcherChain, logger });
   const cursor = new Map<string, string>();
   const events = new EventFollower({

@@ -20,7 +20,7 @@ export interface HeldReplica {
   replicaIndex?: number;
 }
 
-export interface ReplicaChallengeResponderOptions {
+export interface TimedChallengeResponderOptions {
   /** The lessor's chain key (the address registered in the LessorRegistry). */
   account: LocalAccount;
   /** Refuse challenges that are not signed by a watcher (§7.1); default false (any peer may ask). */
@@ -30,10 +30,10 @@ export interface ReplicaChallengeResponderOptions {
   logger?: Logger;
 }
 
-export class ReplicaChallengeResponder {
+export class TimedChallengeResponder {
   private readonly replicas = new Map<string, HeldReplica & { owned?: CommittedFile }>();
 
-  constructor(private readonly options: ReplicaChallengeResponderOptions) {}
+  constructor(private readonly options: TimedChallengeResponderOptions) {}
 
   get address(): Address {
     return this.options.account.address;
@@ -111,6 +111,6 @@ export class ReplicaChallengeResponder {
   }
 }
 
-export function createReplicaChallengeResponder(options: ReplicaChallengeResponderOptions): ReplicaChallengeResponder {
-  return new ReplicaChallengeResponder(options);
+export function createTimedChallengeResponder(options: TimedChallengeResponderOptions): TimedChallengeResponder {
+  return new TimedChallengeResponder(options);
 }

@@ -19,7 +19,7 @@ const SETTLED_ERRORS = new Set(["MarketChallengeLate", "MarketNoChallenge", "Mar
 /** Refusals that mean "not yet": retried on the next poll. */
 const EARLY_ERRORS = new Set(["MarketChallengeSeedNotReady"]);
 
-export interface ChallengeAnswererOptions {
+export interface OnChainChallengeAnswererOptions {
   chain: MarketActionContext & { address: Address; params: Pick<MarketParameters, "kPoSt" | "challengeWindow"> };
   /** The sealed replica of slot (dealId, replicaIndex) with its commR tree, undefined when not held. */
   replicaSource(dealId: Hex, replicaIndex: number): SegmentSource | undefined;
@@ -49,7 +49,7 @@ interface PendingChallenge {
   deadlineBlock: bigint;
 }
 
-export class ChallengeAnswerer {
+export class OnChainChallengeAnswerer {
   readonly answered: AnsweredChallenge[] = [];
   /** Challenges this lessor could not answer (replica not held, or noticed after the deadline). */
   readonly missed: (PendingChallenge & { reason: string })[] = [];
@@ -57,7 +57,7 @@ export class ChallengeAnswerer {
   private nextBlock?: bigint;
   private readonly pending = new Map<string, PendingChallenge>();
 
-  constructor(private readonly options: ChallengeAnswererOptions) {
+  constructor(private readonly options: OnChainChallengeAnswererOptions) {
     this.loop = new RoleLoop(() => this.poll(), options.pollMs ?? 250, options.logger, "challenge-answerer");
   }
 
