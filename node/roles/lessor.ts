@@ -69,8 +69,11 @@ export const honestLessor: LessorBehaviour = {
   downloadPlaintext: (plaintext) => plaintext,
 };
 
-/** Where a replica of this lessor is in its life; persisted so a restarted lessor resumes. */
-export type ReplicaStage = "assigned" | "sealed" | "filled" | "proving" | "gone";
+/**
+ * Where a replica of this lessor is in its life, persisted so a restarted lessor resumes; in the chain's words
+ * where the chain has one (ReplicaState.Committed: filled, PoRep pending; Proving).
+ */
+export type ReplicaStage = "assigned" | "sealed" | "committed" | "proving" | "gone";
 
 export interface LessorReplica {
   dealId: Hex;
@@ -310,7 +313,7 @@ export class LessorRole {
       try {
         const { fillBlock } = await fillReplica(this.chain, { dealId: r.dealId, replicaIndex: r.replicaIndex, commR: r.commR! });
         r.fillBlock = fillBlock.toString();
-        r.stage = "filled";
+        r.stage = "committed";
       } catch (error) {
         if (!(error instanceof MarketActionError) || error.errorName === "Failed" || error.errorName === "NotMined") throw error;
         r.stage = "gone";
@@ -318,7 +321,7 @@ export class LessorRole {
       }
       await this.save();
     }
-    if (r.stage === "filled") {
+    if (r.stage === "committed") {
       const fillBlock = BigInt(r.fillBlock!);
       // The seed is blockhash(fill + 1), readable on-chain from block fill + 2; an eth_call at "latest" runs at
       // the latest block's number, so answer once fill + 2 is the latest block.
