@@ -57,6 +57,11 @@ export function rootToCid(root: Uint8Array): CID {
   return CID.createV1(0x55, Digest.create(0x12, root));
 }
 
+/** Where a node a person starts listens (`coffer start`, `coffer init`): every interface, the well-known port. */
+export const DEFAULT_LISTEN: readonly string[] = ["/ip4/0.0.0.0/tcp/4001"];
+/** Where an embedded node (the demo, tests, a library user) listens unless told: loopback, a free port. */
+export const EMBEDDED_LISTEN: readonly string[] = ["/ip4/127.0.0.1/tcp/0"];
+
 /**
  * A Coffer p2p node: persistent identity and store in `dataDir`, a libp2p host, the /coffer/* protocols,
  * the multi-source downloader and the overlay. `await CofferNode.create(opts)` then `start()` / `stop()`.
@@ -137,7 +142,7 @@ export class CofferNode {
       const host = await createHost({
         privateKey,
         role: options.role,
-        listen: options.listen ?? ["/ip4/0.0.0.0/tcp/0"],
+        listen: options.listen ?? [...EMBEDDED_LISTEN],
         bootstrap: options.bootstrap,
         allowPrivateAddresses: options.allowPrivateAddresses,
         limits: options.hostLimits,

@@ -10,7 +10,7 @@ import { CofferError } from "../errors.js";
 import { parseRoot } from "../p2p/hex.js";
 import type { Role } from "../p2p/host.js";
 import { loadOrCreatePeerKey } from "../p2p/identity.js";
-import { CofferNode } from "../assembly/coffer-node.js";
+import { CofferNode, DEFAULT_LISTEN } from "../assembly/coffer-node.js";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
 import { formatEther, parseEther } from "viem";
 import { DEFAULT_RPC_URL, loadOrCreateChainAccount } from "../chain/client.js";
@@ -137,7 +137,7 @@ program.command("init")
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     const key = await loadOrCreatePeerKey(dataDir);
     const existing = await loadConfig(dataDir);
-    const config: Config = { role: o.role, listen: o.listen ?? existing?.listen ?? ["/ip4/0.0.0.0/tcp/4001"], bootstrap: o.bootstrap ?? existing?.bootstrap ?? [] };
+    const config: Config = { role: o.role, listen: o.listen ?? existing?.listen ?? [...DEFAULT_LISTEN], bootstrap: o.bootstrap ?? existing?.bootstrap ?? [] };
     await writeFile(join(dataDir, "config.json"), JSON.stringify(config, null, 2));
     const peerId = peerIdFromPrivateKey(key).toString();
     const chainAddress = (await loadOrCreateChainAccount(dataDir)).address;
@@ -163,7 +163,7 @@ program.command("start")
     const config = await loadConfig(dataDir);
     const logger = createNodeLogger("info");
     const role = o.role ?? config?.role ?? "user";
-    const listen = o.listen ?? config?.listen ?? ["/ip4/0.0.0.0/tcp/4001"];
+    const listen = o.listen ?? config?.listen ?? [...DEFAULT_LISTEN];
     const bootstrap = o.bootstrap ?? config?.bootstrap ?? [];
     const withChain = o.rpc !== undefined || o.network !== undefined || o.deployment !== undefined;
     await mkdir(dataDir, { recursive: true, mode: 0o700 });

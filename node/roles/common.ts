@@ -2,7 +2,7 @@ import type { PeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
 import type { Logger } from "pino";
-import { CofferNode, type CofferNodeOptions } from "../assembly/coffer-node.js";
+import { CofferNode, EMBEDDED_LISTEN, type CofferNodeOptions } from "../assembly/coffer-node.js";
 import { ChainClient, type ChainClientOptions } from "../chain/client.js";
 import { isChainUnavailable } from "../chain/chain-health.js";
 import type { LessorEndpoint } from "../chain/actions/getLessorEndpoint.js";
@@ -25,7 +25,7 @@ export async function createNodeAndChain(options: RoleOptions, role: CofferNodeO
   const node = await CofferNode.create({
     dataDir: options.dataDir,
     role,
-    listen: options.listen ?? ["/ip4/127.0.0.1/tcp/0"],
+    listen: options.listen ?? [...EMBEDDED_LISTEN],
     bootstrap: options.bootstrap,
     allowPrivateAddresses: true,
     logger: options.logger,
