@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { packVolume } from "../node/files/pack.js";
@@ -76,6 +76,15 @@ describe("files: encrypted volumes (pack, manifest, unpack)", function () {
     const reader = await VolumeReader.open(packed.path, secret);
     await assert.rejects(reader.manifest(), { name: "VolumeFormatError" });
     await reader.close();
+    // A manifest entry whose bytes do not hash to its sha256 is refused, and nothing is left behind.
+    const good = await packVolume([f], join(root, "w"), secret);
+    const r2 = await VolumeReader.open(good.path, secret);
+    const entry = { ...(await r2.manifest()).entries[0]!, sha256: "00".repeat(32) };
+    const out = join(root, "hash-out");
+    await mkdir(out);
+    await assert.rejects(extractEntries(r2, [entry], out), { code: "hash-mismatch" });
+    await r2.close();
+    assert.deepEqual(await readdir(out), []);
     for (const bad of ["../x", "/etc/passwd", "a/../../x", "a//b", "./a", "a\\..\\b"]) assert.throws(() => targetPath(root, bad), { name: "PathEscapeError" }, bad);
     assert.equal(targetPath(root, "a b/ü"), join(root, "a b", "ü"));
   });

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { FilesError } from "./errors.js";
 import { checkRelativePath, type Manifest, type ManifestEntry } from "./manifest.js";
@@ -52,9 +52,20 @@ export async function scanInputs(inputs: string[], onSkip: (path: string, why: s
   return out;
 }
 
-async function hashFile(path: string): Promise<string> {
+/** Files up to this size are read in one call (a read stream per small file costs more than its bytes). */
+const READ_WHOLE = 4 * 1024 * 1024;
+
+async function* contentsOf(path: string, size: number): AsyncGenerator<Buffer> {
+  if (size <= READ_WHOLE) {
+    yield await readFile(path);
+    return;
+  }
+  for await (const part of createReadStream(path, { highWaterMark: 1 << 20 })) yield part as Buffer;
+}
+
+async function hashFile(path: string, size: number): Promise<string> {
   const hash = createHash("sha256");
-  for await (const part of createReadStream(path)) hash.update(part as Buffer);
+  for await (const part of contentsOf(path, size)) hash.update(part);
   return hash.digest("hex");
 }
 
@@ -136,7 +147,7 @@ export async function packVolume(inputs: string[], dir: string, secret: Buffer, 
   const scanned = await scanInputs(inputs, (path, why) => skipped.push({ path, why }));
   const files = scanned.filter((s) => s.type === "file");
   const hashes = new Map<string, string>();
-  for (const f of files) hashes.set(f.abs, await hashFile(f.abs));
+  for (const f of files) hashes.set(f.abs, await hashFile(f.abs, f.size));
   const { offsets, end } = layout(files, HEADER_BYTES);
   const offsetOf = new Map(files.map((f, i) => [f.abs, offsets[i]!]));
   const entries: ManifestEntry[] = scanned.map((s) => ({
@@ -169,8 +180,7 @@ export async function packVolume(inputs: string[], dir: string, secret: Buffer, 
       await sealer.skipTo(offsetOf.get(f.abs)!);
       const hash = createHash("sha256");
       let seen = 0;
-      for await (const part of createReadStream(f.abs)) {
-        const b = part as Buffer;
+      for await (const b of contentsOf(f.abs, f.size)) {
         seen += b.length;
         if (seen > f.size) break;
         hash.update(b);
