@@ -71,7 +71,8 @@ async function hashFile(path: string, size: number): Promise<string> {
 
 /**
  * Offsets in the stream: a file that fits in one chunk never straddles two (so it is fetched with one chunk); a
- * larger one starts on a chunk boundary. Empty files and folders take no bytes.
+ * larger one follows on directly (aligning it would save at most one chunk of a partial fetch and cost up to one
+ * chunk of volume). Empty files and folders take no bytes.
  */
 function layout(files: { size: number }[], start: number): { offsets: number[]; end: number } {
   let at = start;
@@ -80,7 +81,7 @@ function layout(files: { size: number }[], start: number): { offsets: number[]; 
     if (f.size > 0) {
       const chunk = chunkAt(at);
       const room = streamStartOf(chunk) + capacityOf(chunk) - at;
-      if (f.size > room && (f.size <= CAP || at !== streamStartOf(chunk))) at = streamStartOf(chunk + 1);
+      if (f.size > room && f.size <= CAP) at = streamStartOf(chunk + 1);
     }
     offsets.push(at);
     at += f.size;
