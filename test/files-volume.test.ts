@@ -26,8 +26,9 @@ describe("files: encrypted volumes (pack, manifest, unpack)", function () {
     await writeFile(join(src, "ünïcødé 文件", "große Datei.bin"), randomBytes(CHUNK_SIZE * 2 + 17)); // spans chunks
     for (let i = 0; i < 40; i++) await writeFile(join(src, `small-${i}.txt`), randomBytes(7000 + i));
     await symlink(join(src, "empty.txt"), join(src, "link"));
+    await writeFile(join(src, "back\\slash.txt"), "x");
     const packed = await packVolume([src], join(root, "vols"), secret);
-    assert.deepEqual(packed.skipped.map((s) => s.path), [join(src, "link")]);
+    assert.deepEqual(packed.skipped.map((s) => s.path), [join(src, "back\\slash.txt"), join(src, "link")]);
     assert.equal((await stat(packed.path)).size, packed.physicalLength);
     assert.equal(packed.physicalLength % CHUNK_SIZE, 0, "whole chunks");
     const volumeBytes = await readFile(packed.path);
@@ -48,6 +49,7 @@ describe("files: encrypted volumes (pack, manifest, unpack)", function () {
     await reader.close();
     const expected = await treeOf(root.replace(/$/, ""), "my folder");
     expected.delete("my folder/link");
+    expected.delete("my folder/back\\slash.txt");
     expected.set("my folder", "dir");
     const got = await treeOf(out);
     assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort());

@@ -30,6 +30,8 @@ export async function scanInputs(inputs: string[], onSkip: (path: string, why: s
   const walk = async (abs: string, rel: string): Promise<void> => {
     const st = await lstat(abs);
     if (st.isSymbolicLink()) return onSkip(abs, "symbolic link (not followed)");
+    // get refuses such names (they could address another path on some systems): refuse them here, not at get.
+    if (/[\0\\]/.test(rel)) return onSkip(abs, "a backslash in the name (not portable), not stored");
     if (st.isDirectory()) {
       out.push({ abs, rel, type: "dir", size: 0, mtimeMs: Math.floor(st.mtimeMs) });
       for (const name of (await readdir(abs)).sort()) await walk(join(abs, name), `${rel}/${name}`);
