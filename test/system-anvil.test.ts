@@ -303,7 +303,7 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
     assert.equal(missing.code, 4, missing.stderr);
   });
 
-  it("init --recover derives the user's chain address from the phrase shown at init; a wrong phrase exits 2", async function () {
+  it("init --recover derives the user's chain address from the phrase shown at init (a wrong phrase exits 2); started, it recovers the folder from the chain and gets it back", async function () {
     assert.equal(userPhrase.split(" ").length, 24, "init --role user showed a 24-word phrase");
     const recovered = await coffer(["-d", join(root, "recovered-user"), "--json", "init", "--recover", "--listen", "/ip4/127.0.0.1/tcp/0"], `${userPhrase}\n`);
     assert.equal(recovered.code, 0, recovered.stderr);
@@ -311,6 +311,25 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
     const wrong = await coffer(["-d", join(root, "wrong-user"), "init", "--recover"], "abandon abandon abandon\n");
     assert.equal(wrong.code, 2, wrong.stderr);
     assert.match(wrong.stderr, /not a valid BIP-39 phrase/);
+
+    // The recovered data dir, started as a user node, finds the folder's deal on-chain and gets the folder back.
+    const recoveredDir = join(root, "recovered-user");
+    const p = spawnProc(process.execPath, [...NODE_V8_FLAGS, "--import", "tsx", "node/cli/coffer.ts", "-d", recoveredDir, "start", ...chainArgs, "--role", "user", "--bootstrap", `/ip4/127.0.0.1/tcp/${ports.lessor1}/p2p/${peerIds.lessor1}`]);
+    nodes.recovered = p;
+    await waitFor("the recovered user node to listen", () => p.stdout().includes("listening on"), 90_000);
+    assert.match((await coffer(["-d", recoveredDir, "ls"])).stdout, /no files/);
+    const rec = await coffer(["-d", recoveredDir, "--json", "recover"]);
+    assert.equal(rec.code, 0, `${rec.stderr}\n${p.stderr().slice(-3000)}`);
+    assert.equal((JSON.parse(rec.stdout) as { recovered: number }).recovered, 1);
+    const ls = JSON.parse((await coffer(["-d", recoveredDir, "--json", "ls"])).stdout) as { entries: { path: string }[] };
+    assert.ok(ls.entries.some((e) => e.path === "my docs/sub dir/ü.bin"), JSON.stringify(ls.entries));
+    const back = join(root, "recovered-get");
+    const got = await coffer(["-d", recoveredDir, "get", "my docs", back]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.ok((await readFile(join(back, "my docs", "sub dir", "ü.bin"))).equals(await readFile(join(root, "my docs", "sub dir", "ü.bin"))));
+    assert.equal(await readFile(join(back, "my docs", "a b.txt"), "utf8"), "hello\n");
+    await stopNode("recovered");
+    delete nodes.recovered;
   });
 
   async function dealRound(size: number, replicas: number) {
