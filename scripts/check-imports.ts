@@ -16,6 +16,7 @@ export const LAYERS: readonly { name: string; paths: readonly string[] }[] = [
   { name: "download/overlay", paths: ["node/download/", "node/overlay/"] },
   { name: "assembly", paths: ["node/assembly/"] },
   { name: "chain", paths: ["node/chain/"] },
+  { name: "files", paths: ["node/files/"] },
   { name: "roles", paths: ["node/roles/"] },
   { name: "cli", paths: ["node/cli/"] },
 ];

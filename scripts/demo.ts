@@ -4,10 +4,11 @@
  * real libp2p nodes on 127.0.0.1. The user buys a 3-replica deal for a 3 MiB file; the lessors seal, fill,
  * prove; the watcher catches the dishonest lessor (timed challenges escalated to an on-chain challenge, or
  * reported misses), its replica fails and its collateral is slashed; the user re-places the
- * replica on another lessor; then downloads with PoD and checks the bytes. Prints a summary table.
+ * replica on another lessor; then downloads with PoD and checks the bytes. Then it stores a small folder as one
+ * encrypted volume, lists it, gets one file and the whole folder back byte-identical. Prints a summary table.
  */
 import { randomBytes } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -97,6 +98,29 @@ try {
   const same = Buffer.compare(await readFile(file), await readFile(out)) === 0;
   say(`user: PoD download ${got.downloadId.slice(0, 10)}… of ${got.bytes} bytes from ${got.lessor.slice(0, 10)}… — byte-identical: ${same}`);
   if (!same) throw new Error("downloaded file differs");
+
+  // A small folder, encrypted on the user's side: one volume, one deal (docs/protocol.md §13).
+  const folder = join(system.root, "my notes");
+  await mkdir(join(folder, "2026", "empty folder"), { recursive: true });
+  await writeFile(join(folder, "todo.txt"), "buy milk\n");
+  await writeFile(join(folder, "2026", "résumé.pdf"), randomBytes(120_000));
+  await writeFile(join(folder, "2026", "photo 1.jpg"), randomBytes(700_000));
+  const put = await user.putFiles({ paths: [folder], replicas: 2, durationPeriods: 14, maxPricePerGiBPerPeriod: parseEther("2"), lessors: lessors.slice(1, 3).map((l) => l.node.peerId), onProgress: (line) => say(`user: ${line}`) });
+  await user.waitUntilProving(put.dealId);
+  const listing = await user.listFiles();
+  say(`user: coffer ls —`);
+  for (const e of listing.entries.filter((x) => x.dealId === put.dealId)) say(`    ${e.type === "dir" ? "d" : "-"} ${String(e.size).padStart(8)}  ${e.path}${e.type === "dir" ? "/" : ""}`);
+  const one = join(system.root, "one file");
+  await user.getFiles("my notes/2026/résumé.pdf", one);
+  const oneSame = Buffer.compare(await readFile(join(folder, "2026", "résumé.pdf")), await readFile(join(one, "résumé.pdf"))) === 0;
+  say(`user: got one file (my notes/2026/résumé.pdf) — byte-identical: ${oneSame}`);
+  const whole = join(system.root, "whole folder");
+  const gotAll = await user.getFiles("my notes", whole);
+  const names = ["todo.txt", "2026/résumé.pdf", "2026/photo 1.jpg"];
+  const allSame = (await Promise.all(names.map(async (n) => Buffer.compare(await readFile(join(folder, n)), await readFile(join(whole, "my notes", n))) === 0))).every(Boolean);
+  const emptyKept = (await readdir(join(whole, "my notes", "2026", "empty folder"))).length === 0;
+  say(`user: got the whole folder (${gotAll.files} files) — byte-identical: ${allSame}, empty folder restored: ${emptyKept}`);
+  if (!oneSame || !allSame || !emptyKept) throw new Error("the folder did not come back identical");
   // Let one more period pass so the new lessor proves and the PoD payment is claimed after its dispute window.
   await new Promise((r) => setTimeout(r, (PERIOD + 2) * 1000));
 

@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { createServer as createTcpServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -90,8 +90,9 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
   let dealOfThreeMiB: { dealId: Hex; file: string; size: number } | undefined;
   const started = Date.now();
 
-  function spawnProc(command: string, args: string[], env: Record<string, string> = {}): Proc {
-    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, COFFER_LOG: "info", ...env } });
+  function spawnProc(command: string, args: string[], env: Record<string, string> = {}, input?: string): Proc {
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], env: { ...process.env, COFFER_LOG: "info", ...env } });
+    if (input !== undefined) child.stdin!.end(input);
     children.push(child);
     let stdout = "";
     let stderr = "";
@@ -102,9 +103,9 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
   }
 
   /** `coffer <args>` to completion. */
-  async function coffer(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  async function coffer(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
     const t = Date.now();
-    const p = spawnProc(process.execPath, [...NODE_V8_FLAGS, "--import", "tsx", "node/cli/coffer.ts", ...args]);
+    const p = spawnProc(process.execPath, [...NODE_V8_FLAGS, "--import", "tsx", "node/cli/coffer.ts", ...args], {}, input);
     const code = await p.exited;
     return { code, stdout: p.stdout(), stderr: p.stderr(), ms: Date.now() - t };
   }
@@ -153,6 +154,7 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
   }
 
   let anvil: Proc;
+  let userPhrase = "";
 
   before(async function () {
     root = await mkdtemp(join(tmpdir(), "coffer-anvil-"));
@@ -183,7 +185,8 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
       const role = name.startsWith("lessor") ? "lessor" : name;
       const init = await coffer(["-d", dirs[name], "--json", "init", "--role", role, "--listen", `/ip4/127.0.0.1/tcp/${ports[name]}`]);
       assert.equal(init.code, 0, init.stderr);
-      const info = JSON.parse(init.stdout) as { peerId: string; chainAddress: Address };
+      const info = JSON.parse(init.stdout) as { peerId: string; chainAddress: Address; phrase?: string };
+      if (name === "user") userPhrase = info.phrase!;
       peerIds[name] = info.peerId;
       addresses[name] = info.chainAddress;
     }));
@@ -254,16 +257,73 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
     assert.ok(!existsSync(join(root, "unknown.out")));
   });
 
-  it("put on a role node is refused with the command to use instead (exit 2)", async function () {
+  it("put on a lessor is refused (exit 2); on the user node it packs a folder into one encrypted deal; ls and get <path|folder> bring it back", async function () {
     const file = join(root, "put.bin");
     await writeFile(file, randomBytes(1000));
-    for (const name of ["user", "lessor1"] as const) {
-      const put = await coffer(["-d", dirs[name], "put", file]);
-      assert.equal(put.code, 2, put.stderr);
-      assert.match(put.stderr, /storage market.*buy-deal/);
-      assert.doesNotMatch(put.stderr, /remote rejected|\{"/);
-    }
-    assert.match((await coffer(["put", "--help"])).stdout, /without --rpc.*buy-deal/s);
+    const refused = await coffer(["-d", dirs.lessor1, "put", file]);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /buys no deals.*user node/);
+    assert.doesNotMatch(refused.stderr, /remote rejected|\{"/);
+    const noTerms = await coffer(["-d", dirs.user, "put", file]);
+    assert.equal(noTerms.code, 2, noTerms.stderr);
+    assert.match(noTerms.stderr, /--replicas <n> --periods <n> --max-price/);
+    const docs = join(root, "my docs");
+    await mkdir(join(docs, "sub dir"), { recursive: true });
+    await mkdir(join(docs, "empty"), { recursive: true });
+    await writeFile(join(docs, "a b.txt"), "hello\n");
+    await writeFile(join(docs, "sub dir", "ü.bin"), randomBytes(300_000));
+    const put = await coffer(["-d", dirs.user, "--json", "put", docs, "--replicas", "1", "--periods", "40", "--max-price", "2"]);
+    assert.equal(put.code, 0, `${put.stderr}\n${nodes.user!.stderr().slice(-3000)}`);
+    const deal = JSON.parse(put.stdout) as { dealId: Hex; files: number; folders: number };
+    assert.deepEqual([deal.files, deal.folders], [2, 3]);
+    type Ls = { volumes: { dealId: Hex; replicas: { state: string }[] }[]; entries: { path: string; size: number }[] };
+    const ls = async () => JSON.parse((await coffer(["-d", dirs.user, "--json", "ls"])).stdout) as Ls;
+    await waitFor("the folder's replica proving", async () => (await ls()).volumes.find((v) => v.dealId === deal.dealId)?.replicas[0]?.state === "Proving", 60_000);
+    const listed = await ls();
+    assert.ok(listed.entries.some((e) => e.path === "my docs/sub dir/ü.bin" && e.size === 300_000));
+    const human = await coffer(["-d", dirs.user, "ls"]);
+    assert.match(human.stdout, /my docs\/sub dir\/ü\.bin/);
+    const one = join(root, "one");
+    const gotOne = await coffer(["-d", dirs.user, "get", "my docs/sub dir/ü.bin", one]);
+    assert.equal(gotOne.code, 0, gotOne.stderr);
+    assert.ok((await readFile(join(one, "ü.bin"))).equals(await readFile(join(docs, "sub dir", "ü.bin"))));
+    const all = join(root, "all");
+    const gotAll = await coffer(["-d", dirs.user, "get", "my docs", all]);
+    assert.equal(gotAll.code, 0, gotAll.stderr);
+    assert.equal(await readFile(join(all, "my docs", "a b.txt"), "utf8"), "hello\n");
+    assert.ok((await readFile(join(all, "my docs", "sub dir", "ü.bin"))).equals(await readFile(join(docs, "sub dir", "ü.bin"))));
+    assert.ok(existsSync(join(all, "my docs", "empty")));
+    const missing = await coffer(["-d", dirs.user, "get", "no such/path", all]);
+    assert.equal(missing.code, 4, missing.stderr);
+  });
+
+  it("init --recover derives the user's chain address from the phrase shown at init (a wrong phrase exits 2); started, it recovers the folder from the chain and gets it back", async function () {
+    assert.equal(userPhrase.split(" ").length, 24, "init --role user showed a 24-word phrase");
+    const recovered = await coffer(["-d", join(root, "recovered-user"), "--json", "init", "--recover", "--listen", "/ip4/127.0.0.1/tcp/0"], `${userPhrase}\n`);
+    assert.equal(recovered.code, 0, recovered.stderr);
+    assert.equal((JSON.parse(recovered.stdout) as { chainAddress: Address }).chainAddress, addresses.user);
+    const wrong = await coffer(["-d", join(root, "wrong-user"), "init", "--recover"], "abandon abandon abandon\n");
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /not a valid BIP-39 phrase/);
+
+    // The recovered data dir, started as a user node, finds the folder's deal on-chain and gets the folder back.
+    const recoveredDir = join(root, "recovered-user");
+    const p = spawnProc(process.execPath, [...NODE_V8_FLAGS, "--import", "tsx", "node/cli/coffer.ts", "-d", recoveredDir, "start", ...chainArgs, "--role", "user", "--bootstrap", `/ip4/127.0.0.1/tcp/${ports.lessor1}/p2p/${peerIds.lessor1}`]);
+    nodes.recovered = p;
+    await waitFor("the recovered user node to listen", () => p.stdout().includes("listening on"), 90_000);
+    assert.match((await coffer(["-d", recoveredDir, "ls"])).stdout, /no files/);
+    const rec = await coffer(["-d", recoveredDir, "--json", "recover"]);
+    assert.equal(rec.code, 0, `${rec.stderr}\n${p.stderr().slice(-3000)}`);
+    assert.equal((JSON.parse(rec.stdout) as { recovered: number }).recovered, 1);
+    const ls = JSON.parse((await coffer(["-d", recoveredDir, "--json", "ls"])).stdout) as { entries: { path: string }[] };
+    assert.ok(ls.entries.some((e) => e.path === "my docs/sub dir/ü.bin"), JSON.stringify(ls.entries));
+    const back = join(root, "recovered-get");
+    const got = await coffer(["-d", recoveredDir, "get", "my docs", back]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.ok((await readFile(join(back, "my docs", "sub dir", "ü.bin"))).equals(await readFile(join(root, "my docs", "sub dir", "ü.bin"))));
+    assert.equal(await readFile(join(back, "my docs", "a b.txt"), "utf8"), "hello\n");
+    await stopNode("recovered");
+    delete nodes.recovered;
   });
 
   async function dealRound(size: number, replicas: number) {

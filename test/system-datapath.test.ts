@@ -31,6 +31,7 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
   this.timeout(240_000);
   let system: RunningSystem;
   let dealId: Hex;
+  let dealSize: number;
   let file: string;
   const extraUsers: UserRole[] = [];
   const ciphertextsOf = async (i: number) => (await readdir(join(system.root, `lessor-${i}`, "replicas"))).filter((n) => n.endsWith(".cipher"));
@@ -52,6 +53,8 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
     await writeFile(file, randomBytes(24 * MiB));
     const deal = await system.user.buyDeal({ file, replicas: 1, durationPeriods: 8, maxPricePerGiBPerPeriod: parseEther("2"), lessors: [system.lessors[0]!.node.peerId] });
     dealId = deal.dealId;
+    // The deal stores the encrypted volume (docs/protocol.md §13.2): a little larger than the file.
+    dealSize = deal.size;
     await system.user.waitUntilProving(dealId);
   });
   after(async () => {
@@ -67,7 +70,7 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
     const { publicClient, walletClient } = await clientsForAccount(connection, 6);
     const ctx = { publicClient, walletClient, addresses: user.chain.addresses };
     await mintFromFaucet(ctx, { token: ctx.addresses.token, amount: parseEther("1") });
-    const size = 24 * MiB;
+    const size = dealSize;
     await approveVault(ctx, { amount: BigInt(size) });
     const { downloadId } = await openDownload(ctx, { dealId, replicaIndex: 0, price: BigInt(size) });
     const signal = AbortSignal.timeout(120_000);

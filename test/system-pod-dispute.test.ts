@@ -68,6 +68,8 @@ describe("the whole system: a lessor serving wrong bytes loses the PoD dispute",
     await rm(file);
     // Nor the zero-padded copy a file below the market's minimum size is bought with (§2.1).
     await rm(join(user.options.dataDir, "padded"), { recursive: true, force: true });
+    // Nor the encrypted volume the file was packed into (docs/protocol.md §13).
+    await rm(join(user.options.dataDir, "volumes"), { recursive: true, force: true });
     await user.node.store.remove(deal.commD).catch(() => undefined);
     const wrongIndex = deal.replicas.find((r) => r.lessor.toLowerCase() === lessors[0]!.address.toLowerCase())!.replicaIndex;
 

@@ -18,6 +18,8 @@ import { ControlClient, startControlServer } from "./control.js";
 import { lockDataDir } from "./data-dir-lock.js";
 import { explainStartError } from "./start-errors.js";
 import { ChainMismatchError, findChainLinkError } from "../chain/chain-health.js";
+import { FILES_SECRET_FILE, keysFromPhrase, newPhrase, writeUserKeys } from "../files/secret.js";
+import { CHAIN_KEY_FILE } from "../chain/client.js";
 import { clientsForDataDir, fundLocally, loadDeploymentFor, registerFromDataDir, startRole, type ChainTarget } from "./role-runner.js";
 
 /** Exit codes: what the caller (a script) can branch on. */
@@ -45,6 +47,14 @@ const CODE_TO_EXIT: Record<string, number> = {
   "already-running": EXIT.alreadyRunning,
   "port-in-use": EXIT.portInUse,
   "chain-mismatch": EXIT.chainMismatch,
+  "bad-phrase": EXIT.usage,
+  "key-mismatch": EXIT.error,
+  "path-escapes": EXIT.error,
+  "file-changed": EXIT.error,
+  "volume-too-large": EXIT.error,
+  "bad-volume": EXIT.error,
+  "hash-mismatch": EXIT.error,
+  "no-secret": EXIT.error,
 };
 
 interface Config {
@@ -132,16 +142,40 @@ program.command("init")
   .option("--role <role>", "user | lessor | watcher", parseRole, "user")
   .option("--listen <multiaddr>", "address to listen on (repeatable)", parseMultiaddr)
   .option("--bootstrap <multiaddr>", "bootstrap peer (repeatable)", parseMultiaddr)
-  .action(async (o: { role: Role; listen?: string[]; bootstrap?: string[] }) => {
+  .option("--recover", "user: take the recovery phrase from stdin (the chain key and files secret are derived from it); then start the node and run `coffer recover`")
+  .action(async (o: { role: Role; listen?: string[]; bootstrap?: string[]; recover?: boolean }) => {
     const { dataDir } = opts();
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const role: Role = o.recover ? "user" : o.role;
+    // The phrase comes first: the chain key is derived from it, so it must be written before one is generated.
+    let phrase: string | undefined;
+    let phraseNote = "";
+    if (o.recover) {
+      if (process.stdin.isTTY) process.stderr.write("recovery phrase (the words shown at `coffer init --role user`), then Enter:\n");
+      const text = await readStdin();
+      await writeUserKeys(dataDir, keysFromPhrase(text));
+      phraseNote = "keys recovered from the phrase: start the node (coffer start --role user --rpc ...) and run `coffer recover` to find this user's files";
+    } else if (role === "user") {
+      const hasSecret = await stat(join(dataDir, FILES_SECRET_FILE)).then(() => true, () => false);
+      const hasChainKey = await stat(join(dataDir, CHAIN_KEY_FILE)).then(() => true, () => false);
+      if (!hasSecret && !hasChainKey) {
+        phrase = newPhrase();
+        await writeUserKeys(dataDir, keysFromPhrase(phrase));
+      } else if (!hasSecret) {
+        phraseNote = "this data dir's chain key predates recovery phrases: no phrase can recover it (init a new data dir for a recoverable user)";
+      }
+    }
     const key = await loadOrCreatePeerKey(dataDir);
     const existing = await loadConfig(dataDir);
-    const config: Config = { role: o.role, listen: o.listen ?? existing?.listen ?? [...DEFAULT_LISTEN], bootstrap: o.bootstrap ?? existing?.bootstrap ?? [] };
+    const config: Config = { role, listen: o.listen ?? existing?.listen ?? [...DEFAULT_LISTEN], bootstrap: o.bootstrap ?? existing?.bootstrap ?? [] };
     await writeFile(join(dataDir, "config.json"), JSON.stringify(config, null, 2));
     const peerId = peerIdFromPrivateKey(key).toString();
     const chainAddress = (await loadOrCreateChainAccount(dataDir)).address;
-    print({ dataDir, peerId, chainAddress, ...config }, () => `initialised ${dataDir}\npeer id: ${peerId}\nchain address: ${chainAddress} (key in ${join(dataDir, "chain-key")}, never printed)\nrole: ${config.role}`);
+    print({ dataDir, peerId, chainAddress, ...config, ...(phrase ? { phrase } : {}), ...(phraseNote ? { note: phraseNote } : {}) }, () => [
+      `initialised ${dataDir}\npeer id: ${peerId}\nchain address: ${chainAddress} (key in ${join(dataDir, "chain-key")}, never printed)\nrole: ${config.role}`,
+      ...(phrase ? [`\nrecovery phrase (shown once, never stored; write it down: it recovers this user's chain account and files):\n\n  ${phrase}\n`] : []),
+      ...(phraseNote ? [phraseNote] : []),
+    ].join("\n"));
   });
 
 program.command("start")
@@ -346,33 +380,85 @@ program.command("reset").description("rebuild the neighbour list from scratch (k
   print(result, () => "neighbour list reset");
 });
 
-program.command("put <file>")
-  .description("plain p2p nodes (started without --rpc) only: store a file on peers; prints its root. On a storage market (role nodes) use buy-deal")
-  .option("--copies <n>", "number of lessors", (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("copies must be a positive integer"); return n; }, 1)
-  .action(async (file: string, o: { copies: number }) => {
-    const path = resolve(file);
-    const size = (await stat(path).catch(() => { throw new CofferError(`no such file: ${file}`, { code: "not-found" }); })).size;
+program.command("put <paths...>")
+  .description("user node: pack files and folders into one encrypted volume and buy one deal for it (--replicas/--periods/--max-price); plain p2p node (no --rpc): store one file on peers (--copies)")
+  .option("--replicas <n>", "user node: number of replicas (1-10)", parsePositiveInteger)
+  .option("--periods <n>", "user node: duration in proving periods", parsePositiveInteger)
+  .option("--max-price <CFR>", "user node: highest price accepted, CFR per GiB per period", parseCfrAmount)
+  .option("--copies <n>", "plain p2p node: number of lessors", (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("copies must be a positive integer"); return n; }, 1)
+  .action(async (paths: string[], o: { copies: number; replicas?: number; periods?: number; maxPrice?: bigint }) => {
+    const resolved = paths.map((p) => resolve(p));
+    for (const [i, path] of resolved.entries()) await stat(path).catch(() => { throw new CofferError(`no such file or folder: ${paths[i]}`, { code: "not-found" }); });
     const client = await ControlClient.connect(opts().dataDir);
+    const size = (await stat(resolved[0]!)).size;
     const progress = opts().json || !process.stderr.isTTY ? undefined : bar("put");
-    progress?.start(mib(size * o.copies), 0, { rate: "0" });
+    let barStarted = false;
     const started = performance.now();
     const perPeer = new Map<string, number>();
-    const result = (await client.call("POST", "/put", { path, copies: o.copies }, (line) => {
-      const p = line.progress as { peer: string; bytes: number } | undefined;
-      if (!p || !progress) return;
-      perPeer.set(p.peer, p.bytes);
+    const body = { path: resolved[0], paths: resolved, copies: o.copies, replicas: o.replicas, periods: o.periods, maxPrice: o.maxPrice?.toString() };
+    const result = (await client.call("POST", "/put", body, (line) => {
+      const p = line.progress as { peer?: string; bytes?: number; message?: string } | undefined;
+      if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
+      if (!p?.peer || !progress) return;
+      if (!barStarted) { progress.start(mib(size * o.copies), 0, { rate: "0" }); barStarted = true; }
+      perPeer.set(p.peer, p.bytes ?? 0);
       const done = [...perPeer.values()].reduce((a, b) => a + b, 0);
       progress.update(mib(done), { rate: (done / 1048576 / ((performance.now() - started) / 1000)).toFixed(1) });
-    })) as { result: { root: string; storedOn: string[] } };
+    })) as { result: { root?: string; storedOn?: string[]; dealId?: string; volumeId?: string; files?: number; folders?: number; bytes?: number; size?: number; resumed?: boolean; replicas?: { replicaIndex: number; lessor: string; state: string }[] } };
     progress?.stop();
-    print(result.result, () => `${result.result.root}\nstored on ${result.result.storedOn.length} lessor(s)`);
+    const r = result.result;
+    if (r.dealId) {
+      print(r, () => `deal ${r.dealId}${r.resumed ? " (continued: nothing paid again)" : ""}: ${r.files} file(s), ${r.folders} folder(s), ${r.bytes} bytes in encrypted volume ${r.volumeId?.slice(0, 16)}… (${r.size} bytes)\n${(r.replicas ?? []).map((x) => `  replica ${x.replicaIndex}: ${x.lessor} ${x.state}`).join("\n")}`);
+    } else {
+      print(r, () => `${r.root}\nstored on ${r.storedOn?.length ?? 0} lessor(s)`);
+    }
   });
 
-program.command("get <root-or-dealId> <out>")
-  .description("fetch a file: on a user node with --rpc, a deal id or a deal's commD downloads with PoD; otherwise by root from every peer that has it")
+program.command("ls")
+  .description("user node: the files and folders of this user's volumes, with size, deal, replicas' states and expiry")
+  .action(async () => {
+    const client = await ControlClient.connect(opts().dataDir);
+    const answer = (await client.call("POST", "/ls", {}, () => undefined)) as { result?: { volumes: { volumeId: string; dealId: string; files: number; bytes: number; size: number; endPeriod: number; expiresAt: number; dealState: string; replicas: { replicaIndex: number; state: string }[] }[]; entries: { path: string; type: string; size: number; mtimeMs: number; dealId: string }[] } };
+    if (!answer?.result) throw new CofferError("this node offers no ls: start it with --role user --rpc <url>", { code: "bad-request" });
+    const { volumes, entries } = answer.result;
+    print(answer.result, () => {
+      if (volumes.length === 0) return "no files: coffer put <file|folder>...";
+      const lines = volumes.map((v) => `volume ${v.volumeId.slice(0, 16)}…  deal ${v.dealId}  ${v.dealState}  ${v.files} file(s), ${v.bytes} bytes  expires ${new Date(v.expiresAt * 1000).toISOString()} (period ${v.endPeriod})  replicas: ${v.replicas.map((r) => `${r.replicaIndex}=${r.state}`).join(" ")}`);
+      const short = new Map(volumes.map((v) => [v.dealId, v.dealId.slice(0, 10)]));
+      return [...lines, "", ...entries.map((e) => `${e.type === "dir" ? "d" : "-"} ${String(e.size).padStart(12)}  ${new Date(e.mtimeMs).toISOString().slice(0, 19)}  ${short.get(e.dealId)}  ${e.path}${e.type === "dir" ? "/" : ""}`)].join("\n");
+    });
+  });
+
+program.command("recover")
+  .description("user node (after `init --recover`): find this address's deals on-chain, fetch and decrypt each volume's manifest")
+  .action(async () => {
+    const client = await ControlClient.connect(opts().dataDir);
+    const answer = (await client.call("POST", "/recover", {}, (line) => {
+      const p = line.progress as { message?: string } | undefined;
+      if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
+    })) as { result?: { recovered: number; skipped: number; files: number } };
+    if (!answer?.result) throw new CofferError("this node offers no recover: start it with --role user --rpc <url>", { code: "bad-request" });
+    const r = answer.result;
+    print(r, () => `recovered ${r.recovered} volume(s) with ${r.files} file(s) (${r.skipped} deal(s) skipped): coffer ls`);
+  });
+
+program.command("get <path-or-root> <out>")
+  .description("user node: a path or folder as `coffer ls` shows it is restored under the folder <out>; a deal id or commD downloads that deal with PoD to the file <out>; plain node: by root from every peer that has it")
   .option("--force", "overwrite <out> if it exists (else refused before anything is fetched or paid)")
   .action(async (rootArg: string, out: string, o: { force?: boolean }) => {
-    if (parseRoot(rootArg) === undefined) throw new CofferError(`not a root or deal id: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
+    if (parseRoot(rootArg) === undefined) {
+      if (/^0x[0-9a-fA-F]*$/.test(rootArg)) throw new CofferError(`not a root or deal id: ${rootArg} (expected 0x + 64 hex digits)`, { code: "bad-root" });
+      // A path or folder as `coffer ls` shows it: restored under <out> (a folder).
+      const client = await ControlClient.connect(opts().dataDir);
+      const answer = (await client.call("POST", "/get-files", { path: rootArg, out: resolve(out), force: o.force === true }, (line) => {
+        const p = line.progress as { message?: string } | undefined;
+        if (p?.message && !opts().json) process.stderr.write(`${p.message}\n`);
+      })) as { result?: { files: number; bytes: number; out: string; volumes: { dealId: string }[] } };
+      if (!answer?.result) throw new CofferError("this node offers no get by path: start it with --role user --rpc <url>", { code: "bad-request" });
+      const r = answer.result;
+      print(r, () => `restored ${r.files} file(s), ${r.bytes} bytes under ${r.out} (PoD download of ${r.volumes.length} volume(s), every file's SHA-256 checked)`);
+      return;
+    }
     const client = await ControlClient.connect(opts().dataDir);
     const progress = opts().json || !process.stderr.isTTY ? undefined : bar("get");
     let startedBar = false;
@@ -392,6 +478,12 @@ program.command("get <root-or-dealId> <out>")
 /** What the CLI prints for a Coffer error: its short message, with its details when they are a short hint. */
 function oneMessage(error: CofferError): string {
   return error.details !== undefined && error.details.length <= 400 ? error.message : error.shortMessage;
+}
+
+async function readStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of process.stdin) parts.push(part as Buffer);
+  return Buffer.concat(parts).toString("utf8");
 }
 
 try {

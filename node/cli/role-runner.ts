@@ -134,14 +134,14 @@ export interface StartRoleOptions extends ChainTarget {
 }
 
 /**
- * `coffer put` on a role node: plain p2p storage has no agreement with the market's lessors (they accept uploads
- * only for deals assigned to them), so it is refused up front with the command to use instead.
+ * `coffer put` on a lessor or watcher node: they buy no deals (plain p2p storage has no agreement with the
+ * market's lessors either), so it is refused up front with the command to use instead.
  */
 function putRefused(role: string): ControlRoute {
   return async () => {
     throw new CofferError(
-      `\`coffer put\` stores files on a plain p2p network; this node runs the ${role} role of a storage market, whose lessors ` +
-        "store only files with a deal. Buy one instead: coffer buy-deal <file> --replicas <n> --periods <n> --max-price <CFR> (on a user node)",
+      `this node runs the ${role} role, which buys no deals: run \`coffer put <file|folder>... --replicas <n> --periods <n> --max-price <CFR>\` ` +
+        "on a user node (coffer start --role user --rpc <url>)",
       { code: "wrong-command" },
     );
   };
@@ -208,7 +208,27 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
     control: {
       status: async () => ({ chainAddress: user.address, deals: user.trackedDeals().map((d) => ({ dealId: d.dealId, commD: d.commD, size: d.size, replicas: d.replicas.length })) }),
       routes: {
-        "/put": putRefused("user"),
+        "/put": async (body, emit, signal) => {
+          const paths = Array.isArray(body.paths) && body.paths.every((p) => typeof p === "string") ? (body.paths as string[]) : [requireString(body, "path")];
+          if (body.replicas === undefined || body.periods === undefined || body.maxPrice === undefined) {
+            throw new CofferError("a put on a user node buys a deal: give --replicas <n> --periods <n> --max-price <CFR>", { code: "bad-request" });
+          }
+          const put = await user.putFiles({ paths: paths.map((p) => resolve(p)), replicas: requireInteger(body, "replicas"), durationPeriods: requireInteger(body, "periods"), maxPricePerGiBPerPeriod: parseWei(body.maxPrice), signal, onProgress: (message) => emit({ message }) });
+          const replicasNow = await Promise.all(put.replicas.map(async (r) => ({
+            ...r,
+            state: ReplicaState[await user.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [put.dealId, BigInt(r.replicaIndex)] })],
+          })));
+          return { ...put, replicas: replicasNow, pricePerGiBPerPeriod: put.pricePerGiBPerPeriod.toString() };
+        },
+        "/ls": async () => user.listFiles(),
+        "/recover": async (_body, emit) => user.recoverFromChain((message) => emit({ message })),
+        "/get-files": async (body, emit) => {
+          const selector = requireString(body, "path");
+          const out = resolve(requireString(body, "out"));
+          emit({ message: `restoring ${selector} under ${out}` });
+          const got = await user.getFiles(selector, out, { force: body.force === true });
+          return { files: got.files, bytes: got.bytes, out, volumes: got.volumes.map((v) => ({ ...v, price: v.price.toString() })) };
+        },
         "/buy-deal": async (body, emit, signal) => {
           const file = requireString(body, "file");
           const replicas = requireInteger(body, "replicas");

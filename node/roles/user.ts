@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { copyFile, mkdir, open, readdir, rename, rm, stat, truncate } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import type { PeerId } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { multiaddr } from "@multiformats/multiaddr";
@@ -29,6 +29,13 @@ import { createOfferService, offerDomain, offerMessage, OFFER_TYPES, type OfferS
 import { createPodService, type PodService } from "../protocols/pod/index.js";
 import { CommittedFile, commitFile, type Commitment, decryptDownload, fileLayout, podDisputeProof, podReceiptChallenge, podTileProof, toHex } from "../proofs/index.js";
 import { SEGMENT_SIZE } from "../proofs/constants.js";
+import { FileCatalog, type CatalogVolume } from "../files/catalog.js";
+import { FilesError, VolumeFormatError } from "../files/errors.js";
+import { selectEntries, type ManifestEntry } from "../files/manifest.js";
+import { packVolume, type PackedVolume } from "../files/pack.js";
+import { loadOrCreateFilesSecret } from "../files/secret.js";
+import { physicalLengthOf } from "../files/volume-format.js";
+import { extractEntries, restoreFile, VolumeReader } from "../files/unpack.js";
 import { DealState, DownloadStage, ReplicaState } from "../chain/states.js";
 import { ceilDiv, connectToLessor, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./common.js";
 
@@ -51,6 +58,50 @@ export interface BuyDealParameters {
   lessors?: PeerId[];
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
+  /**
+   * Encrypt the file into a volume first (default true, docs/protocol.md §13). `false` stores the plaintext as
+   * the deal's data: only for tests that compare a lessor's served bytes with the file itself (PoD disputes).
+   */
+  encrypt?: boolean;
+}
+
+export interface PutFilesParameters extends Omit<BuyDealParameters, "file" | "encrypt"> {
+  /** Files and folders; each lands in the volume under its own name. */
+  paths: string[];
+}
+
+export interface PutResult extends BoughtDeal {
+  volumeId: string;
+  files: number;
+  folders: number;
+  /** Bytes of the files themselves. */
+  bytes: number;
+  skipped: { path: string; why: string }[];
+}
+
+export interface ListedVolume {
+  volumeId: string;
+  dealId: Hex;
+  commD: Hex;
+  size: number;
+  files: number;
+  bytes: number;
+  endPeriod: number;
+  /** Chain time (unix seconds) when the deal's last period ends. */
+  expiresAt: number;
+  dealState: string;
+  replicas: { replicaIndex: number; lessor: Address; state: string }[];
+}
+
+export interface ListedEntry extends Omit<ManifestEntry, "offset" | "length" | "sha256"> {
+  dealId: Hex;
+  volumeId: string;
+}
+
+export interface GetFilesResult {
+  files: number;
+  bytes: number;
+  volumes: { volumeId: string; dealId: Hex; downloadId: Hex; price: bigint; disputed: boolean }[];
 }
 
 export interface DealReplicaPlan {
@@ -123,6 +174,9 @@ export class UserRole {
   private readonly offers: OfferService;
   private readonly pod: PodService;
   private readonly loop: RoleLoop;
+  /** Volume keys are derived from it (docs/protocol.md §13.1). */
+  private filesSecret?: Buffer;
+  readonly catalog: FileCatalog;
   private deals: Record<Hex, TrackedDeal> = {};
   private pendingBuys: Record<Hex, PendingBuy> = {};
   /** commDs with a buy running in this process: a second one for the same commD is refused. */
@@ -133,6 +187,7 @@ export class UserRole {
     this.offers = createOfferService({ network: node.host, logger: options.logger });
     this.pod = createPodService({ network: node.host, logger: options.logger });
     this.loop = new RoleLoop(() => this.repairStep(), options.tickMs ?? 1000, options.logger, "user");
+    this.catalog = new FileCatalog(chain);
   }
 
   static async create(options: RoleOptions): Promise<UserRole> {
@@ -148,6 +203,10 @@ export class UserRole {
     this.deals = (await this.chain.getState<Record<Hex, TrackedDeal>>("user:deals")) ?? {};
     for (const d of Object.values(this.deals)) d.pricePerGiBPerPeriod = BigInt(d.pricePerGiBPerPeriod);
     this.pendingBuys = (await this.chain.getState<Record<Hex, PendingBuy>>("user:buys")) ?? {};
+    const { secret, created } = await loadOrCreateFilesSecret(this.options.dataDir);
+    if (created) this.options.logger.info("user: no files secret in the data dir (not made by `coffer init --role user`): a random one was created; no phrase can recover these files");
+    this.filesSecret = secret;
+    await this.catalog.load();
     await this.removeLeftoverDownloadFiles();
     await this.node.start();
     this.loop.start();
@@ -180,7 +239,7 @@ export class UserRole {
     const recorded = (await this.chain.getState<Record<Hex, DownloadFiles>>("user:downloads")) ?? {};
     const paths = Object.values(recorded).flatMap((f) => [f.cipherPath, f.partialPath]);
     const inWorkDir = await readdir(this.workDir).catch(() => [] as string[]);
-    paths.push(...inWorkDir.filter((n) => /\.(cipher|original|verified)$/.test(n)).map((n) => join(this.workDir, n)));
+    paths.push(...inWorkDir.filter((n) => /\.(cipher|original|verified|volume)$/.test(n)).map((n) => join(this.workDir, n)));
     for (const path of paths) await rm(path, { force: true });
     if (paths.length > 0) this.options.logger.info({ removed: paths.length }, "user: removed files left by an unfinished download");
     await this.chain.putState("user:downloads", {});
@@ -205,15 +264,55 @@ export class UserRole {
     if (!Number.isInteger(params.durationPeriods) || params.durationPeriods < 1) throw new UserRoleError(`duration must be at least one period, not ${params.durationPeriods}`);
     const dataSize = (await stat(params.file).catch((cause) => { throw new UserRoleError(`cannot read ${params.file}`, { cause }); })).size;
     if (dataSize === 0) throw new UserRoleError(`${params.file} is empty: nothing to store`);
-    let { file, size } = await this.padToMinimum(params.file, dataSize, params.durationPeriods);
-    if (size > dataSize) say(`${params.file}: ${dataSize} bytes, padded with zeros to the market's minimum of ${size} bytes for ${params.durationPeriods} periods`);
+    if (params.encrypt === false) return this.buyData(params.file, dataSize, params, signal, say);
+    const volume = await this.pack([params.file], say);
+    const put = await this.buyVolume(volume, params, signal, say, true);
+    return { ...put, dataSize };
+  }
+
+  /**
+   * Packs files and folders into one encrypted volume and buys one deal for it (docs/protocol.md §13); the
+   * manifest goes into the catalog. A put of unchanged files continues (or refuses) the same deal, as buyDeal does.
+   */
+  async putFiles(params: PutFilesParameters): Promise<PutResult> {
+    const say = params.onProgress ?? (() => undefined);
+    const signal = params.signal ?? AbortSignal.timeout(600_000);
+    if (!Number.isInteger(params.replicas) || params.replicas < 1 || params.replicas > 10) throw new UserRoleError(`replicas must be 1 to 10, not ${params.replicas}`);
+    if (!Number.isInteger(params.durationPeriods) || params.durationPeriods < 1) throw new UserRoleError(`duration must be at least one period, not ${params.durationPeriods}`);
+    const volume = await this.pack(params.paths, say);
+    return this.buyVolume(volume, { ...params, file: volume.path }, signal, say, false);
+  }
+
+  private async pack(paths: string[], say: (line: string) => void): Promise<PackedVolume> {
+    if (!this.filesSecret) throw new FilesError("the user role is not started: no files secret loaded", { code: "no-secret" });
+    const volume = await packVolume(paths, join(this.options.dataDir, "volumes"), this.filesSecret);
+    for (const s of volume.skipped) say(`skipped ${s.path}: ${s.why}`);
+    const files = volume.manifest.entries.filter((e) => e.type === "file");
+    say(`packed ${files.length} file(s), ${files.reduce((a, e) => a + e.size, 0)} bytes, into encrypted volume ${volume.manifest.volumeId.slice(0, 16)}… (${volume.physicalLength} bytes)`);
+    return volume;
+  }
+
+  private async buyVolume(volume: PackedVolume, params: BuyDealParameters, signal: AbortSignal, say: (line: string) => void, single: boolean): Promise<PutResult> {
+    const deal = await this.buyData(volume.path, volume.physicalLength, { ...params, file: volume.path }, signal, say);
+    // The tracked deal keeps the copy it was bought with (padded/ when below the minimum): the volume file is then a duplicate.
+    if (this.deals[deal.dealId]?.file !== volume.path) await rm(volume.path, { force: true });
+    const entry: CatalogVolume = { volumeId: volume.manifest.volumeId, dealId: deal.dealId, commD: deal.commD, streamLength: volume.streamLength, physicalLength: volume.physicalLength, manifest: volume.manifest, single };
+    await this.catalog.put(entry);
+    const files = volume.manifest.entries.filter((e) => e.type === "file");
+    return { ...deal, volumeId: entry.volumeId, files: files.length, folders: volume.manifest.entries.length - files.length, bytes: files.reduce((a, e) => a + e.size, 0), skipped: volume.skipped };
+  }
+
+  /** Buys a deal whose data is `sourceFile` as it is (a volume, or plaintext with encrypt: false). */
+  private async buyData(sourceFile: string, dataSize: number, params: BuyDealParameters, signal: AbortSignal, say: (line: string) => void): Promise<BoughtDeal> {
+    let { file, size } = await this.padToMinimum(sourceFile, dataSize, params.durationPeriods);
+    if (size > dataSize) say(`${sourceFile}: ${dataSize} bytes, padded with zeros to the market's minimum of ${size} bytes for ${params.durationPeriods} periods`);
     const info = await this.node.add(file);
     const commitment = await commitFile(file);
     const commD = toHex(commitment.root).toLowerCase() as Hex;
     if (commD !== info.root.toLowerCase()) throw new UserRoleError(`store root ${info.root} differs from commD ${commD}`);
     say(`commD ${commD} (${size} bytes, ${commitment.layout.segmentCount} segments)`);
     // One padded copy per commD: a resumed buy of the same file replaces it instead of adding another.
-    if (file !== params.file) {
+    if (file !== sourceFile) {
       const kept = join(this.options.dataDir, "padded", `${commD.slice(2)}.bin`);
       await rename(file, kept);
       file = kept;
@@ -501,6 +600,18 @@ export class UserRole {
    * `outPath` and check commD; a wrong segment is disputed on-chain (refund + bond).
    */
   async get(dealId: Hex, outPath: string, options: GetOptions = {}): Promise<GetResult> {
+    const volume = this.catalog.byDeal(dealId);
+    if (volume) {
+      const files = volume.manifest.entries.filter((e) => e.type === "file");
+      if (!volume.single || files.length !== 1) {
+        throw new FilesError(`deal ${dealId} holds a volume of ${files.length} files: get them by path (coffer ls lists them): coffer get <path|folder> <out folder>`, { code: "bad-request" });
+      }
+      await checkOutputPath(outPath, { force: options.force });
+      return this.withVolume(volume, options, async (reader, result) => {
+        await restoreFile(reader, files[0]!, outPath, { force: options.force });
+        return { ...result, bytes: files[0]!.size };
+      });
+    }
     const { result } = await this.download(dealId, outPath, options);
     // A padded deal (§2.1) hands back the file's own bytes: the zeros after them were never the user's.
     const dataSize = this.deals[dealId]?.dataSize;
@@ -509,6 +620,151 @@ export class UserRole {
       return { ...result, bytes: dataSize };
     }
     return result;
+  }
+
+  /** Downloads a volume with PoD (whole, §8) into the work dir, opens it with this user's key, runs `use`, removes it. */
+  private async withVolume<T>(volume: CatalogVolume, options: GetOptions, use: (reader: VolumeReader, result: GetResult) => Promise<T>): Promise<T> {
+    await mkdir(this.workDir, { recursive: true });
+    const path = join(this.workDir, `${volume.volumeId.slice(0, 16)}-${randomBytes(4).toString("hex")}.volume`);
+    try {
+      const { result } = await this.download(volume.dealId, path, { ...options, force: true });
+      const reader = await VolumeReader.open(path, this.secret());
+      try {
+        return await use(reader, result);
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+
+  private secret(): Buffer {
+    if (!this.filesSecret) throw new FilesError("the user role is not started: no files secret loaded", { code: "no-secret" });
+    return this.filesSecret;
+  }
+
+  /**
+   * Restores the files and folders at `selector` (a path as `ls` shows it, a folder, or "" for everything) under
+   * `outDir`, keeping their paths below the selector's parent folder (`get photos out` gives `out/photos/...`).
+   * Each volume that holds some of them is downloaded whole with PoD, decrypted, and each file's SHA-256 checked.
+   */
+  async getFiles(selector: string, outDir: string, options: GetOptions = {}): Promise<GetFilesResult> {
+    const wanted = this.catalog.list().map((v) => ({ volume: v, entries: selectEntries(v.manifest.entries, selector) })).filter((x) => x.entries.length > 0);
+    if (wanted.length === 0) throw new FilesError(`no file or folder ${JSON.stringify(selector)} in this user's volumes: coffer ls lists them`, { code: "not-found" });
+    const out = resolve(outDir);
+    const parent = await stat(dirname(out)).catch(() => undefined);
+    if (!parent?.isDirectory()) throw new FilesError(`the folder ${dirname(out)} does not exist: create it first or choose another output folder`, { code: "output-folder-missing" });
+    const existing = await stat(out).catch(() => undefined);
+    if (existing && !existing.isDirectory()) throw new FilesError(`${out} is a file: give a folder to restore into`, { code: "output-is-directory" });
+    await mkdir(out, { recursive: true });
+    const trimmed = selector.replace(/^\/+|\/+$/g, "");
+    const stripPrefix = trimmed.includes("/") ? trimmed.slice(0, trimmed.lastIndexOf("/")) : undefined;
+    const result: GetFilesResult = { files: 0, bytes: 0, volumes: [] };
+    for (const { volume, entries } of wanted) {
+      await this.withVolume(volume, options, async (reader, got) => {
+        const done = await extractEntries(reader, entries, out, { force: options.force, stripPrefix });
+        result.files += done.files;
+        result.bytes += done.bytes;
+        result.volumes.push({ volumeId: volume.volumeId, dealId: volume.dealId, downloadId: got.downloadId, price: got.price, disputed: got.disputed });
+      });
+    }
+    return result;
+  }
+
+  /** The catalog's files and folders, and each volume's deal with its replicas' on-chain states and expiry. */
+  async listFiles(): Promise<{ volumes: ListedVolume[]; entries: ListedEntry[] }> {
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    const volumes: ListedVolume[] = [];
+    const entries: ListedEntry[] = [];
+    for (const v of this.catalog.list()) {
+      const deal = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [v.dealId] });
+      const dealState = await this.chain.publicClient.readContract({ ...market, functionName: "dealState", args: [v.dealId] });
+      const replicas = await Promise.all(Array.from({ length: deal.replicas }, async (_, i) => {
+        const [state, replica] = await Promise.all([
+          this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [v.dealId, BigInt(i)] }),
+          this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [v.dealId, BigInt(i)] }),
+        ]);
+        return { replicaIndex: i, lessor: replica.lessor, state: ReplicaState[state] ?? String(state) };
+      }));
+      const files = v.manifest.entries.filter((e) => e.type === "file");
+      volumes.push({
+        volumeId: v.volumeId,
+        dealId: v.dealId,
+        commD: v.commD,
+        size: Number(deal.size),
+        files: files.length,
+        bytes: files.reduce((a, e) => a + e.size, 0),
+        endPeriod: Number(deal.endPeriod),
+        expiresAt: Number(this.chain.startTime + BigInt(deal.endPeriod) * this.chain.params.periodLength),
+        dealState: DealState[dealState] ?? String(dealState),
+        replicas,
+      });
+      for (const e of v.manifest.entries) entries.push({ path: e.path, type: e.type, size: e.size, mtimeMs: e.mtimeMs, dealId: v.dealId, volumeId: v.volumeId });
+    }
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return { volumes, entries };
+  }
+
+  /**
+   * After `init --recover` (a data dir with only the keys): finds this address's deals on-chain (DealCreated),
+   * downloads each live one's volume with PoD, decrypts its manifest into the catalog and keeps the volume as
+   * this node's copy (for repairs and disputes). Deals that are not this user's volumes (plaintext) are skipped.
+   */
+  async recoverFromChain(onProgress: (line: string) => void = () => undefined): Promise<{ recovered: number; skipped: number; files: number }> {
+    const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
+    const events = await this.chain.publicClient.getContractEvents({ ...market, eventName: "DealCreated", args: { client: this.address }, fromBlock: BigInt(this.chain.deployment.deployedAtBlock ?? 0) });
+    let recovered = 0;
+    let skipped = 0;
+    let files = 0;
+    for (const event of events) {
+      const dealId = event.args.dealId!.toLowerCase() as Hex;
+      if (this.catalog.byDeal(dealId)) continue;
+      const state = await this.chain.publicClient.readContract({ ...market, functionName: "dealState", args: [dealId] });
+      if (state !== DealState.Active) {
+        onProgress(`deal ${dealId}: ${DealState[state]}, nothing to recover`);
+        skipped += 1;
+        continue;
+      }
+      await mkdir(this.workDir, { recursive: true });
+      const path = join(this.workDir, `${dealId.slice(2, 18)}.volume`);
+      try {
+        await this.download(dealId, path, { force: true });
+        const reader = await VolumeReader.open(path, this.secret()).catch((error: unknown) => {
+          if (error instanceof VolumeFormatError) return undefined;
+          throw error;
+        });
+        if (!reader) {
+          onProgress(`deal ${dealId}: not a volume of this user's key (a plaintext deal?), skipped`);
+          skipped += 1;
+          continue;
+        }
+        let manifest;
+        try {
+          manifest = await reader.manifest();
+        } finally {
+          await reader.close();
+        }
+        const kept = join(this.options.dataDir, "volumes", `${manifest.volumeId}.vol`);
+        await mkdir(dirname(kept), { recursive: true });
+        await rename(path, kept);
+        await this.node.add(kept);
+        const commD = event.args.commD!.toLowerCase() as Hex;
+        const single = manifest.entries.length === 1 && manifest.entries[0]!.type === "file";
+        const { streamLength } = reader.header;
+        await this.catalog.put({ volumeId: manifest.volumeId, dealId, commD, streamLength, physicalLength: physicalLengthOf(streamLength), manifest, single });
+        const onChain = await this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] });
+        this.deals[dealId] = { dealId, commD, size: Number(onChain.size), dataSize: Number(onChain.size), pricePerGiBPerPeriod: 0n, replicas: [], file: kept, excluded: [], repairs: 0 };
+        await this.saveDeals();
+        const n = manifest.entries.filter((e) => e.type === "file").length;
+        files += n;
+        recovered += 1;
+        onProgress(`deal ${dealId}: recovered the manifest of ${n} file(s)`);
+      } finally {
+        await rm(path, { force: true });
+      }
+    }
+    return { recovered, skipped, files };
   }
 
   /** get(), also handing back the tree of `outPath` (its root checked to be commD) so callers need not re-hash it. */
