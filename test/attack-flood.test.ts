@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, indexesHex, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, goToPeriod, indexesHex, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { newAccount } from "./helpers/attack-setup.js";
 import { CommittedFile, commitFile, provePoSt } from "../node/proofs/index.js";
@@ -26,11 +26,6 @@ const COLLATERAL = 3_000_000_000n;
 const FLOOD_MS = 4_000;
 const FLOOD_CONCURRENCY = 48;
 
-async function goToPeriod(system: MarketSystem, period: bigint) {
-  const start = await system.market.read.startTime();
-  const { periodLength } = await system.market.read.params();
-  await networkHelpers.time.increaseTo(start + period * periodLength + 1n);
-}
 
 describe("attack: request flood while a proof is due", function () {
   this.timeout(120_000);

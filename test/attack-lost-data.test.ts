@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { getAddress, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, TOKEN, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, indexesHex, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, goToPeriod, indexesHex, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { CommittedFile, CorruptReplicaError, commitFile, provePoSt, toHex } from "../node/proofs/index.js";
 import { fromHex } from "../node/proofs/words.js";
@@ -38,11 +38,6 @@ async function lostDataFixture() {
   return system;
 }
 
-async function goToPeriod(system: MarketSystem, period: bigint) {
-  const start = await system.market.read.startTime();
-  const { periodLength } = await system.market.read.params();
-  await networkHelpers.time.increaseTo(start + period * periodLength + 1n);
-}
 
 describe("attack: a lessor silently loses 10 % of its replica", function () {
   this.timeout(180_000);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { getAddress } from "viem";
 import { network } from "hardhat";
 import { GIB, TOKEN, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, indexesHex, porepSeedOf, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, goToPeriod, indexesHex, porepSeedOf, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { porepProof, postChallenges, opening, pseudoRandomBytes, sealFile, type SealedFile } from "./helpers/proofs.js";
 
 const { viem, networkHelpers } = await network.create();
@@ -21,11 +21,6 @@ const FAIL_LEFT = COLLATERAL - 2n * MISS_SLASH; // the rest, slashed when the 2n
 const REPAIR = FAIL_LEFT / 2n;
 const STAKE = 1_000n * TOKEN;
 
-async function goToPeriod(system: MarketSystem, period: bigint) {
-  const start = await system.market.read.startTime();
-  const { periodLength } = await system.market.read.params();
-  await networkHelpers.time.increaseTo(start + period * periodLength + 1n);
-}
 
 async function sybilFixture() {
   const system = await deployMarketSystem(viem);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { getAddress, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, OPERATOR_ROLE, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fill, fillAndProve, indexesHex, porepSeedOf, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { createDeal, fill, fillAndProve, goToPeriod, indexesHex, porepSeedOf, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { porepProof, pseudoRandomBytes } from "./helpers/proofs.js";
 import { DealState, ReplicaState } from "../node/chain/states.js";
 
@@ -17,10 +17,6 @@ const K_POST = TEST_MARKET_PARAMS.kPoSt;
 const DEPTH = 5;
 
 
-async function goToPeriod(system: MarketSystem, period: bigint, offset = 1n) {
-  const start = await system.market.read.startTime();
-  await networkHelpers.time.increaseTo(start + period * TEST_MARKET_PARAMS.periodLength + offset);
-}
 
 async function dealFixture() {
   const system = await deployMarketSystem(viem);

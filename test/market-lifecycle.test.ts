@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { getAddress } from "viem";
 import { network } from "hardhat";
 import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, goToPeriod, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
 import { DealState, ReplicaState } from "../node/chain/states.js";
 
@@ -20,11 +20,6 @@ const FAIL_LEFT = COLLATERAL - 2n * MISS_SLASH; // slashed at failure
 const REPAIR = FAIL_LEFT / 2n; // 50 % of it
 
 
-async function goToPeriod(system: MarketSystem, period: bigint, offset = 1n) {
-  const start = await system.market.read.startTime();
-  const { periodLength } = await system.market.read.params();
-  await networkHelpers.time.increaseTo(start + period * periodLength + offset);
-}
 
 async function lifecycleFixture() {
   const system = await deployMarketSystem(viem);

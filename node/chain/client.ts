@@ -27,6 +27,7 @@ import { EventFollower } from "./event-follower.js";
 import { ChainHealth } from "./chain-health.js";
 import type { TransactionLedger } from "./transactions.js";
 import type { Database } from "../store/database.js";
+import { periodAt } from "./periods.js";
 
 export const DEFAULT_RPC_URL = "http://127.0.0.1:8545";
 /** File in the data dir holding the node's chain key (hex, mode 0600). Never printed. */
@@ -188,7 +189,7 @@ export class ChainClient implements MarketActionContext {
   }
 
   periodAt(timestamp: bigint): bigint {
-    return timestamp < this.startTime ? 0n : (timestamp - this.startTime) / this.params.periodLength;
+    return periodAt({ startTime: this.startTime, periodLength: this.params.periodLength }, timestamp);
   }
 
   /** The latest block's timestamp: chain time, in seconds. */

@@ -28,6 +28,7 @@ import { ReplicaState } from "../chain/states.js";
 import { ceilDiv, createNodeAndChain, GIB, logStepError, RoleLoop, type RoleOptions } from "./common.js";
 import { OnChainChallengeAnswerer } from "./onchain-challenge-answerer.js";
 import { TimedChallengeResponder } from "./timed-challenge-responder.js";
+import { periodStart } from "../chain/periods.js";
 
 export interface LessorOptions extends RoleOptions {
   /** Asking price, CFR wei per GiB per period. */
@@ -390,7 +391,7 @@ export class LessorRole {
         if (items.length > 0) {
           const { proof } = await provePoStBatch(items);
           await submitPoSt(this.chain, { period, replicas: items.map((i) => ({ dealId: i.r.dealId, replicaIndex: i.r.replicaIndex })), proof });
-          const start = this.chain.startTime + period * this.chain.params.periodLength;
+          const start = periodStart({ startTime: this.chain.startTime, periodLength: this.chain.params.periodLength }, period);
           this.stats.postSubmissions += 1;
           this.stats.replicasProven += items.length;
           this.stats.lastPoStLatencySeconds = Number((await this.chain.latestTimestamp()) - start);

@@ -38,6 +38,7 @@ import { physicalLengthOf } from "../files/volume-format.js";
 import { extractEntries, restoreFile, VolumeReader } from "../files/unpack.js";
 import { DealState, DownloadStage, ReplicaState } from "../chain/states.js";
 import { ceilDiv, connectToLessor, createNodeAndChain, GIB, RoleLoop, type RoleOptions } from "./common.js";
+import { periodStart } from "../chain/periods.js";
 
 /** How long one dial of a lessor's registered multiaddr may take. */
 const DIAL_TIMEOUT_MS = 5_000;
@@ -696,7 +697,7 @@ export class UserRole {
         files: files.length,
         bytes: files.reduce((a, e) => a + e.size, 0),
         endPeriod: Number(deal.endPeriod),
-        expiresAt: Number(this.chain.startTime + BigInt(deal.endPeriod) * this.chain.params.periodLength),
+        expiresAt: Number(periodStart({ startTime: this.chain.startTime, periodLength: this.chain.params.periodLength }, BigInt(deal.endPeriod))),
         dealState: DealState[dealState] ?? String(dealState),
         replicas,
       });

@@ -12,6 +12,7 @@ import { getLessorEndpoint, LessorUnreachableError } from "../chain/actions/getL
 import { connectToLessor, createNodeAndChain, logStepError, RoleLoop, type RoleOptions } from "./common.js";
 import { OnChainChallenger, type OpenOnChainChallenge } from "./onchain-challenger.js";
 import { TimedChallenger, type TimedChallengerOptions, type TimedOutcomeStatus } from "./timed-challenger.js";
+import { periodStart } from "../chain/periods.js";
 
 /** How long one dial of a lessor's registered multiaddr may take before a timed challenge (the answer has 1 s). */
 const TIMED_DIAL_TIMEOUT_MS = 2_000;
@@ -132,7 +133,7 @@ export class WatcherRole {
           const r = this.record(a.lessor as Address);
           r.proofs += Number(a.replicas);
           const block = await this.chain.publicClient.getBlock({ blockNumber: log.blockNumber! });
-          r.lastLatencySeconds = Number(block.timestamp - (this.chain.startTime + (a.period as bigint) * this.chain.params.periodLength));
+          r.lastLatencySeconds = Number(block.timestamp - periodStart({ startTime: this.chain.startTime, periodLength: this.chain.params.periodLength }, a.period as bigint));
           break;
         }
         case "ProofMissed": {

@@ -3,6 +3,7 @@ import { bytesToHex, toHex, type Hex } from "viem";
 import { challengeSeedOf } from "../../node/proofs/challenges.js";
 import type { MarketSystem } from "./market-fixture.js";
 import { dataTree, porepProof, postProof, sealFile, type SealedFile } from "./proofs.js";
+import { periodStart } from "../../node/chain/periods.js";
 
 type Wallet = MarketSystem["client"];
 
@@ -102,10 +103,9 @@ export async function porepSeedOf(system: MarketSystem, dealId: Hex, index: numb
 
 /** Moves chain time to `offset` seconds into `period` (mining one block there). */
 export async function goToPeriod(system: MarketSystem, period: bigint, offset = 1n): Promise<void> {
-  const start = await system.market.read.startTime();
-  const { periodLength } = await system.market.read.params();
+  const clock = { startTime: await system.market.read.startTime(), periodLength: (await system.market.read.params()).periodLength };
   const testClient = await system.viem.getTestClient();
-  await testClient.setNextBlockTimestamp({ timestamp: start + period * periodLength + offset });
+  await testClient.setNextBlockTimestamp({ timestamp: periodStart(clock, period) + offset });
   await testClient.mine({ blocks: 1 });
 }
 
