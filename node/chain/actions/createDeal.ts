@@ -34,7 +34,7 @@ export async function createDeal(ctx: MarketActionContext, params: CreateDealPar
     idempotencyKey: params.idempotencyKey,
   });
   const [created] = parseEventLogs({ abi: storageMarketAbi, eventName: "DealCreated", logs: receipt.logs });
-  if (!created) throw new MarketActionError("createDeal", "NoDealCreatedEvent", [hash], { reason: `createDeal ${hash} emitted no DealCreated event` });
+  if (!created) throw new MarketActionError("createDeal", "MissingEvent", [hash], { reason: `createDeal ${hash} emitted no DealCreated event` });
   const a = created.args;
   return { dealId: a.dealId, hash, startPeriod: Number(a.startPeriod), endPeriod: Number(a.endPeriod), pricePerPeriod: a.pricePerPeriod };
 }

@@ -1,5 +1,10 @@
 import type { Abi, Account, Address, Chain, Hash, PublicClient, TransactionReceipt, Transport, WalletClient } from "viem";
 import type { Logger } from "pino";
+import type { cofferTokenAbi } from "../abi/cofferToken.js";
+import type { downloadMarketAbi } from "../abi/downloadMarket.js";
+import type { lessorRegistryAbi } from "../abi/lessorRegistry.js";
+import type { marketVaultAbi } from "../abi/marketVault.js";
+import type { storageMarketAbi } from "../abi/storageMarket.js";
 import { CofferChainError, ContractRevertedError } from "../errors.js";
 import { sendContractTransaction, TransactionNotMinedError, type TransactionLedger } from "../transactions.js";
 
@@ -23,6 +28,19 @@ export interface MarketActionContext {
   serialize?: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
+/** Every custom error of Coffer's contracts, from their ABIs: a misspelt name does not compile. */
+export type ContractErrorName = Extract<
+  | (typeof storageMarketAbi)[number]
+  | (typeof downloadMarketAbi)[number]
+  | (typeof marketVaultAbi)[number]
+  | (typeof lessorRegistryAbi)[number]
+  | (typeof cofferTokenAbi)[number],
+  { type: "error" }
+>["name"];
+
+/** What refused a market call: a contract's custom error, or the transaction itself (reverted without one, never mined, failed to send, mined without the event it must emit). */
+export type MarketErrorName = ContractErrorName | "Reverted" | "NotMined" | "Failed" | "MissingEvent";
+
 /**
  * A market call the contract refused, named by its custom error (e.g. `MarketWrongPeriod`), or a call that
  * could not be mined. `cause` keeps the viem error.
@@ -31,7 +49,7 @@ export class MarketActionError extends CofferChainError {
   override name = "MarketActionError";
   constructor(
     readonly action: string,
-    readonly errorName: string,
+    readonly errorName: MarketErrorName,
     readonly args: readonly unknown[],
     options: { cause?: unknown; reason?: string } = {},
   ) {
@@ -68,7 +86,7 @@ export async function marketCall(
       return { hash: receipt.transactionHash, receipt };
     } catch (error) {
       if (error instanceof MarketActionError) throw error;
-      if (error instanceof ContractRevertedError) throw new MarketActionError(action, error.errorName, error.args, { cause: error });
+      if (error instanceof ContractRevertedError) throw new MarketActionError(action, error.errorName as ContractErrorName, error.args, { cause: error });
       if (error instanceof TransactionNotMinedError) throw new MarketActionError(action, "NotMined", error.hashes, { cause: error, reason: `${action} was not mined` });
       const short = (error as { shortMessage?: string }).shortMessage ?? (error as Error).message;
       throw new MarketActionError(action, "Failed", [], { cause: error, reason: `${action} failed: ${short}` });
@@ -78,6 +96,6 @@ export async function marketCall(
 }
 
 /** True when `error` is a MarketActionError for custom error `name`. */
-export function isMarketError(error: unknown, name: string): error is MarketActionError {
+export function isMarketError(error: unknown, name: MarketErrorName): error is MarketActionError {
   return error instanceof MarketActionError && error.errorName === name;
 }

@@ -21,6 +21,6 @@ export async function openDownload(ctx: MarketActionContext, params: OpenDownloa
     args: [params.dealId, BigInt(params.replicaIndex), params.price],
   });
   const [opened] = parseEventLogs({ abi: downloadMarketAbi, eventName: "DownloadOpened", logs: receipt.logs });
-  if (!opened) throw new MarketActionError("openDownload", "NoDownloadOpenedEvent", [hash], { reason: `openDownload ${hash} emitted no DownloadOpened event` });
+  if (!opened) throw new MarketActionError("openDownload", "MissingEvent", [hash], { reason: `openDownload ${hash} emitted no DownloadOpened event` });
   return { downloadId: opened.args.downloadId, lessor: opened.args.lessor, hash };
 }
