@@ -2,6 +2,7 @@ import type { Address, Hex } from "viem";
 import type { Logger } from "pino";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { answerChallenge } from "../chain/actions/answerChallenge.js";
+import { seedBlockUsable } from "../chain/actions/seedPeriod.js";
 import { MarketActionError, type MarketActionContext } from "../chain/actions/market-call.js";
 import type { MarketParameters } from "../chain/client.js";
 import { challengeSeedOf, proveChallengeAnswer, replicaId, toHex, type SegmentSource } from "../proofs/index.js";
@@ -103,9 +104,8 @@ export class OnChainChallengeAnswerer {
   private async answer(key: string, c: PendingChallenge, latest: bigint): Promise<void> {
     const { chain, logger } = this.options;
     const noticed = performance.now();
-    // The seed is the seed block's hash (§7.2), and the answer is simulated at the latest block's number: wait
-    // until a block past the seed block exists (the next poll) rather than send a refused answer.
-    if (latest <= c.seedBlock) return;
+    // The seed is the seed block's hash (§7.2): wait for the next poll rather than send a refused answer.
+    if (!seedBlockUsable(latest, c.seedBlock)) return;
     const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex), c.challenger] });
     if (onChain.openedBlock !== c.openedBlock || onChain.lessor.toLowerCase() !== chain.address.toLowerCase()) {
       this.pending.delete(key); // answered or settled already

@@ -60,6 +60,11 @@ export class OnChainChallenger {
 
   constructor(private readonly options: OnChainChallengerOptions) {}
 
+  /** This watcher's address: its challenges are the ones keyed by it (§7.2). */
+  private get challenger(): Address {
+    return this.options.chain.walletClient.account.address;
+  }
+
   /**
    * Loads the persisted open challenges. One closed while the watcher was down is classified when the event
    * follower, resuming from its persisted block (older than the closing: the follower's checkpoint only passes
@@ -102,7 +107,7 @@ export class OnChainChallenger {
     for (const log of closings) {
       if (!isAddressEqual(log.address, chain.addresses.market)) continue;
       // Each challenger has its own challenge of a replica (§7.2): another's closing is not ours.
-      if (!isAddressEqual(log.args.challenger, chain.walletClient.account.address)) continue;
+      if (!isAddressEqual(log.args.challenger, this.challenger)) continue;
       const k = key(log.args.dealId, Number(log.args.replicaIndex));
       const c = stillOpen.get(k);
       if (c === undefined || !loggedAfterOpening(log, c)) continue; // not ours, or it closed an earlier challenge
@@ -130,7 +135,7 @@ export class OnChainChallenger {
         if (this.observedTo === undefined || this.observedTo <= BigInt(c.deadlineBlock)) continue;
         const openedBlock = BigInt(c.openedBlock);
         try {
-          const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, challenger: chain.walletClient.account.address, openedBlock });
+          const result = await expireChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, challenger: this.challenger, openedBlock });
           done.push({ dealId: c.dealId, replicaIndex: c.replicaIndex, lessor: c.lessor, openedBlock, result: result.outcome, slashed: result.slashed, bounty: result.bounty });
           this.open.delete(k);
         } catch (error) {
@@ -138,7 +143,7 @@ export class OnChainChallenger {
           // Closed by someone else. Usually after the last observed block, and its event will tell how; but
           // a closing already behind the follower (state saved by an older watcher, say) never comes: one
           // read tells the two apart, and the logs classify the second (a rare path: reads are fine here).
-          const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex), chain.walletClient.account.address] });
+          const onChain = await chain.publicClient.readContract({ address: chain.addresses.market, abi: storageMarketAbi, functionName: "getChallenge", args: [c.dealId, BigInt(c.replicaIndex), this.challenger] });
           if (onChain.openedBlock === openedBlock) throw error;
           const settledBefore = await this.closingFromLogs(c, this.observedTo!);
           if (settledBefore) {
@@ -168,7 +173,7 @@ export class OnChainChallenger {
       .find(
         (log) =>
           key(log.args.dealId, Number(log.args.replicaIndex)) === key(c.dealId, c.replicaIndex) &&
-          isAddressEqual(log.args.challenger, chain.walletClient.account.address) &&
+          isAddressEqual(log.args.challenger, this.challenger) &&
           loggedAfterOpening(log, c),
       );
     return closing === undefined ? undefined : settledBy(closing, c);

@@ -18,6 +18,14 @@ export class PeriodSeedLostError extends CofferChainError {
   }
 }
 
+/**
+ * True once a transaction can use the seed fixed by `seedBlock`: a block past it exists. A transaction is
+ * simulated (eth_call) at the latest block's number, where blockhash(latest) is not readable yet.
+ */
+export function seedBlockUsable(latest: bigint, seedBlock: bigint): boolean {
+  return latest > seedBlock;
+}
+
 export interface SeedPeriodParameters {
   /** The current period. */
   period: bigint;
@@ -56,9 +64,7 @@ export async function seedPeriod(ctx: MarketActionContext, params: SeedPeriodPar
       if (BigInt(late) !== 0n) return late;
       throw new PeriodSeedLostError(period, seedBlock);
     }
-    // Past the seed block, not at it: a transaction is simulated (eth_call) at the latest block's number, where
-    // blockhash(latest) is not readable yet.
-    if (latest > seedBlock) {
+    if (seedBlockUsable(latest, seedBlock)) {
       const block = await ctx.publicClient.getBlock({ blockNumber: seedBlock });
       return toHex(periodSeedOf(block.hash, period));
     }
