@@ -34,7 +34,7 @@ export default defineConfig({
     path: solcjsPath,
     settings: {
       evmVersion: "prague",
-      optimizer: { enabled: true, runs: 10_000 },
+      optimizer: { enabled: true, runs: 1 },
       viaIR: true,
     },
   },

@@ -2,11 +2,12 @@
 pragma solidity ^0.8.30;
 
 /// @title IStorageMarket
-/// @notice Storage deals (docs/protocol.md §10): a client escrows the whole payment for `replicas` sealed copies
-/// of a file (commD, size) over `durationPeriods` proving periods; lessors fill replica slots with collateral
-/// locked from their registry stake, prove each replica once (PoRep, §5) and then every period (PoSt, §6),
-/// and are paid per proven period from the escrow. Anyone may report a missed period for a bounty; after
-/// `maxMisses` the replica fails and the slot reopens for repair by another lessor.
+/// @notice Storage deals proven in sectors (docs/protocol.md §10, §12): a client escrows the whole payment for
+/// `replicas` sealed copies of a file (commD, size) over `durationPeriods` proving periods. A lessor packs the
+/// slots it takes (pieces) into a sector it seals once (one replicaId, one commR, one PoRep), locking each
+/// piece's collateral, and proves all its sectors with one PoSt per period whose challenges fall on its
+/// bytes in proportion to size. A piece is paid, slashed for missed periods or failed when it is settled
+/// (settleReplica), from the lessor's proven periods: misses are derived from time, nobody reports them.
 /// Payments are pull payments in the MarketVault (approve the vault, not the market, for deposits).
 interface IStorageMarket {
     // ------------------------------------------------------------------ types
@@ -15,34 +16,36 @@ interface IStorageMarket {
     struct Params {
         /// Seconds per proving period.
         uint64 periodLength;
-        /// PoSt challenges per replica per period.
+        /// PoSt challenges per lessor per period, drawn over all its proving sectors in proportion to size;
+        /// also the segments an on-chain challenge opens in one piece.
         uint16 kPoSt;
-        /// PoRep challenges per replica.
+        /// PoRep challenges per sector.
         uint16 kPoRep;
         /// Sealing rounds r (§4.2).
         uint16 sealRounds;
-        /// Seconds a lessor has to answer its PoRep after filling.
+        /// Seconds a lessor has to answer a sector's PoRep after committing it.
         uint64 porepTimeout;
-        /// Missed periods after which a replica fails.
+        /// Missed periods after which a piece fails.
         uint16 maxMisses;
-        /// Share of a replica's collateral slashed per missed period and per expired PoRep, basis points.
+        /// Share of a piece's collateral slashed per missed period and for an expired PoRep, basis points.
         uint16 missSlashBps;
-        /// Share of each slash paid to whoever reported it, basis points.
+        /// Share of an expired challenge's slash paid to the challenger, basis points.
         uint16 bountyBps;
-        /// Share of a failed replica's remaining collateral kept as the slot's repair reward, basis points.
+        /// Share of a failed piece's remaining collateral kept as the slot's repair reward, basis points.
         uint16 repairBps;
-        /// Minimum collateral per GiB of replica (token units); a deal may ask for more.
+        /// Minimum collateral per GiB of piece (token units); a deal may ask for more.
         uint128 collateralPerGiB;
         /// Blocks a lessor has to answer an on-chain challenge, counted from the challenge's block (§7.2).
         uint16 challengeWindow;
         /// Tokens a challenger escrows per on-chain challenge: paid to the lessor if it answers in time,
         /// returned to the challenger otherwise.
         uint128 challengeBond;
-        /// Smallest replica, in 32-byte segments (docs/protocol.md §2.1): a smaller file is padded by its client.
+        /// Smallest deal, in 32-byte segments: a smaller file is padded by its client (§2.1).
         uint48 minSegments;
-        /// A deal of d periods needs at least revealFactor · kPoSt · d segments, so that the openings its PoSts
-        /// publish stay a small share of the replica (§2.1). Zero turns the rule off (tests of tiny replicas only).
-        uint16 revealFactor;
+        /// Smallest sector, log2 of its segments (§12.2).
+        uint8 minSectorLog;
+        /// Largest sector, log2 of its segments; maxSectorLog - minSectorLog < 16.
+        uint8 maxSectorLog;
     }
 
     enum DealState {
@@ -59,20 +62,33 @@ interface IStorageMarket {
     }
 
     enum ReplicaState {
-        /// Never filled, or reopened after an expired PoRep: any active lessor may fill it.
+        /// Never filled, or reopened after settlement of a failure: any active lessor may put it in a sector.
         Open,
-        /// Filled, PoRep pending and not late.
+        /// In a committed sector whose PoRep is pending and not late.
         Committed,
-        /// PoRep accepted; periods are proven until the deal ends.
+        /// Its sector is proving; the piece's periods are proven by its lessor's PoSts until the deal ends.
         Proving,
-        /// The lessor failed (max misses, or its PoRep is late and awaits expirePoRep); fillable for repair
-        /// once failed by misses.
+        /// Lost (sector PoRep late, maxMisses missed periods, sector dropped, challenge expired): settleReplica
+        /// settles it and reopens the slot for repair.
         Failed,
-        /// The deal ended while the replica was proving (collateral released or releasable).
+        /// The deal ended while the piece was proving (settled or settleable).
         Finished
     }
 
-    /// @notice A deal as stored (field order packs what a PoSt reads into one slot).
+    enum SectorState {
+        /// No such sector.
+        None,
+        /// Committed, PoRep pending and not late.
+        Committed,
+        /// PoRep accepted: in its lessor's proving set.
+        Proving,
+        /// PoRep late: its pieces failed.
+        Expired,
+        /// Given up by its lessor: out of the proving set; its pieces still running failed.
+        Dropped
+    }
+
+    /// @notice A deal as stored (field order packs what a proof reads into one slot).
     struct Deal {
         address client;
         uint8 replicas;
@@ -93,25 +109,49 @@ interface IStorageMarket {
         uint128 escrow;
     }
 
-    /// @notice One replica slot as stored.
+    /// @notice One replica slot as stored: a piece of a sector while filled.
     struct Replica {
         address lessor;
-        /// First period the current lessor must prove (set when its PoRep is accepted).
-        uint32 firstPeriod;
+        /// SlotStatus: open, filled, finished.
+        uint8 status;
+        /// On-chain challenges of this slot not yet answered, expired or voided (settlement waits for none).
+        uint16 openChallenges;
         /// Periods paid for this slot, across lessors.
         uint32 paidPeriods;
-        /// Periods the current lessor missed (reported).
-        uint16 misses;
-        uint8 status;
-        bytes32 commR;
+        /// The sector holding the piece (sha256(abi.encode(lessor, sectorNumber))).
+        bytes32 sector;
+        /// The piece's first segment in the sector (a multiple of 2^depth).
+        uint64 offset;
+        /// Block of the sector's commit (a challenge never reaches a later filling).
         uint64 fillBlock;
-        uint64 fillTime;
         /// Collateral still locked in the registry for the current lessor.
         uint128 collateralLeft;
-        /// Reward escrowed for the next lessor whose PoRep on this slot is accepted.
+        /// Reward escrowed for the next lessor that fills the slot and proves its sector.
         uint128 repairReward;
-        /// On-chain challenges of this slot not yet answered, expired or voided (finishReplica waits for none).
-        uint16 openChallenges;
+    }
+
+    /// @notice A sector as stored.
+    struct Sector {
+        address lessor;
+        /// log2 of its segments.
+        uint8 log2Segments;
+        /// SectorStatus (the public SectorState adds lateness).
+        uint8 status;
+        /// First period its pieces are proven (PoRep period + 1); zero before the PoRep.
+        uint32 firstPeriod;
+        /// Period it was dropped in (pieces running then failed at it).
+        uint32 dropPeriod;
+        /// Pieces not settled yet.
+        uint16 livePieces;
+        bytes32 commR;
+        /// Recomputed on commit from its pieces' commDs (§12.2).
+        bytes32 commD;
+        uint64 commitBlock;
+        uint64 commitTime;
+        /// Its position in the lessor's proving array of its size.
+        uint32 index;
+        /// Pieces committed into it.
+        uint16 pieces;
     }
 
     /// @notice An open on-chain challenge of one replica by one challenger (docs/protocol.md §7.2). Zero
@@ -123,8 +163,7 @@ interface IStorageMarket {
         uint64 openedBlock;
         /// The lessor challenged (the slot may change hands before the challenge is settled).
         address lessor;
-        /// The challenged filling of the slot (its fillBlock): a challenge never reaches a later filling,
-        /// even by the same lessor after the slot failed.
+        /// The challenged filling of the slot (its fillBlock).
         uint64 fillBlock;
         /// sha256(abi.encode(blockhash(openedBlock + 1), dealId, replicaIndex, challenger)): never stored, filled
         /// in by getChallenge once block openedBlock + 1 exists (zero before).
@@ -144,23 +183,33 @@ interface IStorageMarket {
         uint128 pricePerPeriod,
         uint128 collateral
     );
-    event DealToppedUp(bytes32 indexed dealId, address indexed payer, uint32 extraPeriods, uint256 amount, uint32 endPeriod);
     event DealCancelled(bytes32 indexed dealId, uint256 refund);
     event DealRefunded(bytes32 indexed dealId, address indexed client, uint256 amount);
-    event ReplicaFilled(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, bytes32 commR, uint256 collateral);
-    event PoRepAccepted(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint32 firstPeriod, uint256 repairReward);
-    event PoRepExpired(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 slashed, uint256 bounty, address reporter);
+    event SectorCommitted(
+        bytes32 indexed sector, address indexed lessor, uint256 sectorNumber, uint8 log2Segments, bytes32 commR, bytes32 commD, uint256 pieces
+    );
+    event ReplicaFilled(
+        bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, bytes32 indexed sector, uint64 offset, uint256 collateral
+    );
+    event PoRepAccepted(bytes32 indexed sector, address indexed lessor, uint32 firstPeriod);
+    event SectorDropped(bytes32 indexed sector, address indexed lessor, uint32 period, uint256 livePieces);
     /// @notice The first seedPeriod() call of `period` fixed its seed block: seed = H(abi(blockhash(seedBlock), period)).
     event PeriodSeedRequested(uint256 indexed period, uint256 seedBlock);
     event PeriodSeeded(uint256 indexed period, bytes32 seed);
-    /// @notice One replica proven for `period` (one per replica in a submission).
-    event PoStAccepted(bytes32 indexed dealId, uint256 replicaIndex, uint256 period);
-    /// @notice A submission: `replicas` proven by `lessor` for `period`, `payment` credited.
-    event PoStSubmitted(address indexed lessor, uint256 indexed period, uint256 replicas, uint256 payment);
-    event ProofMissed(
-        bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 period, uint256 slashed, uint256 bounty, address reporter
+    /// @notice `lessor` proved `period` for its `sectors` proving sectors (`bytesProven` bytes) in one submission.
+    event PoStSubmitted(address indexed lessor, uint256 indexed period, uint256 sectors, uint256 bytesProven);
+    /// @notice A piece's lessor was paid and its collateral settled. `failed`: the slot reopened for repair.
+    event ReplicaSettled(
+        bytes32 indexed dealId,
+        uint256 replicaIndex,
+        address indexed lessor,
+        uint256 provenPeriods,
+        uint256 missedPeriods,
+        uint256 payment,
+        uint256 slashed,
+        uint256 released,
+        bool failed
     );
-    event ReplicaFailed(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 slashed, uint256 repairReward);
     event ReplicaChallenged(
         bytes32 indexed dealId,
         uint256 replicaIndex,
@@ -171,13 +220,12 @@ interface IStorageMarket {
         uint256 bond
     );
     event ChallengeAnswered(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, address indexed challenger, uint256 bond);
-    /// @notice The lessor did not answer in time: its replica failed, `slashed` = its whole remaining collateral.
+    /// @notice The lessor did not answer in time: the piece failed and was settled, `bounty` to the challenger.
     event ChallengeExpired(
         bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, address indexed challenger, uint256 slashed, uint256 bounty
     );
     /// @notice The challenged lessor lost the slot otherwise before answering; the bond went back.
     event ChallengeVoided(bytes32 indexed dealId, uint256 replicaIndex, address indexed challenger, uint256 bond);
-    event ReplicaFinished(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 collateralReleased);
 
     // ------------------------------------------------------------------ errors
 
@@ -190,7 +238,7 @@ interface IStorageMarket {
     /// @param size Asked size in bytes (1..2^50).
     error MarketInvalidSize(uint256 size);
     /// @param size Asked size in bytes.
-    /// @param minimumSize Smallest size for this duration (§2.1): pad the file to it.
+    /// @param minimumSize Smallest deal (minSegments · 32): pad the file to it.
     error MarketDealTooSmall(uint256 size, uint256 minimumSize);
     /// @param periods Asked duration or extension in periods.
     error MarketInvalidDuration(uint256 periods);
@@ -222,7 +270,7 @@ interface IStorageMarket {
     error MarketInvalidReplicaIndex(bytes32 dealId, uint256 replicaIndex, uint256 replicas);
     /// @param dealId The deal.
     /// @param replicaIndex The slot.
-    /// @param state Its state (neither Open nor Failed).
+    /// @param state Its state (not Open: a Failed slot is settled first, settleReplica).
     error MarketReplicaNotOpen(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
     /// @param lessor Not an active registry lessor.
     error MarketLessorNotActive(address lessor);
@@ -231,29 +279,44 @@ interface IStorageMarket {
     /// @param heldIndex That replica's slot.
     error MarketLessorAlreadyHoldsReplica(bytes32 dealId, address lessor, uint256 heldIndex);
     /// @param dealId The deal.
-    /// @param lessor Lost a replica of this deal before (misses or an expired challenge): never again a slot of it.
+    /// @param lessor Lost a replica of this deal before (misses, a drop or an expired challenge): never again a slot of it.
     error MarketLessorFailedDeal(bytes32 dealId, address lessor);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param state Its state (not Committed).
-    error MarketReplicaNotCommitted(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param readyBlock First block that can answer (fillBlock + 2).
-    error MarketPoRepSeedNotReady(bytes32 dealId, uint256 replicaIndex, uint256 readyBlock);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param deadline fillTime + porepTimeout.
+    /// @param log2Segments Asked sector size, outside [minSectorLog, maxSectorLog].
+    error MarketInvalidSectorSize(uint256 log2Segments);
+    /// @param sector Committed already (a lessor's sector numbers are used once).
+    error MarketSectorExists(bytes32 sector);
+    /// @param dealCount dealIds.length.
+    /// @param indexCount replicaIndexes.length.
+    error MarketPieceListMismatch(uint256 dealCount, uint256 indexCount);
+    /// @param position The piece larger than the one before it (pieces go in non-increasing size).
+    error MarketPiecesOutOfOrder(uint256 position);
+    /// @param needed Segments the pieces take.
+    /// @param capacity The sector's segments.
+    error MarketSectorOverfull(uint256 needed, uint256 capacity);
+    /// @param sector No such sector.
+    error MarketUnknownSector(bytes32 sector);
+    /// @param sector The sector.
+    /// @param caller Not its lessor.
+    error MarketNotSectorLessor(bytes32 sector, address caller);
+    /// @param sector The sector.
+    /// @param state Its state (not what the call needs).
+    error MarketSectorWrongState(bytes32 sector, SectorState state);
+    /// @param sector The sector.
+    /// @param readyBlock First block that can answer (commitBlock + 2).
+    error MarketPoRepSeedNotReady(bytes32 sector, uint256 readyBlock);
+    /// @param sector The sector.
+    /// @param deadline commitTime + porepTimeout.
     /// @param lastBlock Last block that could answer.
-    error MarketPoRepLate(bytes32 dealId, uint256 replicaIndex, uint256 deadline, uint256 lastBlock);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    error MarketInvalidPoRep(bytes32 dealId, uint256 replicaIndex);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param deadline fillTime + porepTimeout.
-    /// @param lastBlock Last block that could answer.
-    error MarketPoRepNotExpired(bytes32 dealId, uint256 replicaIndex, uint256 deadline, uint256 lastBlock);
+    error MarketPoRepLate(bytes32 sector, uint256 deadline, uint256 lastBlock);
+    /// @param sector The sector whose PoRep failed.
+    error MarketInvalidPoRep(bytes32 sector);
+    /// @param lessor The lessor: its proving set changes only before the current period's seed is readable or
+    /// after it proved the period (§12.4), so nobody remaps challenges it has seen.
+    /// @param period The current period.
+    error MarketProvingSetLocked(address lessor, uint256 period);
+    /// @param lessor The lessor.
+    /// @param log2Segments A size it already proves 65,535 sectors of.
+    error MarketTooManySectors(address lessor, uint256 log2Segments);
     /// @param period Asked period.
     /// @param currentPeriod Now.
     error MarketWrongPeriod(uint256 period, uint256 currentPeriod);
@@ -261,52 +324,29 @@ interface IStorageMarket {
     /// @param readyBlock First block in which its seed can be used; zero: nobody called seedPeriod() yet.
     error MarketPeriodNotSeeded(uint256 period, uint256 readyBlock);
     /// @param period The period: nobody stored its seed while blockhash(seedBlock) was readable, so it can no
-    /// longer be proven (its replicas miss it).
+    /// longer be proven (its pieces miss it).
     /// @param seedBlock The block whose hash was the seed.
     error MarketPeriodSeedLost(uint256 period, uint256 seedBlock);
-    /// @param period The period of an empty submission.
-    error MarketEmptyPoSt(uint256 period);
-    /// @param dealCount dealIds.length.
-    /// @param indexCount replicaIndexes.length.
-    error MarketPoStBatchMismatch(uint256 dealCount, uint256 indexCount);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param caller Not the slot's lessor.
-    error MarketNotReplicaLessor(bytes32 dealId, uint256 replicaIndex, address caller);
+    /// @param lessor Has no proving sector.
+    error MarketNothingToProve(address lessor);
+    /// @param lessor The lessor.
+    /// @param period Proven already.
+    error MarketPeriodAlreadyProven(address lessor, uint256 period);
+    /// @param lessor The lessor.
+    /// @param period The period.
+    /// @param challenge The first challenge whose opening failed.
+    error MarketInvalidPoSt(address lessor, uint256 period, uint256 challenge);
+    /// @param used Words the challenges needed.
+    /// @param length Words sent.
+    error MarketPoStLengthMismatch(uint256 used, uint256 length);
     /// @param dealId The deal.
     /// @param replicaIndex The slot.
     /// @param state Its state (not Proving).
     error MarketReplicaNotProving(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
     /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param period Outside [firstPeriod, endPeriod).
-    error MarketPeriodNotDue(bytes32 dealId, uint256 replicaIndex, uint256 period);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param period Proven already.
-    error MarketPeriodAlreadyProven(bytes32 dealId, uint256 replicaIndex, uint256 period);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot whose openings failed.
-    error MarketInvalidPoSt(bytes32 dealId, uint256 replicaIndex);
-    /// @param used Words the submission's replicas needed.
-    /// @param length Words sent.
-    error MarketPoStLengthMismatch(uint256 used, uint256 length);
-    /// @param period Not closed yet.
-    /// @param currentPeriod Now.
-    error MarketPeriodNotClosed(uint256 period, uint256 currentPeriod);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param period Reported already.
-    error MarketMissAlreadyMarked(bytes32 dealId, uint256 replicaIndex, uint256 period);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param period The period: its misses could be reported only until the end of period + 1 (§10.4).
-    /// @param currentPeriod Now.
-    error MarketMissReportClosed(bytes32 dealId, uint256 replicaIndex, uint256 period, uint256 currentPeriod);
-    /// @param dealId The deal.
-    /// @param replicaIndex The slot.
-    /// @param finishPeriod First period it can be finished in.
-    error MarketReplicaNotFinishable(bytes32 dealId, uint256 replicaIndex, uint256 finishPeriod);
+    /// @param replicaIndex The slot: still proving a running deal, or not filled.
+    /// @param state Its state.
+    error MarketReplicaNotSettleable(bytes32 dealId, uint256 replicaIndex, ReplicaState state);
     /// @param dealId The deal.
     /// @param replicaIndex The slot.
     /// @param openChallenges Challenges of it still open (answer, expire or void them first).
@@ -344,9 +384,7 @@ interface IStorageMarket {
 
     /// @notice Creates a deal and escrows `replicas * durationPeriods * pricePerPeriod` from the caller, where
     /// pricePerPeriod = ceil(size * pricePerGiBPerPeriod / 2^30). The deal runs from the next period for
-    /// `durationPeriods` periods. dealId = sha256(abi.encode(caller, nonce)). The replica must have at least
-    /// max(minSegments, revealFactor · kPoSt · durationPeriods) segments (minimumSize): a client pads a smaller
-    /// file with zero bytes and keeps its own length.
+    /// `durationPeriods` periods. dealId = sha256(abi.encode(caller, nonce)). At least minSegments segments.
     /// @param collateralPerReplica What each lessor must lock; at least ceil(size * collateralPerGiB / 2^30).
     function createDeal(
         bytes32 commD,
@@ -357,34 +395,38 @@ interface IStorageMarket {
         uint128 collateralPerReplica
     ) external returns (bytes32 dealId);
 
-    /// @notice Extends a deal by `extraPeriods`, escrowing their full price from the caller; only while no slot
-    /// was ever filled (a lessor is never bound beyond the end it accepted: renew with a new deal instead).
-    function topUp(bytes32 dealId, uint32 extraPeriods) external;
-
     /// @notice The client cancels a deal no replica was ever filled for; the whole escrow is refunded. Refused once
     /// the escrow went back by claimRefund (the two are the only client payouts of an escrow, and exclusive).
     function cancelDeal(bytes32 dealId) external;
 
-    /// @notice After the deal ends: credits the client the escrow not paid to lessors (unfilled, lost or
-    /// missed periods) plus unclaimed repair rewards. Anyone may call, once; refused for a cancelled deal.
-    /// A replica that fails after the deal's last fillable period escrows no repair reward (its share goes to
-    /// the client at once), so nothing is escrowed for the deal after this.
+    /// @notice After the deal ends: settles every filled slot, then credits the client the escrow not paid to
+    /// lessors (unfilled, lost or missed periods) plus unclaimed repair rewards. Anyone may call, once.
     function claimRefund(bytes32 dealId) external returns (uint256 amount);
 
-    // ------------------------------------------------------------------ replicas
+    // ------------------------------------------------------------------ sectors and PoRep
 
-    /// @notice The caller (an active lessor holding no other replica of this deal) takes an Open or Failed
-    /// slot with sealed root `commR`, locking the deal's collateral from its registry stake. The PoRep seed is
-    /// blockhash(this block + 1).
-    function fillReplica(bytes32 dealId, uint256 replicaIndex, bytes32 commR) external;
+    /// @notice The caller (an active lessor) commits sector sha256(abi.encode(caller, sectorNumber)) of
+    /// 2^log2Segments segments, sealed to `commR`, holding the pieces (dealIds[i], uint8(replicaIndexes[i])) in
+    /// non-increasing size, each at the next offset (aligned to its size); the rest is zeros. The sector's commD
+    /// is recomputed from the pieces' commDs (§12.2). Each slot must be Open and refillable; each piece's
+    /// collateral is locked. No pieces: a capacity sector (§12.3). The PoRep seed is blockhash(this block + 1).
+    function commitSector(
+        uint256 sectorNumber,
+        uint8 log2Segments,
+        bytes32 commR,
+        bytes32[] calldata dealIds,
+        bytes calldata replicaIndexes
+    ) external returns (bytes32 sector);
 
-    /// @notice Answers the PoRep challenges (docs/protocol.md §5; layout in ProofVerifier.verifyPoRep).
-    /// From block fillBlock + 2, until fillTime + porepTimeout and block fillBlock + 256.
-    function answerPoRep(bytes32 dealId, uint256 replicaIndex, bytes32[] calldata proof) external;
+    /// @notice Answers the sector's PoRep (docs/protocol.md §5; layout in ProofVerifier.verifyPoRep), from block
+    /// commitBlock + 2 until commitTime + porepTimeout and block commitBlock + 256, while the lessor's proving
+    /// set may change (§12.4). The sector joins the lessor's proving set; its pieces prove from the next period.
+    function answerPoRep(bytes32 sector, bytes32[] calldata proof) external;
 
-    /// @notice Anyone expires a late PoRep: a missSlashBps share of the collateral is slashed (bounty to the
-    /// caller, rest to the client), the rest unlocked, and the slot reopens.
-    function expirePoRep(bytes32 dealId, uint256 replicaIndex) external;
+    /// @notice The lessor gives a proving sector up (while its proving set may change): it leaves the proving
+    /// set; its pieces whose deals still run fail at this period (settleReplica slashes them in full). A
+    /// sector without running pieces (capacity, or all ended) is dropped without penalty.
+    function dropSector(bytes32 sector) external;
 
     // ------------------------------------------------------------------ proving periods
 
@@ -393,44 +435,33 @@ interface IStorageMarket {
     /// seed = sha256(abi.encode(blockhash(seedBlock), period)) and returns it. submitPoSt stores it as well.
     function seedPeriod() external returns (bytes32 seed);
 
-    /// @notice Proves many replicas of the caller for the current `period` in one transaction. Replica r is
-    /// (dealIds[r], uint8(replicaIndexes[r])); `proof` concatenates, replica after replica, its kPoSt openings
-    /// (segment + depth siblings each). Each proven replica's period price moves from the deal escrow to
-    /// the caller's withdrawable balance.
-    function submitPoSt(uint256 period, bytes32[] calldata dealIds, bytes calldata replicaIndexes, bytes32[] calldata proof)
-        external;
+    /// @notice Proves every proving sector of the caller for the current `period` in one transaction: for
+    /// j < kPoSt, `proof` holds the opening (segment + log2 siblings) of challenge j as postChallenges locates it.
+    function submitPoSt(uint256 period, bytes32[] calldata proof) external;
 
-    /// @notice Anyone reports a closed period the replica's lessor did not prove, during the period after it (a
-    /// miss of period p is reportable while p < currentPeriod <= p + 1): a missSlashBps share of the
-    /// collateral is slashed (bountyBps of it to the caller, the rest to the client). At maxMisses the replica
-    /// fails: the remaining collateral is slashed (repairBps to the slot's repair reward, the rest to the client).
-    function markProofMissing(bytes32 dealId, uint256 replicaIndex, uint256 period) external;
+    /// @notice Settles a filled slot (anyone): once its deal ended, or once it failed (sector PoRep late,
+    /// maxMisses unproven periods, sector dropped). Pays the lessor its proven periods, slashes missSlashBps of
+    /// the collateral per missed period (to the client) and, on failure, everything left (repairBps of it to
+    /// the slot's repair reward while the slot can be refilled, the rest to the client), releases the rest and
+    /// reopens a failed slot. Refused while a challenge of the slot is open.
+    function settleReplica(bytes32 dealId, uint256 replicaIndex) external;
 
     // ------------------------------------------------------------------ on-chain challenges (§7.2)
 
     /// @notice Anyone challenges a Proving replica: its seed is fixed by the next block's hash, and its lessor must
-    /// open kPoSt stratified segments of the sealed replica (ProofVerifier.verifyChallenge) from block
+    /// open kPoSt stratified segments of the piece in its sealed sector (ProofVerifier.verifyChallenge) from block
     /// `block.number + 2` to `block.number + 1 + challengeWindow`. The caller escrows challengeBond in the vault.
-    /// One open challenge per (replica, challenger): a challenger never blocks another. The window is short
-    /// enough that re-sealing (generation) or fetching and sealing (outsourcing) cannot finish in it for replicas
-    /// above the size in §7.2.
     function challengeReplica(bytes32 dealId, uint256 replicaIndex) external;
 
-    /// @notice Answers `challenger`'s open challenge (anyone may send it; the lessor is the one credited): `proof`
-    /// holds, for j < kPoSt, the opening of S[i_j] (segment + depth siblings), i_j = ProofMath.spotChallenge(seed,
-    /// replicaId, j, kPoSt, n). The bond is credited to the lessor.
+    /// @notice Answers `challenger`'s open challenge: for j < kPoSt the opening of sector segment
+    /// offset + ProofMath.spotChallenge(seed, sector, j, kPoSt, segments) (segment + log2 siblings). The bond is
+    /// credited to the lessor.
     function answerChallenge(bytes32 dealId, uint256 replicaIndex, address challenger, bytes32[] calldata proof) external;
 
-    /// @notice Settles an unanswered challenge after its window: the replica fails and the lessor's whole
-    /// remaining collateral is slashed (bountyBps to the challenger, repairBps to the slot's repair reward, the
-    /// rest to the client); the bond returns to the challenger. If the challenged lessor no longer holds the
-    /// replica as Proving (it failed or was replaced), the challenge is voided at any time and the bond returned.
+    /// @notice Settles an unanswered challenge after its window: the piece fails and is settled at once, its
+    /// whole remaining collateral slashed (bountyBps to the challenger); the bond returns to the challenger. If
+    /// the challenged lessor no longer holds the piece as Proving, the challenge is voided and the bond returned.
     function expireChallenge(bytes32 dealId, uint256 replicaIndex, address challenger) external;
-
-    /// @notice From the period after the deal's last one, releases a proving replica's remaining collateral.
-    /// Anyone may call.
-    /// Refused while a challenge of the slot is open.
-    function finishReplica(bytes32 dealId, uint256 replicaIndex) external;
 
     // ------------------------------------------------------------------ views
 
@@ -441,20 +472,21 @@ interface IStorageMarket {
     function periodSeed(uint256 period) external view returns (bytes32);
     /// @notice The block whose hash seeds `period` (zero until seedPeriod() is first called in it).
     function periodSeedBlock(uint256 period) external view returns (uint256);
-    /// @notice Smallest deal size in bytes for a deal of `durationPeriods` (§2.1).
-    function minimumSize(uint256 durationPeriods) external view returns (uint256);
     function getDeal(bytes32 dealId) external view returns (Deal memory);
     function getReplica(bytes32 dealId, uint256 replicaIndex) external view returns (Replica memory);
     function dealState(bytes32 dealId) external view returns (DealState);
     function replicaState(bytes32 dealId, uint256 replicaIndex) external view returns (ReplicaState);
-    /// @notice replicaId (docs/protocol.md §4.1) of the slot's current lessor.
-    function replicaIdOf(bytes32 dealId, uint256 replicaIndex) external view returns (bytes32);
-    /// @notice The PoRep seed blockhash(fillBlock + 1), zero while not available.
-    function porepSeed(bytes32 dealId, uint256 replicaIndex) external view returns (bytes32);
-    function isPeriodProven(bytes32 dealId, uint256 replicaIndex, uint256 period) external view returns (bool);
-    function isPeriodMarkedMissed(bytes32 dealId, uint256 replicaIndex, uint256 period) external view returns (bool);
-    /// @notice What claimRefund would credit now (zero before the end).
-    function refundable(bytes32 dealId) external view returns (uint256);
+    function getSector(bytes32 sector) external view returns (Sector memory);
+    function sectorState(bytes32 sector) external view returns (SectorState);
+    /// @notice The PoRep seed blockhash(commitBlock + 1), zero while not available.
+    function porepSeed(bytes32 sector) external view returns (bytes32);
+    /// @notice The lessor's proving sectors of each size: count of 2^(minSectorLog + c) sectors at bits 16c..16c+15.
+    function provingCounts(address lessor) external view returns (uint256);
+    /// @notice Bytes in the lessor's proving sectors while it proved the current or the previous period, else 0.
+    function provenCapacityOf(address lessor) external view returns (uint256);
+    /// @notice The lessor's `index`-th proving sector of 2^log2Segments segments.
+    function provingSectorAt(address lessor, uint8 log2Segments, uint256 index) external view returns (bytes32);
+    function isPeriodProven(address lessor, uint256 period) external view returns (bool);
     /// @notice Lessor of a replica currently in the Proving state, zero otherwise (used by the download market).
     function servingLessor(bytes32 dealId, uint256 replicaIndex) external view returns (address);
     /// @notice `challenger`'s open challenge of the replica (zero challenger when none), with its seed once readable.

@@ -7,6 +7,9 @@ import {Sha256Merkle} from "./Sha256Merkle.sol";
 /// @notice Layout, replica identity, sealing relation and challenge derivation of docs/protocol.md §2, §4–§6.
 /// Every function here has a TypeScript twin in node/proofs/ that must compute the same value.
 library ProofMath {
+    /// @param remainder What is left of the draw past every proving sector (never: the draw is mod their total).
+    error ProofMathDrawBeyondProvingSet(uint256 remainder);
+
     uint256 internal constant SEGMENT_SIZE = 32;
     /// @dev Sealing back-edge window, in segments (docs/protocol.md §4.2).
     uint256 internal constant SEAL_WINDOW = 8192;
@@ -25,9 +28,9 @@ library ProofMath {
         while ((uint256(1) << depth) < segments) ++depth;
     }
 
-    /// @notice replicaId = H(abi(lessor, dealId, replicaIndex)).
-    function replicaId(address lessor, bytes32 dealId, uint256 replicaIndex) internal pure returns (bytes32) {
-        return sha256(abi.encode(lessor, dealId, replicaIndex));
+    /// @notice A sector's id and replicaId: H(abi(lessor, sectorNumber)) (§12.2).
+    function sectorId(address lessor, uint256 sectorNumber) internal pure returns (bytes32) {
+        return sha256(abi.encode(lessor, sectorNumber));
     }
 
     /// @notice PoRep challenge j: u256(H(abi(seed, replicaId, commR, j))) mod n.
@@ -39,13 +42,31 @@ library ProofMath {
         return uint256(sha256(abi.encode(seed, replica, commR, j))) % segments;
     }
 
-    /// @notice PoSt challenge j of a period: u256(H(abi(periodSeed, replicaId, j))) mod n.
-    function postChallenge(bytes32 periodSeed, bytes32 replica, uint256 j, uint256 segments)
+    /// @notice A lessor's PoSt challenge j of a period, as a draw over its `total` proving segments (§12.4):
+    /// u256(H(abi(periodSeed, lessor, j))) mod total.
+    function postDraw(bytes32 periodSeed, address lessor, uint256 j, uint256 total) internal pure returns (uint256) {
+        return uint256(sha256(abi.encode(periodSeed, lessor, j))) % total;
+    }
+
+    /// @notice Where draw `x` falls in a lessor's proving sectors, given `counts` (16 bits per size class c =
+    /// log2Segments - minSectorLog): sizes from the largest down, each size's sectors in their array order.
+    /// @return log2Segments The hit sector's size.
+    /// @return index Its position in the lessor's array of that size.
+    /// @return offset The challenged segment in it.
+    function postLocate(uint256 counts, uint256 minSectorLog, uint256 x)
         internal
         pure
-        returns (uint256)
+        returns (uint256 log2Segments, uint256 index, uint256 offset)
     {
-        return uint256(sha256(abi.encode(periodSeed, replica, j))) % segments;
+        for (uint256 k = 16; k > 0; --k) {
+            uint256 n = (counts >> ((k - 1) * 16)) & 0xffff;
+            if (n == 0) continue;
+            log2Segments = minSectorLog + k - 1;
+            uint256 span = n << log2Segments;
+            if (x < span) return (log2Segments, x >> log2Segments, x & ((uint256(1) << log2Segments) - 1));
+            x -= span;
+        }
+        revert ProofMathDrawBeyondProvingSet(x);
     }
 
     /// @notice On-chain challenge j of k (docs/protocol.md §7.2), stratified so that challenge j falls in

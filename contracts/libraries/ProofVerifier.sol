@@ -5,55 +5,39 @@ import {ProofMath} from "./ProofMath.sol";
 import {Sha256Merkle} from "./Sha256Merkle.sol";
 
 /// @title ProofVerifier
-/// @notice On-chain verification of PoSt and PoRep answers (docs/protocol.md §5, §6). Proofs are flat
+/// @notice On-chain verification of PoRep and challenge answers (docs/protocol.md §5, §7.2; a lessor's PoSt is
+/// verified opening by opening in StorageMarket.submitPoSt, §12.4). Proofs are flat
 /// `bytes32[]` of openings: each opening is a segment followed by `depth` siblings, bottom-up.
 /// The functions return false (never revert) on a wrong or truncated proof so the caller picks the error.
 library ProofVerifier {
-    /// @notice Verifies the kPoSt openings of one replica for one period, read from proof[start...].
-    /// Layout: for j in [0, k): S[i_j], then depth siblings, with i_j = ProofMath.postChallenge(seed, replica, j, n).
-    /// @return ok Whether every opening proves its challenged segment against `commR`.
-    /// @return next The index just past this replica's openings.
-    function verifyPoSt(
-        bytes32 commR,
-        bytes32 periodSeed,
-        bytes32 replica,
-        uint256 segments,
-        uint256 depth,
-        uint256 k,
-        bytes32[] calldata proof,
-        uint256 start
-    ) internal view returns (bool ok, uint256 next) {
-        uint256 stride = depth + 1;
-        next = start + k * stride;
-        if (proof.length < next) return (false, next);
-        for (uint256 j; j < k; ++j) {
-            uint256 index = ProofMath.postChallenge(periodSeed, replica, j, segments);
-            if (!Sha256Merkle.verifyOpening(commR, index, proof, start + j * stride, depth)) return (false, next);
-        }
-        return (true, next);
+    /// @notice One piece of a sector, challenged on-chain (§7.2, §12.5).
+    struct PieceClaim {
+        /// The sector's sealed root.
+        bytes32 commR;
+        bytes32 seed;
+        /// The sector's id (its replicaId).
+        bytes32 sector;
+        /// The piece's first segment in the sector.
+        uint256 offset;
+        /// The piece's data segments (the deal's).
+        uint256 segments;
+        /// The sector's depth (log2 of its segments).
+        uint256 depth;
+        uint256 k;
     }
 
-    /// @notice Verifies the answer to an on-chain challenge: for j < k, the opening of S[i_j] with
-    /// i_j = ProofMath.spotChallenge(seed, replica, j, k, n). The proof must be exactly k openings.
-    function verifyChallenge(
-        bytes32 commR,
-        bytes32 seed,
-        bytes32 replica,
-        uint256 segments,
-        uint256 depth,
-        uint256 k,
-        bytes32[] calldata proof
-    ) internal view returns (bool) {
-        uint256 stride = depth + 1;
-        if (proof.length != k * stride) return false;
-        for (uint256 j; j < k; ++j) {
-            uint256 index = ProofMath.spotChallenge(seed, replica, j, k, segments);
-            if (!Sha256Merkle.verifyOpening(commR, index, proof, j * stride, depth)) return false;
+    /// @notice Verifies the answer to an on-chain challenge of a piece: for j < k, the opening of sector segment
+    /// offset + ProofMath.spotChallenge(seed, sector, j, k, segments). The proof must be exactly k openings.
+    function verifyChallenge(PieceClaim memory claim, bytes32[] calldata proof) internal view returns (bool) {
+        uint256 stride = claim.depth + 1;
+        if (proof.length != claim.k * stride) return false;
+        for (uint256 j; j < claim.k; ++j) {
+            uint256 index = claim.offset + ProofMath.spotChallenge(claim.seed, claim.sector, j, claim.k, claim.segments);
+            if (!Sha256Merkle.verifyOpening(claim.commR, index, proof, j * stride, claim.depth)) return false;
         }
         return true;
     }
 
-    /// @notice What a PoRep answer is checked against.
     struct PoRepClaim {
         bytes32 commR;
         bytes32 commD;

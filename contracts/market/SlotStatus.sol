@@ -2,17 +2,21 @@
 pragma solidity ^0.8.30;
 
 /// @title SlotStatus
-/// @notice What a replica slot records (IStorageMarket.Replica.status). The public ReplicaState is derived
-/// from it plus block time (a late PoRep or an ended deal changes the state without a transaction).
+/// @notice What a replica slot and a sector record (IStorageMarket.Replica.status, Sector.status). The public
+/// ReplicaState and SectorState are derived from them, the lessor's proven periods and block time (a late
+/// PoRep, missed periods or an ended deal change the state without a transaction).
 library SlotStatus {
-    /// Never filled, or reopened after an expired PoRep.
+    /// Slot: never filled, or reopened by the settlement of a failure.
     uint8 internal constant OPEN = 0;
-    /// Filled; PoRep pending.
+    /// Slot: a piece of a sector.
+    uint8 internal constant FILLED = 1;
+    /// Slot: settled after its deal ended.
+    uint8 internal constant FINISHED = 2;
+
+    /// Sector: committed, PoRep pending (late once porepTimeout or 256 blocks passed).
     uint8 internal constant COMMITTED = 1;
-    /// PoRep accepted.
+    /// Sector: PoRep accepted, in the lessor's proving set.
     uint8 internal constant PROVING = 2;
-    /// The lessor failed by misses; open for repair.
-    uint8 internal constant FAILED = 3;
-    /// Collateral released after the deal ended.
-    uint8 internal constant FINISHED = 4;
+    /// Sector: dropped by its lessor.
+    uint8 internal constant DROPPED = 3;
 }

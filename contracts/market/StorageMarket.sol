@@ -9,14 +9,17 @@ import {IStorageMarket} from "../interfaces/IStorageMarket.sol";
 import {DelayedSeed} from "../libraries/DelayedSeed.sol";
 import {ProofMath} from "../libraries/ProofMath.sol";
 import {ProofVerifier} from "../libraries/ProofVerifier.sol";
-import {PeriodBits} from "./PeriodBits.sol";
+import {SectorTree} from "../libraries/SectorTree.sol";
+import {Sha256Merkle} from "../libraries/Sha256Merkle.sol";
+import {LessorPeriods} from "./LessorPeriods.sol";
 import {SlotStatus} from "./SlotStatus.sol";
 
 /// @title StorageMarket
-/// @notice Deals, replica slots, PoRep, PoSt periods, missed-proof slashing and repair (IStorageMarket,
-/// docs/protocol.md §5, §6, §10). Tokens live in the MarketVault; collateral stays in the lessor registry.
+/// @notice Deals, replica slots as pieces of sectors, sector PoRep, one PoSt per lessor per period, settlement
+/// and repair (IStorageMarket, docs/protocol.md §5, §6, §10, §12). Tokens live in the MarketVault; collateral
+/// stays in the lessor registry.
 contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
-    using PeriodBits for mapping(uint256 => uint256);
+    using LessorPeriods for mapping(uint256 => uint256);
 
     uint256 private constant GIB = 1 << 30;
     uint256 private constant BPS = 10_000;
@@ -25,14 +28,36 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     uint256 private constant MAX_REPLICAS = 10;
     /// @dev blockhash() only reaches this many blocks back.
     uint256 private constant BLOCKHASH_WINDOW = DelayedSeed.HORIZON;
-    /// @dev A miss of period p is reportable until the end of period p + MISS_REPORT_PERIODS (§10.4); the
-    /// replica is finishable from then on, so its last period's misses are reportable too.
-    uint256 private constant MISS_REPORT_PERIODS = 1;
+    /// @dev Sector sizes a lessor's proving counts word holds: 16 counts of 16 bits.
+    uint256 private constant SIZE_CLASSES = 16;
+    uint256 private constant COUNT_MASK = 0xffff;
 
     /// @dev A period's seed: its seed block (fixed by the first seedPeriod() of the period), then the seed.
     struct PeriodSeed {
         uint64 seedBlock;
         bytes32 seed;
+    }
+
+    /// @dev An expired challenge whose piece is settled once the slot's other challenges are closed.
+    struct ChallengeFailure {
+        address challenger;
+        /// The period the piece failed in, plus one (zero: none).
+        uint64 periodPlusOne;
+    }
+
+    /// @dev What settling a filled slot now would do (one computation for settleReplica, the views and refunds).
+    struct Settlement {
+        bool due;
+        bool failed;
+        /// Failed by an expired PoRep: only missSlashBps slashed, the lessor may fill the deal again.
+        bool expired;
+        uint256 proven;
+        uint256 missed;
+        uint256 payment;
+        uint256 slashed;
+        uint256 repair;
+        uint256 released;
+        ReplicaState state;
     }
 
     ILessorRegistry private immutable _registry;
@@ -51,17 +76,25 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     uint256 private immutable _challengeWindow;
     uint256 private immutable _challengeBond;
     uint256 private immutable _minSegments;
-    uint256 private immutable _revealFactor;
+    uint256 private immutable _minSectorLog;
+    uint256 private immutable _maxSectorLog;
 
     mapping(bytes32 dealId => Deal) private _deals;
     mapping(bytes32 dealId => mapping(uint256 replicaIndex => Replica)) private _replicas;
-    /// @dev Two bits per (replica slot, period): proven, missed. See PeriodBits.
-    mapping(bytes32 dealId => mapping(uint256 key => uint256)) private _periodBits;
+    mapping(bytes32 sector => Sector) private _sectors;
+    /// @dev Dense arrays of a lessor's proving sectors per size (swap-and-pop on drop: never iterated).
+    mapping(address lessor => mapping(uint256 log2Segments => bytes32[])) private _proving;
+    /// @dev Count of proving sectors per size class (log2Segments - minSectorLog), 16 bits each.
+    mapping(address lessor => uint256) private _counts;
+    /// @dev One bit per (lessor, period): proven. See LessorPeriods.
+    mapping(address lessor => mapping(uint256 word => uint256)) private _proven;
     mapping(uint256 period => PeriodSeed) private _seeds;
     mapping(address client => uint256) private _nonces;
     mapping(bytes32 dealId => mapping(uint256 replicaIndex => mapping(address challenger => Challenge))) private _challenges;
-    /// @dev Lessors that lost a replica of the deal (misses, expired challenge): they never fill a slot of it again.
+    /// @dev Lessors that lost a replica of the deal (misses, drop, expired challenge): they never fill a slot of it again.
     mapping(bytes32 dealId => mapping(address lessor => bool)) private _failedLessors;
+    /// @dev Set when an on-chain challenge of the slot's current filling expired while others were open.
+    mapping(bytes32 dealId => mapping(uint256 replicaIndex => ChallengeFailure)) private _challengeFailures;
 
     constructor(ILessorRegistry registry_, IMarketVault vault_, Params memory p) {
         if (p.periodLength == 0) revert MarketInvalidParameter("periodLength");
@@ -78,6 +111,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         // The answer's last block must still read blockhash(openedBlock + 1).
         if (p.challengeWindow == 0 || p.challengeWindow > BLOCKHASH_WINDOW) revert MarketInvalidParameter("challengeWindow");
         if (p.minSegments == 0) revert MarketInvalidParameter("minSegments");
+        if (p.minSectorLog > p.maxSectorLog || p.maxSectorLog > 45) revert MarketInvalidParameter("maxSectorLog");
+        if (p.maxSectorLog - p.minSectorLog >= SIZE_CLASSES) revert MarketInvalidParameter("minSectorLog");
         if (vault_.token() != address(registry_.stakeToken())) revert MarketInvalidParameter("vault");
         _registry = registry_;
         _vault = vault_;
@@ -95,7 +130,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         _challengeWindow = p.challengeWindow;
         _challengeBond = p.challengeBond;
         _minSegments = p.minSegments;
-        _revealFactor = p.revealFactor;
+        _minSectorLog = p.minSectorLog;
+        _maxSectorLog = p.maxSectorLog;
     }
 
     // ================================================================== deals
@@ -123,8 +159,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (escrow > type(uint128).max) revert MarketInvalidPrice(pricePerGiBPerPeriod);
 
         uint256 segments = ProofMath.segmentCount(size);
-        uint256 minSegments = _minSegmentsFor(durationPeriods);
-        if (segments < minSegments) revert MarketDealTooSmall(size, minSegments * 32);
+        if (segments < _minSegments) revert MarketDealTooSmall(size, _minSegments * 32);
         dealId = sha256(abi.encode(msg.sender, _nonces[msg.sender]++));
         Deal storage deal = _deals[dealId];
         deal.client = msg.sender;
@@ -139,40 +174,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         deal.collateral = collateralPerReplica;
         deal.escrow = uint128(escrow);
         emit DealCreated(
-            dealId,
-            msg.sender,
-            commD,
-            size,
-            replicas,
-            uint32(startPeriod),
-            uint32(endPeriod),
-            uint128(pricePerPeriod),
-            collateralPerReplica
+            dealId, msg.sender, commD, size, replicas, uint32(startPeriod), uint32(endPeriod), uint128(pricePerPeriod), collateralPerReplica
         );
         _vault.deposit(msg.sender, escrow);
-    }
-
-    /// @inheritdoc IStorageMarket
-    function topUp(bytes32 dealId, uint32 extraPeriods) external nonReentrant {
-        Deal storage deal = _existingDeal(dealId);
-        if (deal.cancelled) revert MarketDealCancelled(dealId);
-        // A lessor agreed to the deal's end when it filled: extending would bind it (and its collateral) to
-        // periods it never accepted. A running deal is renewed with a new deal instead.
-        if (deal.everFilled) revert MarketDealAlreadyFilled(dealId);
-        uint256 current = currentPeriod();
-        if (current >= deal.endPeriod) revert MarketDealEnded(dealId, deal.endPeriod, current);
-        uint256 endPeriod = uint256(deal.endPeriod) + extraPeriods;
-        if (extraPeriods == 0 || endPeriod > type(uint32).max) revert MarketInvalidDuration(extraPeriods);
-        // A longer deal publishes more openings: the replica must still be large enough (§2.1).
-        uint256 minSegments = _minSegmentsFor(endPeriod - deal.startPeriod);
-        if (deal.segments < minSegments) revert MarketDealTooSmall(deal.size, minSegments * 32);
-        uint256 amount = uint256(deal.pricePerPeriod) * deal.replicas * extraPeriods;
-        uint256 escrow = deal.escrow + amount;
-        if (escrow > type(uint128).max) revert MarketInvalidDuration(extraPeriods);
-        deal.endPeriod = uint32(endPeriod);
-        deal.escrow = uint128(escrow);
-        emit DealToppedUp(dealId, msg.sender, extraPeriods, amount, uint32(endPeriod));
-        _vault.deposit(msg.sender, amount);
     }
 
     /// @inheritdoc IStorageMarket
@@ -195,106 +199,128 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         uint256 current = currentPeriod();
         if (current < deal.endPeriod) revert MarketDealNotEnded(dealId, deal.endPeriod, current);
         _markRefunded(dealId, deal);
-        amount = _unspentView(dealId, deal);
-        _clearRepairRewards(dealId, deal.replicas);
+        uint256 replicas = deal.replicas;
+        uint256 paidPeriods;
+        uint256 rewards;
+        // Bounded: replicas <= 10. After the end every filled slot is settleable (or has a challenge open).
+        for (uint256 j; j < replicas; ++j) {
+            Replica storage replica = _replicas[dealId][j];
+            if (replica.status == SlotStatus.FILLED) _settle(dealId, deal, j, replica, false, address(0));
+            paidPeriods += replica.paidPeriods;
+            rewards += replica.repairReward;
+            if (replica.repairReward > 0) replica.repairReward = 0;
+        }
+        amount = deal.escrow - paidPeriods * deal.pricePerPeriod + rewards;
         emit DealRefunded(dealId, deal.client, amount);
         if (amount > 0) _vault.credit(deal.client, amount);
     }
 
-    // ================================================================== replicas and PoRep
+    // ================================================================== sectors and PoRep
 
     /// @inheritdoc IStorageMarket
-    function fillReplica(bytes32 dealId, uint256 replicaIndex, bytes32 commR) external nonReentrant {
-        Deal storage deal = _existingDeal(dealId);
-        if (deal.cancelled) revert MarketDealCancelled(dealId);
-        uint256 current = currentPeriod();
-        if (!_refillable(deal, current)) revert MarketDealEnded(dealId, deal.endPeriod, current);
-        uint256 replicas = deal.replicas;
-        if (replicaIndex >= replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, replicas);
-        Replica storage replica = _replicas[dealId][replicaIndex];
-        uint8 status = replica.status;
-        if (status != SlotStatus.OPEN && status != SlotStatus.FAILED) {
-            revert MarketReplicaNotOpen(dealId, replicaIndex, _replicaState(deal, replica, current));
-        }
+    function commitSector(
+        uint256 sectorNumber,
+        uint8 log2Segments,
+        bytes32 commR,
+        bytes32[] calldata dealIds,
+        bytes calldata replicaIndexes
+    ) external nonReentrant returns (bytes32 sectorId) {
         if (!_registry.isActiveLessor(msg.sender)) revert MarketLessorNotActive(msg.sender);
-        // A lessor never earns a repair reward carved from its own slash (§10.4).
-        if (_failedLessors[dealId][msg.sender]) revert MarketLessorFailedDeal(dealId, msg.sender);
-        // Sybil rule (§4.1): one identity holds at most one live replica of a deal. Bounded: replicas <= 10.
-        for (uint256 j; j < replicas; ++j) {
-            Replica storage other = _replicas[dealId][j];
-            if (
-                other.lessor == msg.sender && (other.status == SlotStatus.COMMITTED || other.status == SlotStatus.PROVING)
-            ) revert MarketLessorAlreadyHoldsReplica(dealId, msg.sender, j);
+        if (log2Segments < _minSectorLog || log2Segments > _maxSectorLog) revert MarketInvalidSectorSize(log2Segments);
+        uint256 count = dealIds.length;
+        if (count != replicaIndexes.length) revert MarketPieceListMismatch(count, replicaIndexes.length);
+        sectorId = ProofMath.sectorId(msg.sender, sectorNumber);
+        Sector storage sector = _sectors[sectorId];
+        if (sector.lessor != address(0)) revert MarketSectorExists(sectorId);
+
+        uint256 capacity = uint256(1) << log2Segments;
+        SectorTree.Fold memory fold = SectorTree.start(log2Segments);
+        uint256 current = currentPeriod();
+        uint256 lastDepth = log2Segments;
+        uint256 collateral;
+        for (uint256 i; i < count; ++i) {
+            bytes32 dealId = dealIds[i];
+            Deal storage deal = _existingDeal(dealId);
+            uint256 depth = deal.depth;
+            if (depth > lastDepth) revert MarketPiecesOutOfOrder(i);
+            uint256 offset = fold.cursor;
+            if (offset + (uint256(1) << depth) > capacity) revert MarketSectorOverfull(offset + (uint256(1) << depth), capacity);
+            collateral += _fill(dealId, deal, uint8(replicaIndexes[i]), sectorId, offset, current);
+            SectorTree.push(fold, deal.commD, depth);
+            fold.cursor = offset + (uint256(1) << depth);
+            lastDepth = depth;
         }
-        uint128 collateral = deal.collateral;
-        replica.lessor = msg.sender;
-        replica.firstPeriod = 0;
-        replica.misses = 0;
-        replica.status = SlotStatus.COMMITTED;
-        replica.commR = commR;
-        replica.fillBlock = uint64(block.number);
-        replica.fillTime = uint64(block.timestamp);
-        replica.collateralLeft = collateral;
-        deal.everFilled = true;
-        emit ReplicaFilled(dealId, replicaIndex, msg.sender, commR, collateral);
+        bytes32 commD = SectorTree.finish(fold, log2Segments);
+        sector.lessor = msg.sender;
+        sector.log2Segments = log2Segments;
+        sector.status = SlotStatus.COMMITTED;
+        sector.livePieces = uint16(count);
+        sector.pieces = uint16(count);
+        sector.commR = commR;
+        sector.commD = commD;
+        sector.commitBlock = uint64(block.number);
+        sector.commitTime = uint64(block.timestamp);
+        emit SectorCommitted(sectorId, msg.sender, sectorNumber, log2Segments, commR, commD, count);
         if (collateral > 0) _registry.lockStake(msg.sender, collateral);
     }
 
     /// @inheritdoc IStorageMarket
-    function answerPoRep(bytes32 dealId, uint256 replicaIndex, bytes32[] calldata proof) external nonReentrant {
-        Deal storage deal = _existingDeal(dealId);
-        Replica storage replica = _committedReplica(dealId, deal, replicaIndex);
-        uint256 fillBlock = replica.fillBlock;
-        if (block.number < fillBlock + 2) revert MarketPoRepSeedNotReady(dealId, replicaIndex, fillBlock + 2);
-        uint256 deadline = replica.fillTime + _porepTimeout;
-        if (block.timestamp > deadline || block.number > fillBlock + BLOCKHASH_WINDOW) {
-            revert MarketPoRepLate(dealId, replicaIndex, deadline, fillBlock + BLOCKHASH_WINDOW);
-        }
-        address lessor = replica.lessor;
+    function answerPoRep(bytes32 sectorId, bytes32[] calldata proof) external nonReentrant {
+        Sector storage sector = _ownSector(sectorId);
+        SectorState state = _sectorState(sector);
+        if (state != SectorState.Committed) revert MarketSectorWrongState(sectorId, state);
+        uint256 commitBlock = sector.commitBlock;
+        if (block.number < commitBlock + 2) revert MarketPoRepSeedNotReady(sectorId, commitBlock + 2);
+        uint256 current = currentPeriod();
+        _requireSetUnlocked(msg.sender, current);
+        uint256 log2Segments = sector.log2Segments;
         ProofVerifier.PoRepClaim memory claim = ProofVerifier.PoRepClaim({
-            commR: replica.commR,
-            commD: deal.commD,
-            seed: blockhash(fillBlock + 1),
-            replica: ProofMath.replicaId(lessor, dealId, replicaIndex),
-            segments: deal.segments,
-            depth: deal.depth,
+            commR: sector.commR,
+            commD: sector.commD,
+            seed: blockhash(commitBlock + 1),
+            replica: sectorId,
+            segments: uint256(1) << log2Segments,
+            depth: log2Segments,
             challenges: _kPoRep,
             sealRounds: _sealRounds
         });
-        if (!ProofVerifier.verifyPoRep(claim, proof)) revert MarketInvalidPoRep(dealId, replicaIndex);
+        if (!ProofVerifier.verifyPoRep(claim, proof)) revert MarketInvalidPoRep(sectorId);
 
-        uint256 firstPeriod = Math.max(deal.startPeriod, currentPeriod() + 1);
-        uint256 reward = replica.repairReward;
-        replica.status = SlotStatus.PROVING;
-        replica.firstPeriod = uint32(firstPeriod);
-        replica.repairReward = 0;
-        emit PoRepAccepted(dealId, replicaIndex, lessor, uint32(firstPeriod), reward);
-        if (reward > 0) _vault.credit(lessor, reward);
+        uint256 shift = (log2Segments - _minSectorLog) * 16;
+        uint256 counts = _counts[msg.sender];
+        uint256 index = (counts >> shift) & COUNT_MASK;
+        if (index == COUNT_MASK) revert MarketTooManySectors(msg.sender, log2Segments);
+        _proving[msg.sender][log2Segments].push(sectorId);
+        _counts[msg.sender] = counts + (uint256(1) << shift);
+        sector.status = SlotStatus.PROVING;
+        sector.index = uint32(index);
+        sector.firstPeriod = uint32(current + 1);
+        emit PoRepAccepted(sectorId, msg.sender, uint32(current + 1));
     }
 
     /// @inheritdoc IStorageMarket
-    function expirePoRep(bytes32 dealId, uint256 replicaIndex) external nonReentrant {
-        Deal storage deal = _existingDeal(dealId);
-        Replica storage replica = _committedReplica(dealId, deal, replicaIndex);
-        uint256 deadline = replica.fillTime + _porepTimeout;
-        uint256 lastBlock = replica.fillBlock + BLOCKHASH_WINDOW;
-        if (block.timestamp <= deadline && block.number <= lastBlock) {
-            revert MarketPoRepNotExpired(dealId, replicaIndex, deadline, lastBlock);
+    function dropSector(bytes32 sectorId) external nonReentrant {
+        Sector storage sector = _ownSector(sectorId);
+        if (sector.status != SlotStatus.PROVING) revert MarketSectorWrongState(sectorId, _sectorState(sector));
+        uint256 current = currentPeriod();
+        _requireSetUnlocked(msg.sender, current);
+        uint256 log2Segments = sector.log2Segments;
+        bytes32[] storage list = _proving[msg.sender][log2Segments];
+        uint256 index = sector.index;
+        uint256 last = list.length - 1;
+        if (index != last) {
+            bytes32 moved = list[last];
+            list[index] = moved;
+            _sectors[moved].index = uint32(index);
         }
-        address lessor = replica.lessor;
-        uint256 left = replica.collateralLeft;
-        uint256 slashed = Math.min(left, deal.collateral * _missSlashBps / BPS);
-        uint256 bounty = slashed * _bountyBps / BPS;
-        replica.lessor = address(0);
-        replica.status = SlotStatus.OPEN;
-        replica.commR = bytes32(0);
-        replica.collateralLeft = 0;
-        emit PoRepExpired(dealId, replicaIndex, lessor, slashed, bounty, msg.sender);
-        _slash(lessor, slashed, msg.sender, bounty, deal.client, 0);
-        // slashed <= left (min above).
+        list.pop();
+        // The sector was counted when it joined.
         unchecked {
-            if (left - slashed > 0) _registry.unlockStake(lessor, left - slashed);
+            _counts[msg.sender] -= uint256(1) << ((log2Segments - _minSectorLog) * 16);
         }
+        sector.status = SlotStatus.DROPPED;
+        sector.dropPeriod = uint32(current);
+        emit SectorDropped(sectorId, msg.sender, uint32(current), sector.livePieces);
     }
 
     // ================================================================== proving periods
@@ -321,68 +347,39 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IStorageMarket
-    function submitPoSt(uint256 period, bytes32[] calldata dealIds, bytes calldata replicaIndexes, bytes32[] calldata proof)
-        external
-        nonReentrant
-    {
+    function submitPoSt(uint256 period, bytes32[] calldata proof) external nonReentrant {
         uint256 current = currentPeriod();
         if (period != current) revert MarketWrongPeriod(period, current);
         bytes32 seed = _seedForProof(period);
-        uint256 count = dealIds.length;
-        if (count != replicaIndexes.length) revert MarketPoStBatchMismatch(count, replicaIndexes.length);
-        if (count == 0) revert MarketEmptyPoSt(period);
-
+        uint256 counts = _counts[msg.sender];
+        if (counts == 0) revert MarketNothingToProve(msg.sender);
+        if (!_proven[msg.sender].set(period)) revert MarketPeriodAlreadyProven(msg.sender, period);
+        (uint256 total, uint256 sectors) = _totals(counts);
         uint256 cursor;
-        uint256 payment;
-        for (uint256 r; r < count; ++r) {
-            uint256 price;
-            (cursor, price) = _provePeriod(dealIds[r], uint8(replicaIndexes[r]), period, seed, proof, cursor);
-            payment += price;
+        for (uint256 j; j < _kPoSt; ++j) {
+            (uint256 log2Segments, uint256 index, uint256 offset) =
+                ProofMath.postLocate(counts, _minSectorLog, ProofMath.postDraw(seed, msg.sender, j, total));
+            uint256 next = cursor + log2Segments + 1;
+            if (proof.length < next) revert MarketPoStLengthMismatch(next, proof.length);
+            bytes32 commR = _sectors[_proving[msg.sender][log2Segments][index]].commR;
+            if (!Sha256Merkle.verifyOpening(commR, offset, proof, cursor, log2Segments)) {
+                revert MarketInvalidPoSt(msg.sender, period, j);
+            }
+            cursor = next;
         }
         if (cursor != proof.length) revert MarketPoStLengthMismatch(cursor, proof.length);
-        emit PoStSubmitted(msg.sender, period, count, payment);
-        _vault.credit(msg.sender, payment);
+        emit PoStSubmitted(msg.sender, period, sectors, total * 32);
     }
 
     /// @inheritdoc IStorageMarket
-    function markProofMissing(bytes32 dealId, uint256 replicaIndex, uint256 period) external nonReentrant {
+    function settleReplica(bytes32 dealId, uint256 replicaIndex) external nonReentrant {
         Deal storage deal = _existingDeal(dealId);
         if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
         Replica storage replica = _replicas[dealId][replicaIndex];
-        uint256 current = currentPeriod();
-        if (replica.status != SlotStatus.PROVING) {
-            revert MarketReplicaNotProving(dealId, replicaIndex, _replicaState(deal, replica, current));
+        if (replica.status != SlotStatus.FILLED) {
+            revert MarketReplicaNotSettleable(dealId, replicaIndex, _replicaState(dealId, deal, replicaIndex, replica));
         }
-        if (period >= current) revert MarketPeriodNotClosed(period, current);
-        if (period < replica.firstPeriod || period >= deal.endPeriod) revert MarketPeriodNotDue(dealId, replicaIndex, period);
-        // Bounded: a lessor's liability for a period ends, and a watcher cannot save up misses to fail a
-        // replica long after the fact.
-        if (current > period + MISS_REPORT_PERIODS) revert MarketMissReportClosed(dealId, replicaIndex, period, current);
-        mapping(uint256 => uint256) storage bits = _periodBits[dealId];
-        (bool proven, bool missed) = bits.get(replicaIndex, period);
-        if (proven) revert MarketPeriodAlreadyProven(dealId, replicaIndex, period);
-        if (missed) revert MarketMissAlreadyMarked(dealId, replicaIndex, period);
-        bits.setMissed(replicaIndex, period);
-
-        address lessor = replica.lessor;
-        uint256 misses = replica.misses + 1;
-        uint256 left = replica.collateralLeft;
-        uint256 slashed = Math.min(left, deal.collateral * _missSlashBps / BPS);
-        uint256 bounty = slashed * _bountyBps / BPS;
-        // slashed <= left (min above).
-        unchecked {
-            left -= slashed;
-        }
-        replica.misses = uint16(misses);
-        emit ProofMissed(dealId, replicaIndex, lessor, period, slashed, bounty, msg.sender);
-        uint256 repair;
-        if (misses >= _maxMisses) {
-            repair = _failReplica(dealId, deal, replicaIndex, replica, left, current);
-            slashed += left;
-        } else {
-            replica.collateralLeft = uint128(left);
-        }
-        _slash(lessor, slashed, msg.sender, bounty, deal.client, repair);
+        _settle(dealId, deal, replicaIndex, replica, false, address(0));
     }
 
     // ================================================================== on-chain challenges (§7.2)
@@ -392,7 +389,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         Deal storage deal = _existingDeal(dealId);
         if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
         Replica storage replica = _replicas[dealId][replicaIndex];
-        ReplicaState state = _replicaState(deal, replica, currentPeriod());
+        ReplicaState state = _replicaState(dealId, deal, replicaIndex, replica);
         if (state != ReplicaState.Proving) revert MarketReplicaNotProving(dealId, replicaIndex, state);
         Challenge storage challenge = _challenges[dealId][replicaIndex][msg.sender];
         if (challenge.challenger != address(0)) {
@@ -418,20 +415,24 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     {
         Challenge storage challenge = _openChallenge(dealId, replicaIndex, challenger);
         address lessor = challenge.lessor;
+        Deal storage deal = _deals[dealId];
         Replica storage replica = _replicas[dealId][replicaIndex];
-        if (!_holds(replica, challenge)) revert MarketChallengeVoid(dealId, replicaIndex, lessor);
+        if (!_holds(dealId, deal, replicaIndex, replica, challenge)) revert MarketChallengeVoid(dealId, replicaIndex, lessor);
         uint256 openedBlock = challenge.openedBlock;
         if (block.number < openedBlock + 2) revert MarketChallengeSeedNotReady(dealId, replicaIndex, openedBlock + 2);
         uint256 deadline = _challengeDeadline(openedBlock);
         if (block.number > deadline) revert MarketChallengeLate(dealId, replicaIndex, deadline);
-        Deal storage deal = _deals[dealId];
+        Sector storage sector = _sectors[replica.sector];
         bool ok = ProofVerifier.verifyChallenge(
-            replica.commR,
-            _challengeSeed(openedBlock, dealId, replicaIndex, challenger),
-            ProofMath.replicaId(lessor, dealId, replicaIndex),
-            deal.segments,
-            deal.depth,
-            _kPoSt,
+            ProofVerifier.PieceClaim({
+                commR: sector.commR,
+                seed: _challengeSeed(openedBlock, dealId, replicaIndex, challenger),
+                sector: replica.sector,
+                offset: replica.offset,
+                segments: deal.segments,
+                depth: sector.log2Segments,
+                k: _kPoSt
+            }),
             proof
         );
         if (!ok) revert MarketInvalidChallengeAnswer(dealId, replicaIndex);
@@ -445,44 +446,25 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         Challenge storage challenge = _openChallenge(dealId, replicaIndex, challenger);
         address lessor = challenge.lessor;
         uint256 deadline = _challengeDeadline(challenge.openedBlock);
+        Deal storage deal = _deals[dealId];
         Replica storage replica = _replicas[dealId][replicaIndex];
-        bool held = _holds(replica, challenge);
+        bool held = _holds(dealId, deal, replicaIndex, replica, challenge);
         if (held && block.number <= deadline) revert MarketChallengeNotExpired(dealId, replicaIndex, deadline);
         _closeChallenge(dealId, replicaIndex, challenger, replica);
         uint256 bond = _challengeBond;
         if (!held) {
             emit ChallengeVoided(dealId, replicaIndex, challenger, bond);
+        } else if (replica.openChallenges != 0) {
+            // Others' challenges of the same filling are still open (they are void now, see _holds): the
+            // failure is recorded and settled once they are closed, with this challenger's bounty.
+            _challengeFailures[dealId][replicaIndex] = ChallengeFailure(challenger, uint64(currentPeriod() + 1));
+            emit ChallengeExpired(dealId, replicaIndex, lessor, challenger, 0, 0);
         } else {
-            // The lessor could not open its own sealed replica in time: the replica fails outright.
-            Deal storage deal = _deals[dealId];
-            uint256 slashed = replica.collateralLeft;
-            uint256 bounty = slashed * _bountyBps / BPS;
+            // The lessor could not open its own sealed piece in time: the piece fails outright.
+            (uint256 slashed, uint256 bounty) = _settle(dealId, deal, replicaIndex, replica, true, challenger);
             emit ChallengeExpired(dealId, replicaIndex, lessor, challenger, slashed, bounty);
-            uint256 repair = _failReplica(dealId, deal, replicaIndex, replica, slashed, currentPeriod());
-            _slash(lessor, slashed, challenger, bounty, deal.client, repair);
         }
         if (bond > 0) _vault.credit(challenger, bond);
-    }
-
-    /// @inheritdoc IStorageMarket
-    function finishReplica(bytes32 dealId, uint256 replicaIndex) external nonReentrant {
-        Deal storage deal = _existingDeal(dealId);
-        if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
-        Replica storage replica = _replicas[dealId][replicaIndex];
-        uint256 current = currentPeriod();
-        if (replica.status != SlotStatus.PROVING) {
-            revert MarketReplicaNotProving(dealId, replicaIndex, _replicaState(deal, replica, current));
-        }
-        // The report window of the last period's misses (§10.4) must close first.
-        uint256 finishPeriod = uint256(deal.endPeriod) + MISS_REPORT_PERIODS;
-        if (current < finishPeriod) revert MarketReplicaNotFinishable(dealId, replicaIndex, finishPeriod);
-        if (replica.openChallenges != 0) revert MarketChallengesOpen(dealId, replicaIndex, replica.openChallenges);
-        address lessor = replica.lessor;
-        uint256 amount = replica.collateralLeft;
-        replica.status = SlotStatus.FINISHED;
-        replica.collateralLeft = 0;
-        emit ReplicaFinished(dealId, replicaIndex, lessor, amount);
-        if (amount > 0) _registry.unlockStake(lessor, amount);
     }
 
     // ================================================================== views
@@ -502,7 +484,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             challengeWindow: uint16(_challengeWindow),
             challengeBond: uint128(_challengeBond),
             minSegments: uint48(_minSegments),
-            revealFactor: uint16(_revealFactor)
+            minSectorLog: uint8(_minSectorLog),
+            maxSectorLog: uint8(_maxSectorLog)
         });
     }
 
@@ -514,7 +497,7 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         return (block.timestamp - _startTime) / _periodLength;
     }
 
-    function periodSeed(uint256 period) external view returns (bytes32) {
+    function periodSeed(uint256 period) public view returns (bytes32) {
         PeriodSeed storage entry = _seeds[period];
         if (entry.seed != bytes32(0)) return entry.seed;
         bytes32 hash = DelayedSeed.hashOf(entry.seedBlock);
@@ -523,10 +506,6 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
 
     function periodSeedBlock(uint256 period) external view returns (uint256) {
         return _seeds[period].seedBlock;
-    }
-
-    function minimumSize(uint256 durationPeriods) external view returns (uint256) {
-        return _minSegmentsFor(durationPeriods) * 32;
     }
 
     function getDeal(bytes32 dealId) external view returns (Deal memory) {
@@ -545,8 +524,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         bool proving;
         // Bounded: replicas <= 10.
         for (uint256 j; j < deal.replicas; ++j) {
-            uint8 status = _replicas[dealId][j].status;
-            if (status == SlotStatus.PROVING || status == SlotStatus.FINISHED) {
+            ReplicaState state = _replicaState(dealId, deal, j, _replicas[dealId][j]);
+            if (state == ReplicaState.Proving || state == ReplicaState.Finished) {
                 proving = true;
                 break;
             }
@@ -558,36 +537,48 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     function replicaState(bytes32 dealId, uint256 replicaIndex) external view returns (ReplicaState) {
         Deal storage deal = _existingDeal(dealId);
         if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
-        return _replicaState(deal, _replicas[dealId][replicaIndex], currentPeriod());
+        return _replicaState(dealId, deal, replicaIndex, _replicas[dealId][replicaIndex]);
     }
 
-    function replicaIdOf(bytes32 dealId, uint256 replicaIndex) external view returns (bytes32) {
-        return ProofMath.replicaId(_replicas[dealId][replicaIndex].lessor, dealId, replicaIndex);
+    function getSector(bytes32 sectorId) external view returns (Sector memory) {
+        return _sectors[sectorId];
     }
 
-    function porepSeed(bytes32 dealId, uint256 replicaIndex) external view returns (bytes32) {
-        Replica storage replica = _replicas[dealId][replicaIndex];
-        if (replica.status != SlotStatus.COMMITTED) return bytes32(0);
-        return blockhash(uint256(replica.fillBlock) + 1);
+    function sectorState(bytes32 sectorId) external view returns (SectorState) {
+        return _sectorState(_sectors[sectorId]);
     }
 
-    function isPeriodProven(bytes32 dealId, uint256 replicaIndex, uint256 period) external view returns (bool proven) {
-        (proven,) = _periodBits[dealId].get(replicaIndex, period);
+    function porepSeed(bytes32 sectorId) external view returns (bytes32) {
+        Sector storage sector = _sectors[sectorId];
+        if (_sectorState(sector) != SectorState.Committed) return bytes32(0);
+        return blockhash(uint256(sector.commitBlock) + 1);
     }
 
-    function isPeriodMarkedMissed(bytes32 dealId, uint256 replicaIndex, uint256 period) external view returns (bool missed) {
-        (, missed) = _periodBits[dealId].get(replicaIndex, period);
+    function provingCounts(address lessor) external view returns (uint256) {
+        return _counts[lessor];
     }
 
-    function refundable(bytes32 dealId) external view returns (uint256) {
-        Deal storage deal = _existingDeal(dealId);
-        if (deal.cancelled || deal.refunded || currentPeriod() < deal.endPeriod) return 0;
-        return _unspentView(dealId, deal);
+    function provenCapacityOf(address lessor) external view returns (uint256) {
+        uint256 current = currentPeriod();
+        bool recent = _proven[lessor].isSet(current) || (current > 0 && _proven[lessor].isSet(current - 1));
+        if (!recent) return 0;
+        (uint256 total,) = _totals(_counts[lessor]);
+        return total * 32;
+    }
+
+    function provingSectorAt(address lessor, uint8 log2Segments, uint256 index) external view returns (bytes32) {
+        return _proving[lessor][log2Segments][index];
+    }
+
+    function isPeriodProven(address lessor, uint256 period) external view returns (bool) {
+        return _proven[lessor].isSet(period);
     }
 
     function servingLessor(bytes32 dealId, uint256 replicaIndex) external view returns (address) {
+        Deal storage deal = _deals[dealId];
         Replica storage replica = _replicas[dealId][replicaIndex];
-        if (replica.status != SlotStatus.PROVING || currentPeriod() >= _deals[dealId].endPeriod) return address(0);
+        if (replica.status != SlotStatus.FILLED) return address(0);
+        if (_replicaState(dealId, deal, replicaIndex, replica) != ReplicaState.Proving) return address(0);
         return replica.lessor;
     }
 
@@ -610,23 +601,211 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         return address(_registry);
     }
 
-    // ================================================================== internals
+    // ================================================================== internals: slots
+
+    /// @dev Puts one slot into the sector being committed; returns the collateral to lock.
+    function _fill(bytes32 dealId, Deal storage deal, uint256 replicaIndex, bytes32 sectorId, uint256 offset, uint256 current)
+        private
+        returns (uint256 collateral)
+    {
+        if (deal.cancelled) revert MarketDealCancelled(dealId);
+        if (!_refillable(deal, current)) revert MarketDealEnded(dealId, deal.endPeriod, current);
+        uint256 replicas = deal.replicas;
+        if (replicaIndex >= replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, replicas);
+        Replica storage replica = _replicas[dealId][replicaIndex];
+        if (replica.status != SlotStatus.OPEN) {
+            revert MarketReplicaNotOpen(dealId, replicaIndex, _replicaState(dealId, deal, replicaIndex, replica));
+        }
+        // A lessor never earns a repair reward carved from its own slash (§10.4).
+        if (_failedLessors[dealId][msg.sender]) revert MarketLessorFailedDeal(dealId, msg.sender);
+        // Sybil rule (§4.1): one identity holds at most one live replica of a deal. Bounded: replicas <= 10.
+        for (uint256 j; j < replicas; ++j) {
+            Replica storage other = _replicas[dealId][j];
+            if (other.lessor == msg.sender && other.status == SlotStatus.FILLED) {
+                revert MarketLessorAlreadyHoldsReplica(dealId, msg.sender, j);
+            }
+        }
+        collateral = deal.collateral;
+        replica.lessor = msg.sender;
+        replica.status = SlotStatus.FILLED;
+        replica.sector = sectorId;
+        replica.offset = uint64(offset);
+        replica.fillBlock = uint64(block.number);
+        replica.collateralLeft = uint128(collateral);
+        deal.everFilled = true;
+        emit ReplicaFilled(dealId, replicaIndex, msg.sender, sectorId, uint64(offset), collateral);
+    }
+
+    /// @dev What settling the filled slot now would do. `forceFail`: an expired challenge fails it now.
+    function _settlement(bytes32 dealId, Deal storage deal, uint256 replicaIndex, Replica storage replica, bool forceFail)
+        private
+        view
+        returns (Settlement memory s)
+    {
+        Sector storage sector = _sectors[replica.sector];
+        uint256 current = currentPeriod();
+        uint256 end = deal.endPeriod;
+        uint256 left = replica.collateralLeft;
+        if (sector.status == SlotStatus.COMMITTED) {
+            // PoRep pending: the piece fails only once its sector's PoRep is late.
+            if (!_porepLate(sector)) return s;
+            s.due = true;
+            s.failed = true;
+            s.expired = true;
+            s.slashed = Math.min(left, uint256(deal.collateral) * _missSlashBps / BPS);
+            s.released = left - s.slashed;
+            s.state = ReplicaState.Failed;
+            return s;
+        }
+        uint256 first = Math.max(deal.startPeriod, sector.firstPeriod);
+        // Periods count once closed; a drop or an expired challenge stops them at that period.
+        uint256 stop = Math.min(end, current);
+        uint256 failAt = type(uint256).max;
+        if (sector.status == SlotStatus.DROPPED && sector.dropPeriod < end) failAt = sector.dropPeriod;
+        uint256 challengeFail = _challengeFailures[dealId][replicaIndex].periodPlusOne;
+        if (forceFail) challengeFail = current + 1;
+        if (challengeFail != 0 && challengeFail - 1 < failAt) failAt = challengeFail - 1;
+        if (failAt < stop) stop = failAt;
+        uint256 scanned;
+        if (first < stop) (s.proven, s.missed, scanned) = _proven[replica.lessor].scan(first, stop, _maxMisses);
+        bool failedByMisses = s.missed >= _maxMisses;
+        s.failed = failedByMisses || failAt != type(uint256).max;
+        s.payment = s.proven * deal.pricePerPeriod;
+        uint256 missSlash = Math.min(left, s.missed * uint256(deal.collateral) * _missSlashBps / BPS);
+        if (s.failed) {
+            s.due = true;
+            s.slashed = left;
+            // The failure's share is escrowed for a repairer only while the slot can still be refilled.
+            if (_refillable(deal, current)) s.repair = (left - missSlash) * _repairBps / BPS;
+            s.state = ReplicaState.Failed;
+        } else {
+            s.due = current >= end;
+            s.slashed = missSlash;
+            s.released = left - missSlash;
+            s.state = s.due ? ReplicaState.Finished : ReplicaState.Proving;
+        }
+        // A repairer earns the slot's reward once its sector proved (a failure by PoRep returns above).
+        if (replica.repairReward > 0) s.payment += replica.repairReward;
+    }
+
+    /// @dev The one place a filling's money moves: pays its proven periods (and any repair reward), slashes,
+    /// releases, reopens a failed slot. Returns the slashed amount and the challenger's bounty.
+    function _settle(
+        bytes32 dealId,
+        Deal storage deal,
+        uint256 replicaIndex,
+        Replica storage replica,
+        bool forceFail,
+        address challenger
+    ) private returns (uint256 slashed, uint256 bounty) {
+        if (replica.openChallenges != 0) revert MarketChallengesOpen(dealId, replicaIndex, replica.openChallenges);
+        Settlement memory s = _settlement(dealId, deal, replicaIndex, replica, forceFail);
+        if (!s.due) revert MarketReplicaNotSettleable(dealId, replicaIndex, s.state);
+        address lessor = replica.lessor;
+        // An expired challenge whose settlement waited for other challenges pays its bounty now.
+        if (challenger == address(0)) challenger = _challengeFailures[dealId][replicaIndex].challenger;
+        if (challenger != address(0) && s.failed && !s.expired) bounty = s.slashed * _bountyBps / BPS;
+        slashed = s.slashed;
+
+        Sector storage sector = _sectors[replica.sector];
+        // Every settled piece was counted live when committed.
+        unchecked {
+            sector.livePieces -= 1;
+        }
+        replica.paidPeriods += uint32(s.proven);
+        replica.collateralLeft = 0;
+        if (s.payment > s.proven * deal.pricePerPeriod) replica.repairReward = 0;
+        if (s.failed) {
+            if (!s.expired) _failedLessors[dealId][lessor] = true;
+            replica.status = SlotStatus.OPEN;
+            replica.lessor = address(0);
+            replica.repairReward += uint128(s.repair);
+            delete _challengeFailures[dealId][replicaIndex];
+        } else {
+            replica.status = SlotStatus.FINISHED;
+        }
+        emit ReplicaSettled(dealId, replicaIndex, lessor, s.proven, s.missed, s.payment, slashed, s.released, s.failed);
+        if (s.payment > 0) _vault.credit(lessor, s.payment);
+        if (slashed > 0) {
+            _registry.slashStake(lessor, slashed, address(_vault));
+            if (bounty > 0) _vault.creditIncoming(challenger, bounty);
+            if (s.repair > 0) _vault.escrowIncoming(s.repair);
+            // bounty <= bountyBps and repair <= repairBps of the slash, bountyBps + repairBps <= BPS.
+            uint256 toClient = slashed - bounty - s.repair;
+            if (toClient > 0) _vault.creditIncoming(deal.client, toClient);
+        }
+        if (s.released > 0) _registry.unlockStake(lessor, s.released);
+    }
+
+    function _replicaState(bytes32 dealId, Deal storage deal, uint256 replicaIndex, Replica storage replica)
+        private
+        view
+        returns (ReplicaState)
+    {
+        uint8 status = replica.status;
+        if (status == SlotStatus.OPEN) return ReplicaState.Open;
+        if (status == SlotStatus.FINISHED) return ReplicaState.Finished;
+        Sector storage sector = _sectors[replica.sector];
+        if (sector.status == SlotStatus.COMMITTED) return _porepLate(sector) ? ReplicaState.Failed : ReplicaState.Committed;
+        return _settlement(dealId, deal, replicaIndex, replica, false).state;
+    }
+
+    /// @dev True while the slot still holds the filling that was challenged, as Proving.
+    function _holds(bytes32 dealId, Deal storage deal, uint256 replicaIndex, Replica storage replica, Challenge storage challenge)
+        private
+        view
+        returns (bool)
+    {
+        return replica.lessor == challenge.lessor && replica.fillBlock == challenge.fillBlock && replica.status == SlotStatus.FILLED
+            && _challengeFailures[dealId][replicaIndex].periodPlusOne == 0
+            && _replicaState(dealId, deal, replicaIndex, replica) == ReplicaState.Proving;
+    }
+
+    // ================================================================== internals: sectors and periods
+
+    function _ownSector(bytes32 sectorId) private view returns (Sector storage sector) {
+        sector = _sectors[sectorId];
+        if (sector.lessor == address(0)) revert MarketUnknownSector(sectorId);
+        if (sector.lessor != msg.sender) revert MarketNotSectorLessor(sectorId, msg.sender);
+    }
+
+    function _sectorState(Sector storage sector) private view returns (SectorState) {
+        uint8 status = sector.status;
+        if (status == SlotStatus.COMMITTED) return _porepLate(sector) ? SectorState.Expired : SectorState.Committed;
+        if (status == SlotStatus.PROVING) return SectorState.Proving;
+        if (status == SlotStatus.DROPPED) return SectorState.Dropped;
+        return SectorState.None;
+    }
+
+    function _porepLate(Sector storage sector) private view returns (bool) {
+        return block.timestamp > uint256(sector.commitTime) + _porepTimeout
+            || block.number > uint256(sector.commitBlock) + BLOCKHASH_WINDOW;
+    }
+
+    /// @dev A lessor's proving set changes only while nobody can see this period's challenges yet (its seed
+    /// block not mined) or after the lessor proved the period (§12.4): nobody remaps challenges it has seen.
+    function _requireSetUnlocked(address lessor, uint256 current) private view {
+        if (_counts[lessor] == 0) return;
+        uint256 seedBlock = _seeds[current].seedBlock;
+        if (seedBlock == 0 || block.number <= seedBlock) return;
+        if (_proven[lessor].isSet(current)) return;
+        revert MarketProvingSetLocked(lessor, current);
+    }
+
+    /// @dev Total proving segments and sectors of a counts word.
+    function _totals(uint256 counts) private view returns (uint256 total, uint256 sectors) {
+        for (uint256 c; c < SIZE_CLASSES; ++c) {
+            uint256 n = (counts >> (c * 16)) & COUNT_MASK;
+            total += n << (_minSectorLog + c);
+            sectors += n;
+        }
+    }
+
+    // ================================================================== internals: seeds, challenges, deals
 
     function _existingDeal(bytes32 dealId) private view returns (Deal storage deal) {
         deal = _deals[dealId];
         if (deal.client == address(0)) revert MarketUnknownDeal(dealId);
-    }
-
-    function _committedReplica(bytes32 dealId, Deal storage deal, uint256 replicaIndex)
-        private
-        view
-        returns (Replica storage replica)
-    {
-        if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
-        replica = _replicas[dealId][replicaIndex];
-        if (replica.status != SlotStatus.COMMITTED) {
-            revert MarketReplicaNotCommitted(dealId, replicaIndex, _replicaState(deal, replica, currentPeriod()));
-        }
     }
 
     function _openChallenge(bytes32 dealId, uint256 replicaIndex, address challenger)
@@ -685,11 +864,6 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         return sha256(abi.encode(seedBlockHash, period));
     }
 
-    /// @dev max(minSegments, revealFactor · kPoSt · durationPeriods) (§2.1).
-    function _minSegmentsFor(uint256 durationPeriods) private view returns (uint256) {
-        return Math.max(_minSegments, _revealFactor * _kPoSt * durationPeriods);
-    }
-
     /// @dev A slot can be (re)filled while at least one whole period remains after the current one.
     function _refillable(Deal storage deal, uint256 current) private view returns (bool) {
         return current + 1 < deal.endPeriod;
@@ -699,118 +873,5 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     function _markRefunded(bytes32 dealId, Deal storage deal) private {
         if (deal.refunded) revert MarketAlreadyRefunded(dealId);
         deal.refunded = true;
-    }
-
-    /// @dev True while the slot still holds the filling that was challenged (same lessor, same fill, Proving).
-    function _holds(Replica storage replica, Challenge storage challenge) private view returns (bool) {
-        return replica.lessor == challenge.lessor && replica.fillBlock == challenge.fillBlock && replica.status == SlotStatus.PROVING;
-    }
-
-    /// @dev The replica fails (too many misses, or an on-chain challenge left unanswered): all `amount` still
-    /// locked is slashed by the caller; `repairBps` of it becomes the slot's repair reward while the slot can
-    /// still be refilled, and goes to the client with the rest otherwise (nobody could ever earn it, and a
-    /// refund may have been paid already). The failed lessor may not fill a slot of this deal again.
-    function _failReplica(
-        bytes32 dealId,
-        Deal storage deal,
-        uint256 replicaIndex,
-        Replica storage replica,
-        uint256 amount,
-        uint256 current
-    ) private returns (uint256 repair) {
-        if (_refillable(deal, current)) repair = amount * _repairBps / BPS;
-        _failedLessors[dealId][replica.lessor] = true;
-        replica.status = SlotStatus.FAILED;
-        replica.collateralLeft = 0;
-        replica.repairReward += uint128(repair);
-        emit ReplicaFailed(dealId, replicaIndex, replica.lessor, amount, repair);
-    }
-
-    /// @dev Verifies and records one replica of a PoSt submission; O(1) storage work. Returns the cursor past
-    /// its openings and the price earned.
-    function _provePeriod(
-        bytes32 dealId,
-        uint256 replicaIndex,
-        uint256 period,
-        bytes32 seed,
-        bytes32[] calldata proof,
-        uint256 cursor
-    ) private returns (uint256 next, uint256 price) {
-        Replica storage replica = _replicas[dealId][replicaIndex];
-        // An unknown deal or slot has no lessor, so this also rejects those.
-        if (replica.lessor != msg.sender) revert MarketNotReplicaLessor(dealId, replicaIndex, msg.sender);
-        Deal storage deal = _deals[dealId];
-        if (replica.status != SlotStatus.PROVING) {
-            revert MarketReplicaNotProving(dealId, replicaIndex, _replicaState(deal, replica, period));
-        }
-        if (period < replica.firstPeriod || period >= deal.endPeriod) revert MarketPeriodNotDue(dealId, replicaIndex, period);
-        if (!_periodBits[dealId].setProven(replicaIndex, period)) revert MarketPeriodAlreadyProven(dealId, replicaIndex, period);
-        replica.paidPeriods += 1;
-        bool ok;
-        (ok, next) = ProofVerifier.verifyPoSt(
-            replica.commR,
-            seed,
-            ProofMath.replicaId(msg.sender, dealId, replicaIndex),
-            deal.segments,
-            deal.depth,
-            _kPoSt,
-            proof,
-            cursor
-        );
-        if (!ok) revert MarketInvalidPoSt(dealId, replicaIndex);
-        emit PoStAccepted(dealId, replicaIndex, period);
-        price = deal.pricePerPeriod;
-    }
-
-    /// @dev Slashes `amount` of `lessor`'s locked stake into the vault: `bounty` to `reporter`, `repair` to escrow
-    /// (the slot's repair reward), the rest to `client`.
-    function _slash(address lessor, uint256 amount, address reporter, uint256 bounty, address client, uint256 repair)
-        private
-    {
-        if (amount == 0) return;
-        _registry.slashStake(lessor, amount, address(_vault));
-        if (bounty > 0) _vault.creditIncoming(reporter, bounty);
-        if (repair > 0) _vault.escrowIncoming(repair);
-        // bounty <= slashed share and repair <= failure share, both parts of amount.
-        uint256 toClient = amount - bounty - repair;
-        if (toClient > 0) _vault.creditIncoming(client, toClient);
-    }
-
-    /// @dev Zeroes the slots' unclaimed repair rewards (they are refunded with the rest). Bounded: replicas <= 10.
-    function _clearRepairRewards(bytes32 dealId, uint256 replicas) private {
-        for (uint256 j; j < replicas; ++j) {
-            Replica storage replica = _replicas[dealId][j];
-            if (replica.repairReward > 0) replica.repairReward = 0;
-        }
-    }
-
-    /// @dev The escrow not paid to lessors plus unclaimed repair rewards.
-    function _unspentView(bytes32 dealId, Deal storage deal) private view returns (uint256 amount) {
-        uint256 paidPeriods;
-        uint256 rewards;
-        // Bounded: replicas <= 10.
-        for (uint256 j; j < deal.replicas; ++j) {
-            Replica storage replica = _replicas[dealId][j];
-            paidPeriods += replica.paidPeriods;
-            rewards += replica.repairReward;
-        }
-        amount = deal.escrow - paidPeriods * deal.pricePerPeriod + rewards;
-    }
-
-    function _replicaState(Deal storage deal, Replica storage replica, uint256 current)
-        private
-        view
-        returns (ReplicaState)
-    {
-        uint8 status = replica.status;
-        if (status == SlotStatus.OPEN) return ReplicaState.Open;
-        if (status == SlotStatus.COMMITTED) {
-            bool late = block.timestamp > replica.fillTime + _porepTimeout
-                || block.number > uint256(replica.fillBlock) + BLOCKHASH_WINDOW;
-            return late ? ReplicaState.Failed : ReplicaState.Committed;
-        }
-        if (status == SlotStatus.PROVING) return current >= deal.endPeriod ? ReplicaState.Finished : ReplicaState.Proving;
-        if (status == SlotStatus.FAILED) return ReplicaState.Failed;
-        return ReplicaState.Finished;
     }
 }

@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {ProofMath} from "../libraries/ProofMath.sol";
 import {ProofVerifier} from "../libraries/ProofVerifier.sol";
+import {SectorTree} from "../libraries/SectorTree.sol";
 import {Sha256Merkle} from "../libraries/Sha256Merkle.sol";
 
 /// @notice Test-only: exposes the proof libraries so the TypeScript engine's proofs can be verified on-chain
@@ -24,8 +25,39 @@ contract ProofVerifierHarness {
         return ProofMath.depthOf(segments);
     }
 
-    function replicaId(address lessor, bytes32 dealId, uint256 replicaIndex) external pure returns (bytes32) {
-        return ProofMath.replicaId(lessor, dealId, replicaIndex);
+    function sectorId(address lessor, uint256 sectorNumber) external pure returns (bytes32) {
+        return ProofMath.sectorId(lessor, sectorNumber);
+    }
+
+    function postDraw(bytes32 seed, address lessor, uint256 j, uint256 total) external pure returns (uint256) {
+        return ProofMath.postDraw(seed, lessor, j, total);
+    }
+
+    function postLocate(uint256 counts, uint256 minSectorLog, uint256 x) external pure returns (uint256, uint256, uint256) {
+        return ProofMath.postLocate(counts, minSectorLog, x);
+    }
+
+    /// @notice SectorTree's root of pieces (commDs[i], depths[i]) in a sector of 2^log2Segments segments.
+    function sectorCommD(uint256 log2Segments, bytes32[] calldata commDs, uint256[] calldata depths) external view returns (bytes32) {
+        SectorTree.Fold memory fold = SectorTree.start(log2Segments);
+        for (uint256 i; i < commDs.length; ++i) {
+            SectorTree.push(fold, commDs[i], depths[i]);
+            fold.cursor += uint256(1) << depths[i];
+        }
+        return SectorTree.finish(fold, log2Segments);
+    }
+
+    function verifyChallenge(
+        bytes32 commR,
+        bytes32 seed,
+        bytes32 sector,
+        uint256 offset,
+        uint256 segments,
+        uint256 depth,
+        uint256 k,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
+        return ProofVerifier.verifyChallenge(ProofVerifier.PieceClaim(commR, seed, sector, offset, segments, depth, k), proof);
     }
 
     function porepChallenge(bytes32 seed, bytes32 replica, bytes32 commR, uint256 j, uint256 segments)
@@ -34,10 +66,6 @@ contract ProofVerifierHarness {
         returns (uint256)
     {
         return ProofMath.porepChallenge(seed, replica, commR, j, segments);
-    }
-
-    function postChallenge(bytes32 seed, bytes32 replica, uint256 j, uint256 segments) external pure returns (uint256) {
-        return ProofMath.postChallenge(seed, replica, j, segments);
     }
 
     function sealDependency(bytes32 previousSealed, uint256 i) external pure returns (uint256) {
@@ -50,19 +78,6 @@ contract ProofVerifierHarness {
 
     function podKeystream(bytes32 key, uint256 i) external view returns (bytes32) {
         return ProofMath.podKeystream(key, i);
-    }
-
-    function verifyPoSt(
-        bytes32 commR,
-        bytes32 periodSeed,
-        bytes32 replica,
-        uint256 segments,
-        uint256 k,
-        bytes32[] calldata proof
-    ) external view returns (bool ok) {
-        uint256 next;
-        (ok, next) = ProofVerifier.verifyPoSt(commR, periodSeed, replica, segments, ProofMath.depthOf(segments), k, proof, 0);
-        ok = ok && next == proof.length;
     }
 
     function verifyPoRep(

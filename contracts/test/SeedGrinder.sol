@@ -5,7 +5,7 @@ import {IStorageMarket} from "../interfaces/IStorageMarket.sol";
 import {ProofMath} from "../libraries/ProofMath.sol";
 
 /// @notice Test-only attacker (docs/protocol.md §6.1): a lessor that kept only the first `kept` segments of its
-/// replica calls the seed function from a contract and reverts unless every PoSt index of the period falls in
+/// proving set calls the seed function from a contract and reverts unless every PoSt index of the period falls in
 /// what it kept, retrying block after block. Against a seed computed in the caller's own transaction this wins
 /// every period; against a seed fixed by a later block it learns nothing.
 contract SeedGrinder {
@@ -21,11 +21,12 @@ contract SeedGrinder {
     }
 
     /// @notice Reverts unless the current period's seed is visible now and all k indices are below `kept`.
-    function grind(bytes32 replicaId, uint256 segments, uint256 kept, uint256 k) external returns (bytes32 seed) {
+    /// The lessor is this contract's caller; it proves `segments` segments in all.
+    function grind(uint256 segments, uint256 kept, uint256 k) external returns (bytes32 seed) {
         seed = _market.seedPeriod();
         if (seed == bytes32(0)) revert SeedGrinderNoSeed();
         for (uint256 j; j < k; ++j) {
-            uint256 index = ProofMath.postChallenge(seed, replicaId, j, segments);
+            uint256 index = ProofMath.postDraw(seed, msg.sender, j, segments);
             if (index >= kept) revert SeedGrinderUnfavourable(index);
         }
     }

@@ -5,7 +5,7 @@ import {ProofMath} from "../libraries/ProofMath.sol";
 import {Sha256Merkle} from "../libraries/Sha256Merkle.sol";
 
 /// @notice Test-only: a 4-segment (128-byte, depth 2) file, its sealing (docs/protocol.md §4.2, any rounds)
-/// and the PoRep / PoSt proofs for it, computed in Solidity for fuzz and invariant tests.
+/// a sector of 4 segments holding it as its one piece, and the PoRep / PoSt / challenge proofs for it, computed in Solidity for fuzz and invariant tests.
 library TinyReplica {
     uint256 internal constant SEGMENTS = 4;
     uint256 internal constant SIZE = 128;
@@ -58,16 +58,13 @@ library TinyReplica {
         }
     }
 
-    /// @dev Appends the kPoSt openings of a replica for `seed` at out[cursor...].
-    function postProof(bytes32[4] memory s, bytes32 seed, bytes32 replica, uint256 k, bytes32[] memory out, uint256 cursor)
+    /// @dev Appends the opening of one PoSt challenge (a segment of a 4-segment sector) at out[cursor...].
+    function postOpening(bytes32[4] memory s, uint256 offset, bytes32[] memory out, uint256 cursor)
         internal
         view
         returns (uint256)
     {
-        for (uint256 j; j < k; ++j) {
-            cursor = open(s, ProofMath.postChallenge(seed, replica, j, SEGMENTS), out, cursor);
-        }
-        return cursor;
+        return open(s, offset, out, cursor);
     }
 
     /// @dev The answer to an on-chain challenge (docs/protocol.md §7.2): k openings of the stratified indices.
