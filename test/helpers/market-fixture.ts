@@ -24,14 +24,11 @@ export const TEST_MARKET_PARAMS = {
   collateralPerGiB: GIB * 1000n, // 1,000 units per byte
   challengeWindow: 3,
   challengeBond: 5_000n,
-  // The minimum-size rule (§2.1) is tested at its production values in market-seeds.test.ts (PRODUCTION_SIZE_RULE);
-  // the accounting tests here keep their small files.
+  // The accounting tests keep their small files: deals from 16 segments, sectors from 4 segments (TinyReplica).
   minSegments: 16,
-  revealFactor: 0,
+  minSectorLog: 2,
+  maxSectorLog: 17,
 } as const;
-
-/** The production minimum replica size (ignition/market-defaults.ts): 8,192 segments, reveal factor 20. */
-export const PRODUCTION_SIZE_RULE = { minSegments: 8_192, revealFactor: 20 } as const;
 
 export const TEST_POD_PARAMS = {
   commitTimeout: 60n,
