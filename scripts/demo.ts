@@ -70,7 +70,7 @@ try {
     if (watcher.reports.length !== lastReports) {
       lastReports = watcher.reports.length;
       const r = watcher.reports.at(-1)!;
-      say(`watcher: reported missed period ${r.period} of replica ${r.replicaIndex} (lessor ${r.lessor.slice(0, 10)}…)`);
+      say(`watcher: lessor ${r.lessor.slice(0, 10)}… missed period ${r.period} (its pieces count the miss at settlement)`);
     }
     for (const c of watcher.onChain.openChallenges()) {
       if (announced.has(`${c.dealId}:${c.replicaIndex}:${c.openedBlock}`)) continue;
@@ -85,7 +85,8 @@ try {
     const state = await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(slot)] });
     const replica = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(slot)] });
     if (state === ReplicaState.Proving && replica.lessor.toLowerCase() !== dishonest.toLowerCase()) {
-      say(`replica ${slot} repaired by ${replica.lessor.slice(0, 10)}… (PoRep accepted, proving from period ${replica.firstPeriod})`);
+      const sector = await publicClient.readContract({ ...market, functionName: "getSector", args: [replica.sector] });
+      say(`replica ${slot} repaired by ${replica.lessor.slice(0, 10)}… (its sector's PoRep accepted, proving from period ${sector.firstPeriod})`);
       break;
     }
     if (Date.now() > deadline) throw new Error(`replica ${slot} was not repaired in time (state ${state})`);
@@ -128,7 +129,7 @@ try {
   const token = deployment.contracts.CofferToken.address;
   const rows: string[][] = [];
   for (const [i, lessor] of lessors.entries()) {
-    const replicas = lessor.replicas().filter((r) => r.dealId === deal.dealId);
+    const replicas = lessor.pieces().filter((r) => r.dealId === deal.dealId);
     const info = await publicClient.readContract({ address: deployment.contracts.LessorRegistry.address, abi: (await import("../node/chain/abi/lessorRegistry.js")).lessorRegistryAbi, functionName: "getLessor", args: [lessor.address] });
     const balance = await publicClient.readContract({ address: token, abi: (await import("../node/chain/abi/cofferToken.js")).cofferTokenAbi, functionName: "balanceOf", args: [lessor.address] });
     const owed = await publicClient.readContract({ ...vault, functionName: "withdrawableOf", args: [lessor.address] });
@@ -136,7 +137,7 @@ try {
     rows.push([
       `lessor-${i}${i === 0 ? " (dishonest)" : ""}`,
       replicas.map((r) => `#${r.replicaIndex}:${r.stage}`).join(" ") || "-",
-      String(lessor.stats.replicasProven),
+      `${lessor.stats.postSubmissions} (${lessor.stats.lastPoStGas ?? "-"} gas)`,
       formatEther(balance + owed),
       formatEther(parseEther("10000") - stake),
       String(lessor.stats.bytesServed),

@@ -37,7 +37,8 @@ export function buildMarketContracts(m: ModuleBuilder, registry: RegistryFuture,
     challengeWindow: m.getParameter("challengeWindow", DEFAULT_MARKET_PARAMS.challengeWindow),
     challengeBond: m.getParameter("challengeBond", DEFAULT_MARKET_PARAMS.challengeBond),
     minSegments: m.getParameter("minSegments", DEFAULT_MARKET_PARAMS.minSegments),
-    revealFactor: m.getParameter("revealFactor", DEFAULT_MARKET_PARAMS.revealFactor),
+    minSectorLog: m.getParameter("minSectorLog", DEFAULT_MARKET_PARAMS.minSectorLog),
+    maxSectorLog: m.getParameter("maxSectorLog", DEFAULT_MARKET_PARAMS.maxSectorLog),
   };
   const podParams = {
     commitTimeout: m.getParameter("commitTimeout", DEFAULT_POD_PARAMS.commitTimeout),

@@ -47,9 +47,11 @@ export interface MarketParameters {
   /** Blocks to answer an on-chain challenge (§7.2). */
   challengeWindow: number;
   challengeBond: bigint;
-  /** Smallest replica in segments, and the per-period reveal factor (§2.1): see minimumDealSize. */
+  /** Smallest deal in segments (§2.1): clients pad smaller files. */
   minSegments: number;
-  revealFactor: number;
+  /** Sector sizes a lessor may seal, log2 of segments (§12.2). */
+  minSectorLog: number;
+  maxSectorLog: number;
 }
 
 export interface PodParameters {

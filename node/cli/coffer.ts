@@ -352,13 +352,31 @@ refundCommand("cancel", "/cancel-deal", "user node: cancel a deal no lessor stor
 refundCommand("refund", "/claim-refund", "user node: after a deal ended, claim the escrow not paid to lessors and withdraw it", "refunded");
 
 program.command("status").description("identity, addresses, connections and stored files of the running node").action(async () => {
-  const status = (await (await ControlClient.connect(opts().dataDir)).call("GET", "/status")) as { peerId: string; role: string; addresses: string[]; connections: number; dhtMode: string; files: { root: string; size: number; completeChunks: number; chunkCount: number }[] };
+  const status = (await (await ControlClient.connect(opts().dataDir)).call("GET", "/status")) as {
+    peerId: string;
+    role: string;
+    addresses: string[];
+    connections: number;
+    dhtMode: string;
+    files: { root: string; size: number; completeChunks: number; chunkCount: number }[];
+    sectors?: { number: number; bytes: number; pieces: number; stage: string }[];
+    provenCapacityBytes?: string;
+    stats?: { postSubmissions: number; lastPoStGas?: number };
+  };
+  const proving = (status.sectors ?? []).filter((x) => x.stage === "proving");
   print(status, () => [
     `peer id: ${status.peerId} (${status.role}, DHT ${status.dhtMode})`,
     ...status.addresses.map((a) => `  ${a}`),
     `connections: ${status.connections}`,
     `files: ${status.files.length}`,
     ...status.files.map((f) => `  ${f.root}  ${mib(f.size)} MiB  ${f.completeChunks}/${f.chunkCount} chunks`),
+    ...(status.sectors === undefined
+      ? []
+      : [
+          `sectors: ${proving.length} proving (${mib(proving.reduce((n, x) => n + x.bytes, 0))} MiB), ${status.sectors.length - proving.length} other; proven capacity ${mib(Number(status.provenCapacityBytes ?? 0))} MiB`,
+          ...status.sectors.filter((x) => x.stage !== "gone").map((x) => `  sector ${x.number}  ${mib(x.bytes)} MiB  ${x.pieces} piece(s)  ${x.stage}`),
+          `PoSt: ${status.stats?.postSubmissions ?? 0} submitted (one per period for all sectors), last ${status.stats?.lastPoStGas ?? "-"} gas`,
+        ]),
   ].join("\n"));
 });
 

@@ -170,7 +170,9 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
       control: {
         status: async () => ({
           chainAddress: lessor.address,
-          replicas: lessor.replicas(),
+          pieces: lessor.pieces(),
+          sectors: lessor.sectors().map((x) => ({ number: x.number, id: x.id, log2Segments: x.log2Segments, bytes: 2 ** x.log2Segments * 32, pieces: x.pieces.length, stage: x.stage })),
+          provenCapacityBytes: (await lessor.provenCapacity()).toString(),
           stats: lessor.stats,
           onChainChallenges: { answered: lessor.onChainChallenges.answered.length, missed: lessor.onChainChallenges.missed.length },
         }),

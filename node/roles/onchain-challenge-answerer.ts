@@ -5,12 +5,12 @@ import { answerChallenge } from "../chain/actions/answerChallenge.js";
 import { seedBlockUsable } from "../chain/actions/seedPeriod.js";
 import { MarketActionError, type MarketActionContext } from "../chain/actions/market-call.js";
 import type { MarketParameters } from "../chain/client.js";
-import { challengeSeedOf, proveChallengeAnswer, replicaId, toHex, type SegmentSource } from "../proofs/index.js";
+import { challengeSeedOf, provePieceChallenge, toHex, type SegmentSource } from "../proofs/index.js";
 import { RoleLoop } from "./common.js";
 
 /**
  * The lessor's side of on-chain challenges (docs/protocol.md §7.2): it polls for ReplicaChallenged events
- * naming this lessor and answers each from its sealed replica before the deadline block. Polling is fast
+ * naming this lessor and answers each from the sealed sector holding the piece before the deadline block. Polling is fast
  * (250 ms by default) because the window is a few blocks; the answer needs only reads of the held replica.
  */
 
@@ -20,10 +20,22 @@ const SETTLED_ERRORS = new Set(["MarketChallengeLate", "MarketNoChallenge", "Mar
 /** Refusals that mean "not yet": retried on the next poll. */
 const EARLY_ERRORS = new Set(["MarketChallengeSeedNotReady"]);
 
+/** The sealed sector holding a piece, and where the piece sits in it. */
+export interface PieceSource {
+  /** The sealed sector with its commR tree. */
+  source: SegmentSource;
+  /** The sector's id (its replicaId). */
+  sector: Hex;
+  /** The piece's first segment in the sector. */
+  offset: number;
+  /** The deal's data segments. */
+  segments: number;
+}
+
 export interface OnChainChallengeAnswererOptions {
   chain: MarketActionContext & { address: Address; params: Pick<MarketParameters, "kPoSt" | "challengeWindow"> };
-  /** The sealed replica of slot (dealId, replicaIndex) with its commR tree, undefined when not held. */
-  replicaSource(dealId: Hex, replicaIndex: number): SegmentSource | undefined;
+  /** The sector holding slot (dealId, replicaIndex), undefined when not held. */
+  pieceSource(dealId: Hex, replicaIndex: number): PieceSource | undefined;
   logger: Logger;
   pollMs?: number;
 }
@@ -113,11 +125,11 @@ export class OnChainChallengeAnswerer {
     }
     const deadline = c.deadlineBlock;
     if (latest > deadline) return this.giveUp(key, c, `noticed at block ${latest}, after the deadline ${deadline}`);
-    const source = this.options.replicaSource(c.dealId, c.replicaIndex);
-    if (!source) return this.giveUp(key, c, "replica not held");
+    const piece = this.options.pieceSource(c.dealId, c.replicaIndex);
+    if (!piece) return this.giveUp(key, c, "replica not held");
     const seedBlock = await chain.publicClient.getBlock({ blockNumber: c.seedBlock });
     const seed = toHex(challengeSeedOf(seedBlock.hash, c.dealId, c.replicaIndex, c.challenger));
-    const proof = await proveChallengeAnswer({ replica: source, replicaId: replicaId(chain.address, c.dealId, c.replicaIndex), seed, challenges: chain.params.kPoSt });
+    const proof = await provePieceChallenge({ sector: piece.source, sectorId: piece.sector, seed, k: chain.params.kPoSt, pieceSegments: piece.segments, offset: piece.offset });
     let answeredBlock: bigint;
     try {
       ({ blockNumber: answeredBlock } = await answerChallenge(chain, { dealId: c.dealId, replicaIndex: c.replicaIndex, challenger: c.challenger, proof, openedBlock: c.openedBlock }));

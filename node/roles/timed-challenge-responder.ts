@@ -7,17 +7,17 @@ import type { ChallengeAnswer, ChallengeRequest, ChallengeResponder } from "../p
 import { UNSIGNED_CHALLENGE, answerDigest, challengeDigest, openingsHash, recoverSigner, signDigest } from "./challenge-signatures.js";
 
 /**
- * A lessor's answer to timed challenges (docs/protocol.md §7): openings of its SEALED replicas against commR
- * (a CommittedFile over the replica and its kept tree), signed with the lessor's chain key over
+ * A lessor's answer to timed challenges (docs/protocol.md §7): openings of its SEALED sectors against their
+ * commR (a CommittedFile over the sealed sector and its kept tree; a watcher challenges one piece's range), signed with the lessor's chain key over
  * (commR, indices, openings, the watcher's nonce and time, its own time) so it cannot deny a late or wrong
  * answer later.
  */
 
 export interface HeldReplica {
-  /** Openings against commR: the replica file with its kept tree (or any SegmentSource in tests). */
+  /** Openings against commR: the sealed sector with its kept tree (or any SegmentSource in tests). */
   source: SegmentSource;
-  dealId?: Hex;
-  replicaIndex?: number;
+  /** The sector's id. */
+  sector?: Hex;
 }
 
 export interface TimedChallengeResponderOptions {
@@ -58,12 +58,9 @@ export class TimedChallengeResponder {
     await held?.owned?.close();
   }
 
-  /** The held replica of slot (dealId, replicaIndex), for answering on-chain challenges (§7.2). */
-  sourceFor(dealId: Hex, replicaIndex: number): SegmentSource | undefined {
-    for (const held of this.replicas.values()) {
-      if (held.dealId?.toLowerCase() === dealId.toLowerCase() && held.replicaIndex === replicaIndex) return held.source;
-    }
-    return undefined;
+  /** The held sealed sector with root `commR`, for answering on-chain challenges (§7.2). */
+  sourceOf(commR: Uint8Array): SegmentSource | undefined {
+    return this.replicas.get(toHex(commR))?.source;
   }
 
   has(commR: Uint8Array): boolean {

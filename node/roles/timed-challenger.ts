@@ -23,8 +23,12 @@ export interface WatchedReplica {
   /** The lessor's libp2p peer (from its registry record). */
   peer: PeerId;
   commR: Hex | Uint8Array;
-  /** The deal's data length L in bytes (the replica has the same n segments and depth). */
+  /** The deal's data length L in bytes (the piece's n segments). */
   size: number;
+  /** The piece's first segment in its sector (default 0: a sector holding just this piece at its start). */
+  offset?: number;
+  /** The sector's depth (default: the piece's own depth). commR is the sector's sealed root. */
+  log2Segments?: number;
   dealId?: Hex;
   replicaIndex?: number;
   replicaId?: Hex;
@@ -122,8 +126,10 @@ export class TimedChallenger {
   async challenge(replica: WatchedReplica): Promise<TimedChallengeOutcome> {
     const lessor = getAddress(replica.lessor);
     const commR = toHex(asWord(replica.commR, "commR"));
-    const { segmentCount, depth } = fileLayout(replica.size);
-    const indices = (this.options.pickIndices ?? stratifiedIndices)(segmentCount, this.kTimed);
+    const { segmentCount, depth: pieceDepth } = fileLayout(replica.size);
+    const depth = replica.log2Segments ?? pieceDepth;
+    // The piece's range of its sector (§12.5): strata over the piece, shifted to its offset.
+    const indices = (this.options.pickIndices ?? stratifiedIndices)(segmentCount, this.kTimed).map((i) => i + (replica.offset ?? 0));
     const now = this.options.now ?? Date.now;
     const terms: ChallengeTerms = { commR, indices, deadlineMs: this.deadlineMs, nonce: toHex(randomBytes(32)), issuedAt: now(), watcher: this.address };
     const watcherSignature = await signDigest(this.options.account, challengeDigest(terms));

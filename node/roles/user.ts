@@ -18,6 +18,7 @@ import { getLessorEndpoint } from "../chain/actions/getLessorEndpoint.js";
 import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { MarketActionError } from "../chain/actions/market-call.js";
 import { openDownload } from "../chain/actions/openDownload.js";
+import { settleReplica } from "../chain/actions/settleReplica.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
 import { CofferChainError } from "../chain/errors.js";
@@ -367,12 +368,13 @@ export class UserRole {
   }
 
   /**
-   * The deal's data for `file`: the file itself when it reaches the market's minimum size for `durationPeriods`
-   * (StorageMarket.minimumSize, §2.1), else a copy padded with zero bytes to that size, kept in the data dir as
+   * The deal's data for `file`: the file itself when it reaches the market's minimum deal size (minSegments
+   * segments, §2.1), else a copy padded with zero bytes to that size, kept in the data dir as
    * this user's verified copy (the file's own length is recorded with the deal).
    */
   private async padToMinimum(file: string, dataSize: number, durationPeriods: number): Promise<{ file: string; size: number }> {
-    const minimum = Number(await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "minimumSize", args: [BigInt(durationPeriods)] }));
+    void durationPeriods;
+    const minimum = this.chain.params.minSegments * 32;
     if (dataSize >= minimum) return { file, size: dataSize };
     const dir = join(this.options.dataDir, "padded");
     await mkdir(dir, { recursive: true });
@@ -490,7 +492,7 @@ export class UserRole {
     }
     const chosen: { peer: PeerId; offer: SignedOffer }[] = [];
     const seen = new Set<string>();
-    for (const peer of candidates) {
+    for (const peer of await this.byProvenCapacity(candidates, q.prefer?.length ?? 0)) {
       if (chosen.length >= q.count) break;
       if (seen.has(peer.toString())) continue;
       seen.add(peer.toString());
@@ -511,6 +513,23 @@ export class UserRole {
       }
     }
     return chosen;
+  }
+
+  /**
+   * The candidates after the first `keep` (the caller's preferred ones), ordered by proven capacity, largest
+   * first (§12.3): a lessor that proves sealed disk on-chain is preferred to one that only declares it.
+   */
+  private async byProvenCapacity(candidates: PeerId[], keep: number): Promise<PeerId[]> {
+    const registry = { address: this.chain.addresses.registry, abi: lessorRegistryAbi } as const;
+    const rest = await Promise.all(
+      candidates.slice(keep).map(async (peer, order) => {
+        const lessor = await this.chain.publicClient.readContract({ ...registry, functionName: "lessorByPeerId", args: [encodePeerId(peer)] }).catch(() => undefined);
+        const proven = lessor ? await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "provenCapacityOf", args: [lessor] }).catch(() => 0n) : 0n;
+        return { peer, order, proven };
+      }),
+    );
+    rest.sort((a, b) => (a.proven === b.proven ? a.order - b.order : a.proven > b.proven ? -1 : 1));
+    return [...candidates.slice(0, keep), ...rest.map((x) => x.peer)];
   }
 
   /** Resolves once every replica of `dealId` is Proving (or throws after `timeoutMs`). */
@@ -535,6 +554,17 @@ export class UserRole {
       for (let i = 0; i < onChain.replicas; i++) {
         const state = await this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(i)] });
         if (state !== ReplicaState.Failed) continue;
+        // The failed filling is settled first (its collateral slashed to us, the slot reopened: §12.5).
+        const slot = await this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(i)] });
+        if (slot.status === 1) {
+          try {
+            await settleReplica(this.chain, { dealId: deal.dealId, replicaIndex: i, fillBlock: slot.fillBlock });
+          } catch (error) {
+            // An on-chain challenge of it is still open: settled on a later pass.
+            if (error instanceof MarketActionError && error.errorName === "MarketChallengesOpen") continue;
+            throw error;
+          }
+        }
         const failed = deal.replicas.find((r) => r.replicaIndex === i);
         if (failed && !deal.excluded.includes(failed.lessor)) deal.excluded.push(failed.lessor);
         const holders = deal.replicas.filter((r) => r.replicaIndex !== i).map((r) => r.lessor);

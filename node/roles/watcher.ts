@@ -1,8 +1,7 @@
 import type { Address, Hex, Log } from "viem";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
-import { MarketActionError } from "../chain/actions/market-call.js";
 import { getServingLessors } from "../chain/actions/getServingLessors.js";
-import { markProofMissing } from "../chain/actions/markProofMissing.js";
+import { getPiece } from "../chain/actions/getPiece.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
 import type { EventFollower } from "../chain/event-follower.js";
@@ -25,6 +24,8 @@ export interface LessorRecord {
   failures: number;
   /** Seconds from period start to the lessor's last PoSt. */
   lastLatencySeconds?: number;
+  /** First period it had a proving sector (from PoRepAccepted): periods before it are no misses. */
+  provingSince?: number;
   suspect: boolean;
 }
 
@@ -62,13 +63,15 @@ interface WatcherState {
 }
 
 /**
- * A watcher: follows the markets' events from its persisted block, and after each period closes reports
- * every proving replica without a proof for it (markProofMissing, earning the bounty). Keeps per-lessor
- * statistics and flags lessors that missed as suspects.
+ * A watcher: follows the markets' events from its persisted block, records after each period closes every
+ * proving lessor that did not prove it (misses are derived on-chain, §12.5), challenges proving pieces with
+ * timed challenges and escalates failures to on-chain challenges. Keeps per-lessor statistics and flags
+ * lessors that missed or failed as suspects.
  */
 export class WatcherRole {
   readonly lessors = new Map<string, LessorRecord>();
-  readonly reports: { dealId: Hex; replicaIndex: number; period: bigint; lessor: Address }[] = [];
+  /** Periods proving lessors missed (derived on-chain; recorded, nobody reports them: §12.5). */
+  readonly reports: { period: bigint; lessor: Address }[] = [];
   private state: WatcherState = { deals: {}, lastCheckedPeriod: -1 };
   /** Failed timed challenges in a row, per replica, by outcome (reset by an ok answer). */
   private readonly failedInARow = new Map<string, Record<Exclude<TimedOutcomeStatus, "ok">, number>>();
@@ -126,24 +129,20 @@ export class WatcherRole {
         case "DealCreated":
           this.state.deals[a.dealId as Hex] = { replicas: Number(a.replicas), startPeriod: Number(a.startPeriod), endPeriod: Number(a.endPeriod) };
           break;
-        case "DealToppedUp":
-          if (this.state.deals[a.dealId as Hex]) this.state.deals[a.dealId as Hex].endPeriod = Number(a.endPeriod);
+        case "PoRepAccepted": {
+          const r = this.record(a.lessor as Address);
+          r.provingSince ??= Number(a.firstPeriod);
           break;
+        }
         case "PoStSubmitted": {
           const r = this.record(a.lessor as Address);
-          r.proofs += Number(a.replicas);
+          r.proofs += 1;
           const block = await this.chain.publicClient.getBlock({ blockNumber: log.blockNumber! });
           r.lastLatencySeconds = Number(block.timestamp - periodStart({ startTime: this.chain.startTime, periodLength: this.chain.params.periodLength }, a.period as bigint));
           break;
         }
-        case "ProofMissed": {
-          const r = this.record(a.lessor as Address);
-          r.misses += 1;
-          r.suspect = true;
-          break;
-        }
-        case "ReplicaFailed":
-        case "PoRepExpired": {
+        case "ReplicaSettled": {
+          if (!a.failed) break;
           const r = this.record(a.lessor as Address);
           r.failures += 1;
           r.suspect = true;
@@ -163,28 +162,19 @@ export class WatcherRole {
     const period = Number(await this.chain.currentPeriod());
     const closed = period - 1;
     if (closed <= this.state.lastCheckedPeriod) return;
+    // Misses are derived on-chain (§12.5): a closed period a proving lessor did not prove is recorded here.
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
     const from = Math.max(this.state.lastCheckedPeriod + 1, closed - 4);
-    for (let p = from; p <= closed; p++) {
-      for (const [dealId, deal] of Object.entries(this.state.deals) as [Hex, WatcherState["deals"][Hex]][]) {
-        if (p < deal.startPeriod || p >= deal.endPeriod) continue;
-        for (let i = 0; i < deal.replicas; i++) {
-          const [state, replica, proven, marked] = await Promise.all([
-            this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [dealId, BigInt(i)] }),
-            this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [dealId, BigInt(i)] }),
-            this.chain.publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [dealId, BigInt(i), BigInt(p)] }),
-            this.chain.publicClient.readContract({ ...market, functionName: "isPeriodMarkedMissed", args: [dealId, BigInt(i), BigInt(p)] }),
-          ]);
-          if ((state !== ReplicaState.Proving && state !== ReplicaState.Finished) || replica.firstPeriod > p || proven || marked) continue;
-          try {
-            await markProofMissing(this.chain, { dealId, replicaIndex: i, period: BigInt(p) });
-            this.reports.push({ dealId, replicaIndex: i, period: BigInt(p), lessor: replica.lessor });
-            this.options.logger.info({ dealId, replicaIndex: i, period: p, lessor: replica.lessor }, "watcher: reported a missed proof");
-          } catch (error) {
-            if (!(error instanceof MarketActionError)) throw error;
-            this.options.logger.debug({ dealId, replicaIndex: i, period: p, err: error.shortMessage }, "watcher: report refused");
-          }
-        }
+    for (const record of this.lessors.values()) {
+      const counts = await this.chain.publicClient.readContract({ ...market, functionName: "provingCounts", args: [record.lessor] });
+      if (counts === 0n) continue;
+      for (let p = Math.max(from, record.provingSince ?? from); p <= closed; p++) {
+        const proven = await this.chain.publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [record.lessor, BigInt(p)] });
+        if (proven) continue;
+        record.misses += 1;
+        record.suspect = true;
+        this.reports.push({ lessor: record.lessor, period: BigInt(p) });
+        this.options.logger.info({ lessor: record.lessor, period: p }, "watcher: a lessor missed a period");
       }
     }
     if (this.options.timedChallenge || this.timed) {
@@ -204,18 +194,18 @@ export class WatcherRole {
   private async challengeReplica(dealId: Hex, replicaIndex: number, lessor: Address): Promise<void> {
     if (!this.timed) return;
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
-    const [state, replica, deal, endpoint] = await Promise.all([
+    const [state, piece, deal, endpoint] = await Promise.all([
       this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [dealId, BigInt(replicaIndex)] }),
-      this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [dealId, BigInt(replicaIndex)] }),
+      getPiece(this.chain, { dealId, replicaIndex }),
       this.chain.publicClient.readContract({ ...market, functionName: "getDeal", args: [dealId] }),
       getLessorEndpoint(this.chain, { lessor }).catch((error: unknown) => {
         if (error instanceof LessorUnreachableError) return undefined; // nothing to challenge over p2p
         throw error;
       }),
     ]);
-    if (state !== ReplicaState.Proving || endpoint === undefined) return;
+    if (state !== ReplicaState.Proving || endpoint === undefined || piece === undefined) return;
     const peer = await connectToLessor(this.node, endpoint, TIMED_DIAL_TIMEOUT_MS);
-    const outcome = await this.timed.challenge({ lessor, peer, commR: replica.commR, size: Number(deal.size), dealId, replicaIndex });
+    const outcome = await this.timed.challenge({ lessor, peer, commR: piece.commR, size: Number(deal.size), offset: piece.offset, log2Segments: piece.log2Segments, dealId, replicaIndex });
     this.options.logger.info({ dealId, replicaIndex, lessor, status: outcome.status }, "watcher: timed challenge");
     const key = `${dealId}:${replicaIndex}`;
     if (outcome.status === "ok") {

@@ -7,7 +7,7 @@ import { honestLessor, type LessorBehaviour } from "../../node/roles/lessor.js";
  * lessor holds no cheating code, only the hook (LessorBehaviour) and its honest default.
  */
 export interface DishonestOptions {
-  /** Delete the sealed replica right after its PoRep passed (a lessor that loses the data). */
+  /** Delete the sealed sector right after its PoRep passed (a lessor that loses the data of all its pieces). */
   deleteReplicaAfterPoRep?: boolean;
   /** Flip the byte in the middle of the plaintext of every PoD download (a lessor serving wrong bytes). */
   serveWrongBytes?: boolean;
@@ -15,12 +15,12 @@ export interface DishonestOptions {
 
 export function dishonestLessor(options: DishonestOptions): LessorBehaviour {
   return {
-    afterPoRep: async (replica) => {
-      await honestLessor.afterPoRep(replica);
+    afterPoRep: async (sector) => {
+      await honestLessor.afterPoRep(sector);
       if (!options.deleteReplicaAfterPoRep) return;
-      await replica.stopServing();
-      await rm(replica.replicaPath, { force: true });
-      replica.logger.warn({ dealId: replica.dealId, replicaIndex: replica.replicaIndex }, "lessor (dishonest): deleted its replica");
+      await sector.stopServing();
+      await rm(sector.sectorPath, { force: true });
+      sector.logger.warn({ sector: sector.sector, pieces: sector.pieces }, "lessor (dishonest): deleted its sealed sector");
     },
     downloadPlaintext: (plaintext, size) => (options.serveWrongBytes ? corruptOneByte(plaintext, size) : honestLessor.downloadPlaintext(plaintext, size)),
   };

@@ -80,9 +80,14 @@ export const storageMarketAbi = [
             "type": "uint48"
           },
           {
-            "internalType": "uint16",
-            "name": "revealFactor",
-            "type": "uint16"
+            "internalType": "uint8",
+            "name": "minSectorLog",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "maxSectorLog",
+            "type": "uint8"
           }
         ],
         "internalType": "struct IStorageMarket.Params",
@@ -334,17 +339,6 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketEmptyPoSt",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
         "internalType": "bytes32",
         "name": "dealId",
         "type": "bytes32"
@@ -384,13 +378,8 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sector",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       }
     ],
     "name": "MarketInvalidPoRep",
@@ -399,13 +388,18 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
       },
       {
         "internalType": "uint256",
-        "name": "replicaIndex",
+        "name": "period",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "challenge",
         "type": "uint256"
       }
     ],
@@ -453,6 +447,17 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketInvalidReplicaIndex",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "log2Segments",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketInvalidSectorSize",
     "type": "error"
   },
   {
@@ -527,53 +532,6 @@ export const storageMarketAbi = [
         "type": "uint256"
       },
       {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketMissAlreadyMarked",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "currentPeriod",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketMissReportClosed",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
         "internalType": "address",
         "name": "challenger",
         "type": "address"
@@ -602,13 +560,8 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sector",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       },
       {
         "internalType": "address",
@@ -616,20 +569,26 @@ export const storageMarketAbi = [
         "type": "address"
       }
     ],
-    "name": "MarketNotReplicaLessor",
+    "name": "MarketNotSectorLessor",
     "type": "error"
   },
   {
     "inputs": [
       {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      }
+    ],
+    "name": "MarketNothingToProve",
+    "type": "error"
+  },
+  {
+    "inputs": [
       {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
       },
       {
         "internalType": "uint256",
@@ -638,43 +597,6 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketPeriodAlreadyProven",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "currentPeriod",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketPeriodNotClosed",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketPeriodNotDue",
     "type": "error"
   },
   {
@@ -712,14 +634,36 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
+        "internalType": "uint256",
+        "name": "dealCount",
+        "type": "uint256"
       },
       {
         "internalType": "uint256",
-        "name": "replicaIndex",
+        "name": "indexCount",
         "type": "uint256"
+      }
+    ],
+    "name": "MarketPieceListMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "position",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketPiecesOutOfOrder",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "sector",
+        "type": "bytes32"
       },
       {
         "internalType": "uint256",
@@ -739,39 +683,8 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sector",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "deadline",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "lastBlock",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketPoRepNotExpired",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       },
       {
         "internalType": "uint256",
@@ -780,22 +693,6 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketPoRepSeedNotReady",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "dealCount",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "indexCount",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketPoStBatchMismatch",
     "type": "error"
   },
   {
@@ -817,43 +714,17 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
       },
       {
         "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "enum IStorageMarket.ReplicaState",
-        "name": "state",
-        "type": "uint8"
-      }
-    ],
-    "name": "MarketReplicaNotCommitted",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "finishPeriod",
+        "name": "period",
         "type": "uint256"
       }
     ],
-    "name": "MarketReplicaNotFinishable",
+    "name": "MarketProvingSetLocked",
     "type": "error"
   },
   {
@@ -904,9 +775,100 @@ export const storageMarketAbi = [
         "internalType": "bytes32",
         "name": "dealId",
         "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "internalType": "enum IStorageMarket.ReplicaState",
+        "name": "state",
+        "type": "uint8"
+      }
+    ],
+    "name": "MarketReplicaNotSettleable",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "sector",
+        "type": "bytes32"
+      }
+    ],
+    "name": "MarketSectorExists",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "needed",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "capacity",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketSectorOverfull",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "sector",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "enum IStorageMarket.SectorState",
+        "name": "state",
+        "type": "uint8"
+      }
+    ],
+    "name": "MarketSectorWrongState",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "log2Segments",
+        "type": "uint256"
+      }
+    ],
+    "name": "MarketTooManySectors",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
       }
     ],
     "name": "MarketUnknownDeal",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "sector",
+        "type": "bytes32"
+      }
+    ],
+    "name": "MarketUnknownSector",
     "type": "error"
   },
   {
@@ -923,6 +885,17 @@ export const storageMarketAbi = [
       }
     ],
     "name": "MarketWrongPeriod",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "remainder",
+        "type": "uint256"
+      }
+    ],
+    "name": "ProofMathDrawBeyondProvingSet",
     "type": "error"
   },
   {
@@ -1151,43 +1124,6 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "payer",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint32",
-        "name": "extraPeriods",
-        "type": "uint32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "amount",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint32",
-        "name": "endPeriod",
-        "type": "uint32"
-      }
-    ],
-    "name": "DealToppedUp",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
         "internalType": "uint256",
         "name": "period",
         "type": "uint256"
@@ -1227,14 +1163,8 @@ export const storageMarketAbi = [
       {
         "indexed": true,
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sector",
         "type": "bytes32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       },
       {
         "indexed": true,
@@ -1247,12 +1177,6 @@ export const storageMarketAbi = [
         "internalType": "uint32",
         "name": "firstPeriod",
         "type": "uint32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "repairReward",
-        "type": "uint256"
       }
     ],
     "name": "PoRepAccepted",
@@ -1263,74 +1187,6 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "indexed": true,
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "lessor",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "slashed",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "bounty",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "address",
-        "name": "reporter",
-        "type": "address"
-      }
-    ],
-    "name": "PoRepExpired",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      }
-    ],
-    "name": "PoStAccepted",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
         "internalType": "address",
         "name": "lessor",
         "type": "address"
@@ -1344,66 +1200,17 @@ export const storageMarketAbi = [
       {
         "indexed": false,
         "internalType": "uint256",
-        "name": "replicas",
+        "name": "sectors",
         "type": "uint256"
       },
       {
         "indexed": false,
         "internalType": "uint256",
-        "name": "payment",
+        "name": "bytesProven",
         "type": "uint256"
       }
     ],
     "name": "PoStSubmitted",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
-        "indexed": true,
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "lessor",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "slashed",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "bounty",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "address",
-        "name": "reporter",
-        "type": "address"
-      }
-    ],
-    "name": "ProofMissed",
     "type": "event"
   },
   {
@@ -1477,47 +1284,16 @@ export const storageMarketAbi = [
         "type": "address"
       },
       {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "slashed",
-        "type": "uint256"
-      },
-      {
-        "indexed": false,
-        "internalType": "uint256",
-        "name": "repairReward",
-        "type": "uint256"
-      }
-    ],
-    "name": "ReplicaFailed",
-    "type": "event"
-  },
-  {
-    "anonymous": false,
-    "inputs": [
-      {
         "indexed": true,
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sector",
         "type": "bytes32"
       },
       {
         "indexed": false,
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "indexed": true,
-        "internalType": "address",
-        "name": "lessor",
-        "type": "address"
-      },
-      {
-        "indexed": false,
-        "internalType": "bytes32",
-        "name": "commR",
-        "type": "bytes32"
+        "internalType": "uint64",
+        "name": "offset",
+        "type": "uint64"
       },
       {
         "indexed": false,
@@ -1553,11 +1329,121 @@ export const storageMarketAbi = [
       {
         "indexed": false,
         "internalType": "uint256",
-        "name": "collateralReleased",
+        "name": "provenPeriods",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "missedPeriods",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "payment",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "slashed",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "released",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "bool",
+        "name": "failed",
+        "type": "bool"
+      }
+    ],
+    "name": "ReplicaSettled",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "sector",
+        "type": "bytes32"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "sectorNumber",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint8",
+        "name": "log2Segments",
+        "type": "uint8"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes32",
+        "name": "commR",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "bytes32",
+        "name": "commD",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "pieces",
         "type": "uint256"
       }
     ],
-    "name": "ReplicaFinished",
+    "name": "SectorCommitted",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "bytes32",
+        "name": "sector",
+        "type": "bytes32"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint32",
+        "name": "period",
+        "type": "uint32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "livePieces",
+        "type": "uint256"
+      }
+    ],
+    "name": "SectorDropped",
     "type": "event"
   },
   {
@@ -1592,13 +1478,8 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sectorId",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       },
       {
         "internalType": "bytes32[]",
@@ -1656,6 +1537,45 @@ export const storageMarketAbi = [
         "internalType": "uint256",
         "name": "amount",
         "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "sectorNumber",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint8",
+        "name": "log2Segments",
+        "type": "uint8"
+      },
+      {
+        "internalType": "bytes32",
+        "name": "commR",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "bytes32[]",
+        "name": "dealIds",
+        "type": "bytes32[]"
+      },
+      {
+        "internalType": "bytes",
+        "name": "replicaIndexes",
+        "type": "bytes"
+      }
+    ],
+    "name": "commitSector",
+    "outputs": [
+      {
+        "internalType": "bytes32",
+        "name": "sectorId",
+        "type": "bytes32"
       }
     ],
     "stateMutability": "nonpayable",
@@ -1741,6 +1661,19 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
+        "name": "sectorId",
+        "type": "bytes32"
+      }
+    ],
+    "name": "dropSector",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
         "name": "dealId",
         "type": "bytes32"
       },
@@ -1756,65 +1689,6 @@ export const storageMarketAbi = [
       }
     ],
     "name": "expireChallenge",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      }
-    ],
-    "name": "expirePoRep",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "bytes32",
-        "name": "commR",
-        "type": "bytes32"
-      }
-    ],
-    "name": "fillReplica",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      }
-    ],
-    "name": "finishReplica",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -1989,9 +1863,14 @@ export const storageMarketAbi = [
             "type": "address"
           },
           {
-            "internalType": "uint32",
-            "name": "firstPeriod",
-            "type": "uint32"
+            "internalType": "uint8",
+            "name": "status",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint16",
+            "name": "openChallenges",
+            "type": "uint16"
           },
           {
             "internalType": "uint32",
@@ -1999,28 +1878,18 @@ export const storageMarketAbi = [
             "type": "uint32"
           },
           {
-            "internalType": "uint16",
-            "name": "misses",
-            "type": "uint16"
-          },
-          {
-            "internalType": "uint8",
-            "name": "status",
-            "type": "uint8"
-          },
-          {
             "internalType": "bytes32",
-            "name": "commR",
+            "name": "sector",
             "type": "bytes32"
           },
           {
             "internalType": "uint64",
-            "name": "fillBlock",
+            "name": "offset",
             "type": "uint64"
           },
           {
             "internalType": "uint64",
-            "name": "fillTime",
+            "name": "fillBlock",
             "type": "uint64"
           },
           {
@@ -2032,11 +1901,6 @@ export const storageMarketAbi = [
             "internalType": "uint128",
             "name": "repairReward",
             "type": "uint128"
-          },
-          {
-            "internalType": "uint16",
-            "name": "openChallenges",
-            "type": "uint16"
           }
         ],
         "internalType": "struct IStorageMarket.Replica",
@@ -2051,26 +1915,78 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sectorId",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
       }
     ],
-    "name": "isPeriodMarkedMissed",
+    "name": "getSector",
     "outputs": [
       {
-        "internalType": "bool",
-        "name": "missed",
-        "type": "bool"
+        "components": [
+          {
+            "internalType": "address",
+            "name": "lessor",
+            "type": "address"
+          },
+          {
+            "internalType": "uint8",
+            "name": "log2Segments",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "status",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint32",
+            "name": "firstPeriod",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "dropPeriod",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "livePieces",
+            "type": "uint16"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "commR",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "bytes32",
+            "name": "commD",
+            "type": "bytes32"
+          },
+          {
+            "internalType": "uint64",
+            "name": "commitBlock",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint64",
+            "name": "commitTime",
+            "type": "uint64"
+          },
+          {
+            "internalType": "uint32",
+            "name": "index",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint16",
+            "name": "pieces",
+            "type": "uint16"
+          }
+        ],
+        "internalType": "struct IStorageMarket.Sector",
+        "name": "",
+        "type": "tuple"
       }
     ],
     "stateMutability": "view",
@@ -2079,14 +1995,9 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
       },
       {
         "internalType": "uint256",
@@ -2098,50 +2009,8 @@ export const storageMarketAbi = [
     "outputs": [
       {
         "internalType": "bool",
-        "name": "proven",
-        "type": "bool"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "period",
-        "type": "uint256"
-      }
-    ],
-    "name": "markProofMissing",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "durationPeriods",
-        "type": "uint256"
-      }
-    ],
-    "name": "minimumSize",
-    "outputs": [
-      {
-        "internalType": "uint256",
         "name": "",
-        "type": "uint256"
+        "type": "bool"
       }
     ],
     "stateMutability": "view",
@@ -2219,9 +2088,14 @@ export const storageMarketAbi = [
             "type": "uint48"
           },
           {
-            "internalType": "uint16",
-            "name": "revealFactor",
-            "type": "uint16"
+            "internalType": "uint8",
+            "name": "minSectorLog",
+            "type": "uint8"
+          },
+          {
+            "internalType": "uint8",
+            "name": "maxSectorLog",
+            "type": "uint8"
           }
         ],
         "internalType": "struct IStorageMarket.Params",
@@ -2274,13 +2148,8 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sectorId",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       }
     ],
     "name": "porepSeed",
@@ -2297,17 +2166,65 @@ export const storageMarketAbi = [
   {
     "inputs": [
       {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
       }
     ],
-    "name": "refundable",
+    "name": "provenCapacityOf",
     "outputs": [
       {
         "internalType": "uint256",
         "name": "",
         "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      }
+    ],
+    "name": "provingCounts",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "internalType": "uint8",
+        "name": "log2Segments",
+        "type": "uint8"
+      },
+      {
+        "internalType": "uint256",
+        "name": "index",
+        "type": "uint256"
+      }
+    ],
+    "name": "provingSectorAt",
+    "outputs": [
+      {
+        "internalType": "bytes32",
+        "name": "",
+        "type": "bytes32"
       }
     ],
     "stateMutability": "view",
@@ -2339,12 +2256,12 @@ export const storageMarketAbi = [
         "type": "uint256"
       }
     ],
-    "name": "replicaIdOf",
+    "name": "replicaState",
     "outputs": [
       {
-        "internalType": "bytes32",
+        "internalType": "enum IStorageMarket.ReplicaState",
         "name": "",
-        "type": "bytes32"
+        "type": "uint8"
       }
     ],
     "stateMutability": "view",
@@ -2354,19 +2271,14 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "internalType": "bytes32",
-        "name": "dealId",
+        "name": "sectorId",
         "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
-        "name": "replicaIndex",
-        "type": "uint256"
       }
     ],
-    "name": "replicaState",
+    "name": "sectorState",
     "outputs": [
       {
-        "internalType": "enum IStorageMarket.ReplicaState",
+        "internalType": "enum IStorageMarket.SectorState",
         "name": "",
         "type": "uint8"
       }
@@ -2412,6 +2324,24 @@ export const storageMarketAbi = [
     "type": "function"
   },
   {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
+    "name": "settleReplica",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
     "inputs": [],
     "name": "startTime",
     "outputs": [
@@ -2433,39 +2363,11 @@ export const storageMarketAbi = [
       },
       {
         "internalType": "bytes32[]",
-        "name": "dealIds",
-        "type": "bytes32[]"
-      },
-      {
-        "internalType": "bytes",
-        "name": "replicaIndexes",
-        "type": "bytes"
-      },
-      {
-        "internalType": "bytes32[]",
         "name": "proof",
         "type": "bytes32[]"
       }
     ],
     "name": "submitPoSt",
-    "outputs": [],
-    "stateMutability": "nonpayable",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "dealId",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint32",
-        "name": "extraPeriods",
-        "type": "uint32"
-      }
-    ],
-    "name": "topUp",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
