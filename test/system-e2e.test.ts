@@ -44,13 +44,15 @@ describe("the whole system: buy, prove, slash, repair, download", function () {
       await new Promise((r) => setTimeout(r, 500));
     }
     assert.ok(repaired, "the failed replica is repaired by lessor-2");
-    // The dishonest replica fails by whichever defence lands first: maxMisses = 2 reported misses, or the
-    // watcher's failed timed challenges escalated to an on-chain challenge that expires unanswered (§7.2).
+    // The dishonest replica fails by whichever defence lands first: maxMisses = 2 missed periods (derived
+    // on-chain, recorded by the watcher), or the watcher's failed timed challenges escalated to an on-chain
+    // challenge that expires unanswered (§7.2).
     const dishonestAddress = lessors[0]!.address.toLowerCase();
     const reportsOnDishonest = watcher.reports.filter((r) => r.lessor.toLowerCase() === dishonestAddress);
     const wonOnChain = watcher.onChain.settled.filter((c) => c.lessor.toLowerCase() === dishonestAddress && c.result === "slashed");
-    assert.ok(reportsOnDishonest.length === 2 || wonOnChain.length === 1, `failed by misses (${reportsOnDishonest.length}) or an on-chain challenge (${wonOnChain.length})`);
-    const failures = await publicClient.getContractEvents({ ...market, eventName: "ReplicaFailed", args: { dealId: deal.dealId }, fromBlock: 0n });
+    assert.ok(reportsOnDishonest.length >= 2 || wonOnChain.length === 1, `failed by misses (${reportsOnDishonest.length}) or an on-chain challenge (${wonOnChain.length})`);
+    const settled = await publicClient.getContractEvents({ ...market, eventName: "ReplicaSettled", args: { dealId: deal.dealId }, fromBlock: 0n });
+    const failures = settled.filter((f) => f.args.failed);
     assert.deepEqual(failures.map((f) => f.args.lessor!.toLowerCase()), [dishonestAddress], "only the dishonest replica failed");
     if (wonOnChain.length === 1) assert.equal(wonOnChain[0].slashed, failures[0].args.slashed, "the on-chain challenge slashed the whole remaining collateral");
     assert.ok(watcher.onChain.settled.every((c) => c.result !== "slashed" || c.lessor.toLowerCase() === dishonestAddress), "no honest lessor was slashed");

@@ -170,10 +170,10 @@ describe("separate processes over JSON-RPC: a lessor killed with SIGKILL resumes
 
     // Restarted from the same data dir: the same identity, its replica from the persisted role state.
     lessor = await startCoffer(startArgs, children);
-    const status = (await (await ControlClient.connect(lessorDir)).call("GET", "/status")) as { peerId: string; chainAddress: string; replicas: { dealId: Hex; stage: string }[] };
+    const status = (await (await ControlClient.connect(lessorDir)).call("GET", "/status")) as { peerId: string; chainAddress: string; pieces: { dealId: Hex; stage: string }[] };
     assert.equal(status.peerId, peerId);
     assert.equal(status.chainAddress.toLowerCase(), chainAddress.toLowerCase());
-    assert.deepEqual(status.replicas.map((r) => [r.dealId, r.stage]), [[deal.dealId, "proving"]]);
+    assert.deepEqual(status.pieces.map((r) => [r.dealId, r.stage]), [[deal.dealId, "proving"]]);
 
     await waitFor(`a proof of period ${p + 1n} after the restart`, () => proven(p + 1n), (2 * PERIOD + 10) * 1000);
     // Let period p + 1 close and the watcher look at it.

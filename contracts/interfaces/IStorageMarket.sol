@@ -118,6 +118,8 @@ interface IStorageMarket {
         uint16 openChallenges;
         /// Periods paid for this slot, across lessors.
         uint32 paidPeriods;
+        /// Periods already paid to the current filling (claimEarnings before settlement).
+        uint32 claimedPeriods;
         /// The sector holding the piece (sha256(abi.encode(lessor, sectorNumber))).
         bytes32 sector;
         /// The piece's first segment in the sector (a multiple of 2^depth).
@@ -210,6 +212,7 @@ interface IStorageMarket {
         uint256 released,
         bool failed
     );
+    event EarningsClaimed(bytes32 indexed dealId, uint256 replicaIndex, address indexed lessor, uint256 periods, uint256 amount);
     event ReplicaChallenged(
         bytes32 indexed dealId,
         uint256 replicaIndex,
@@ -445,6 +448,10 @@ interface IStorageMarket {
     /// the slot's repair reward while the slot can be refilled, the rest to the client), releases the rest and
     /// reopens a failed slot. Refused while a challenge of the slot is open.
     function settleReplica(bytes32 dealId, uint256 replicaIndex) external;
+
+    /// @notice The piece's lessor is paid now for the periods it proved so far and was not paid for yet (a running
+    /// piece; settleReplica pays the rest). Anyone may call; the payment goes to the lessor.
+    function claimEarnings(bytes32 dealId, uint256 replicaIndex) external returns (uint256 amount);
 
     // ------------------------------------------------------------------ on-chain challenges (§7.2)
 

@@ -382,6 +382,23 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         _settle(dealId, deal, replicaIndex, replica, false, address(0));
     }
 
+    /// @inheritdoc IStorageMarket
+    function claimEarnings(bytes32 dealId, uint256 replicaIndex) external nonReentrant returns (uint256 amount) {
+        Deal storage deal = _existingDeal(dealId);
+        if (replicaIndex >= deal.replicas) revert MarketInvalidReplicaIndex(dealId, replicaIndex, deal.replicas);
+        Replica storage replica = _replicas[dealId][replicaIndex];
+        ReplicaState state = _replicaState(dealId, deal, replicaIndex, replica);
+        if (state != ReplicaState.Proving) revert MarketReplicaNotProving(dealId, replicaIndex, state);
+        Settlement memory s = _settlement(dealId, deal, replicaIndex, replica, false);
+        // The settlement counts every closed proven period of this filling; the claimed ones were paid.
+        uint256 periods = s.proven - replica.claimedPeriods;
+        replica.claimedPeriods = uint32(s.proven);
+        replica.paidPeriods += uint32(periods);
+        amount = periods * deal.pricePerPeriod;
+        emit EarningsClaimed(dealId, replicaIndex, replica.lessor, periods, amount);
+        if (amount > 0) _vault.credit(replica.lessor, amount);
+    }
+
     // ================================================================== on-chain challenges (§7.2)
 
     /// @inheritdoc IStorageMarket
@@ -670,7 +687,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (first < stop) (s.proven, s.missed, scanned) = _proven[replica.lessor].scan(first, stop, _maxMisses);
         bool failedByMisses = s.missed >= _maxMisses;
         s.failed = failedByMisses || failAt != type(uint256).max;
-        s.payment = s.proven * deal.pricePerPeriod;
+        // Periods the filling was paid for already (claimEarnings) are not paid again.
+        s.payment = (s.proven - replica.claimedPeriods) * deal.pricePerPeriod;
         uint256 missSlash = Math.min(left, s.missed * uint256(deal.collateral) * _missSlashBps / BPS);
         if (s.failed) {
             s.due = true;
@@ -712,9 +730,11 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         unchecked {
             sector.livePieces -= 1;
         }
-        replica.paidPeriods += uint32(s.proven);
+        uint256 unpaid = s.proven - replica.claimedPeriods;
+        replica.paidPeriods += uint32(unpaid);
+        replica.claimedPeriods = 0;
         replica.collateralLeft = 0;
-        if (s.payment > s.proven * deal.pricePerPeriod) replica.repairReward = 0;
+        if (s.payment > unpaid * deal.pricePerPeriod) replica.repairReward = 0;
         if (s.failed) {
             if (!s.expired) _failedLessors[dealId][lessor] = true;
             replica.status = SlotStatus.OPEN;

@@ -9,6 +9,7 @@ import { lessorRegistryAbi } from "../chain/abi/lessorRegistry.js";
 import { storageMarketAbi } from "../chain/abi/storageMarket.js";
 import { answerPoRep } from "../chain/actions/answerPoRep.js";
 import { claimDownload } from "../chain/actions/claimDownload.js";
+import { claimEarnings } from "../chain/actions/claimEarnings.js";
 import { commitDownload } from "../chain/actions/commitDownload.js";
 import { commitSector } from "../chain/actions/commitSector.js";
 import { dropSector } from "../chain/actions/dropSector.js";
@@ -57,6 +58,12 @@ export interface LessorOptions extends RoleOptions {
   capacityBytes: bigint;
   /** Milliseconds between two polls for on-chain challenges naming this lessor (default 250). */
   challengePollMs?: number;
+  /**
+   * Periods between two claims of a running piece's earnings (default 30: 15 days of 12 h periods). Each claim
+   * is a transaction per piece, so claiming rarely keeps the chain cost per byte low; settlement at the end
+   * pays whatever is left.
+   */
+  claimAfterPeriods?: number;
   /** What the lessor does where a lessor could cheat (default {@link honestLessor}; tests and the demo inject others). */
   behaviour?: LessorBehaviour;
 }
@@ -113,6 +120,8 @@ export interface LessorPiece {
   endPeriod: number;
   /** Set once the lessor settled the piece (paid) or saw it settled. */
   settled?: boolean;
+  /** Period of the last claimEarnings (or of the PoRep). */
+  claimedAt?: number;
   note?: string;
 }
 
@@ -605,6 +614,12 @@ export class LessorRole {
         }
         Object.assign(piece, { stage: "gone", settled: true, note: "finished and settled" });
         this.log.info({ dealId: piece.dealId, replicaIndex: piece.replicaIndex }, "lessor: piece finished and settled");
+      } else if (ours && state === ReplicaState.Proving) {
+        const period = Number(await this.chain.currentPeriod());
+        piece.claimedAt ??= period;
+        if (period - piece.claimedAt < (this.options.claimAfterPeriods ?? 30)) continue;
+        await claimEarnings(this.chain, { dealId: piece.dealId, replicaIndex: piece.replicaIndex, period: BigInt(period) });
+        piece.claimedAt = period;
       } else if (!ours || state === ReplicaState.Finished || state === ReplicaState.Failed || state === ReplicaState.Open) {
         Object.assign(piece, { stage: "gone", note: `no longer proving (state ${state})` });
         this.log.warn({ dealId: piece.dealId, replicaIndex: piece.replicaIndex, state }, "lessor: piece no longer proving");

@@ -1124,6 +1124,43 @@ export const storageMarketAbi = [
     "inputs": [
       {
         "indexed": true,
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "address",
+        "name": "lessor",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "periods",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "name": "EarningsClaimed",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
         "internalType": "uint256",
         "name": "period",
         "type": "uint256"
@@ -1529,6 +1566,30 @@ export const storageMarketAbi = [
         "internalType": "bytes32",
         "name": "dealId",
         "type": "bytes32"
+      },
+      {
+        "internalType": "uint256",
+        "name": "replicaIndex",
+        "type": "uint256"
+      }
+    ],
+    "name": "claimEarnings",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "dealId",
+        "type": "bytes32"
       }
     ],
     "name": "claimRefund",
@@ -1875,6 +1936,11 @@ export const storageMarketAbi = [
           {
             "internalType": "uint32",
             "name": "paidPeriods",
+            "type": "uint32"
+          },
+          {
+            "internalType": "uint32",
+            "name": "claimedPeriods",
             "type": "uint32"
           },
           {
