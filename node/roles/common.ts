@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { CofferNode, EMBEDDED_LISTEN, type CofferNodeOptions } from "../assembly/coffer-node.js";
 import { ChainClient, type ChainClientOptions } from "../chain/client.js";
 import { isChainUnavailable } from "../chain/chain-health.js";
+import { MarketActionError } from "../chain/actions/market-call.js";
 import type { LessorEndpoint } from "../chain/actions/getLessorEndpoint.js";
 
 /** Options every role takes: where its node lives, how it reaches the network and the chain. */
@@ -73,7 +74,11 @@ export class RoleLoop {
  */
 export function logStepError(logger: Logger, err: unknown, fields: Record<string, unknown>, message: string): void {
   if (isChainUnavailable(err)) logger.debug({ ...fields, err: (err as Error).message }, message);
-  else logger.warn({ err, ...fields }, message);
+  // A named refusal is one line (its stack and the whole call data stay at debug).
+  else if (err instanceof MarketActionError) {
+    logger.warn({ ...fields, err: `${err.errorName}(${err.args.map(String).join(", ")})` }, message);
+    logger.debug({ ...fields, err }, message);
+  } else logger.warn({ err, ...fields }, message);
 }
 
 export function ceilDiv(a: bigint, b: bigint): bigint {

@@ -34,8 +34,7 @@ import {
   encryptBlocksForDownload,
   flattenOpenings,
   lessorPoStChallenges,
-  pieceOffsets,
-  planSectors,
+  packSectors,
   provePoRep,
   sealFile,
   sectorCommD,
@@ -135,6 +134,8 @@ export interface LessorSector {
   pieces: string[];
   stage: "sealed" | "committed" | "proving" | "gone";
   commitBlock?: string;
+  /** Its sealed file could not be opened for a proof: dropped at the next chance (§12.3). */
+  lost?: boolean;
   note?: string;
 }
 
@@ -417,13 +418,13 @@ export class LessorRole {
     const ready = this.pieces().filter((x) => x.stage === "ready");
     if (ready.length === 0) return;
     const bounds = { minSectorLog: this.chain.params.minSectorLog, maxSectorLog: this.chain.params.maxSectorLog };
-    for (const plan of planSectors(ready.map((x) => x.depth), bounds)) {
+    for (const plan of packSectors(ready.map((x) => x.depth), bounds)) {
       const members = plan.order.map((i) => ready[i]);
       const number = this.state.nextSectorNumber++;
       await this.save();
       const id = toHex(sectorId(this.address, number)) as Hex;
       const paths = this.sectorPaths(number);
-      const offsets = pieceOffsets(plan.log2Segments, members.map((x) => x.depth));
+      const offsets = plan.offsets;
       await writeUnsealedSector(paths.unsealed, plan.log2Segments, members.map((x, i) => ({ path: this.piecePaths(x).data, offset: offsets[i], size: x.size })));
       const expected = sectorCommD(plan.log2Segments, members.map((x) => ({ commD: x.commD, depth: x.depth })));
       const unsealed = await commitFile(paths.unsealed, { treeCachePath: paths.unsealedTree });
@@ -548,14 +549,16 @@ export class LessorRole {
     const counts = await this.chain.publicClient.readContract({ ...market, functionName: "provingCounts", args: [this.address] });
     if (counts > 0n) {
       const proven = await this.chain.publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [this.address, period] });
-      if (!proven) await this.submitPeriod(period, counts);
+      // A failed submission is retried on the next pass while the period lasts.
+      if (!proven && !(await this.submitPeriod(period, counts))) return;
     }
     this.state.lastProvenPeriod = Number(period);
     await this.save();
     await withdraw(this.chain).catch((err) => logStepError(this.log, err, {}, "lessor: withdraw failed"));
   }
 
-  private async submitPeriod(period: bigint, counts: bigint): Promise<void> {
+  /** Proves the period; false when it could not (logged; the caller retries). */
+  private async submitPeriod(period: bigint, counts: bigint): Promise<boolean> {
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
     const seed = await seedPeriod(this.chain, { period });
     const challenges = lessorPoStChallenges(seed, this.address, this.chain.params.kPoSt, counts, this.chain.params.minSectorLog);
@@ -570,7 +573,14 @@ export class LessorRole {
         let file = files.get(id);
         if (!file) {
           const paths = this.sectorPaths(sector.number);
-          file = await CommittedFile.open(paths.sealed, paths.sealedTree, { kind: "replica" });
+          file = await CommittedFile.open(paths.sealed, paths.sealedTree, { kind: "replica" }).catch(async (error: unknown) => {
+            // The sector is lost (disk, deletion): declare it (dropSector, in the next window) rather than miss
+            // every period of every other sector.
+            if (!sector.lost) this.log.error({ sector: sector.id, err: (error as Error).message }, "lessor: a proving sector is lost; it will be dropped");
+            sector.lost = true;
+            await this.save();
+            throw error;
+          });
           files.set(id, file);
         }
         proof.push(...flattenOpenings(await file.openSegments([c.offset])));
@@ -583,9 +593,11 @@ export class LessorRole {
       if (receipt) this.stats.lastPoStGas = Number(receipt.gasUsed);
       this.stats.lastPoStLatencySeconds = Number((await this.chain.latestTimestamp()) - start);
       this.log.info({ period, sectors: files.size, challenges: challenges.length, gas: this.stats.lastPoStGas }, "lessor: PoSt submitted");
+      return true;
     } catch (err) {
       // A sector that cannot be opened fails the whole period: the lessor misses it (§12.5).
       logStepError(this.log, err, { period }, "lessor: PoSt not submitted");
+      return false;
     } finally {
       await Promise.all([...files.values()].map((f) => f.close()));
     }
@@ -626,7 +638,7 @@ export class LessorRole {
       }
     }
     for (const sector of this.sectors().filter((x) => x.stage === "proving")) {
-      if (sector.pieces.some((k) => this.state.pieces[k]?.stage === "proving")) continue;
+      if (!sector.lost && sector.pieces.some((k) => this.state.pieces[k]?.stage === "proving")) continue;
       // Nothing left to prove for anyone: give the sector up (free) while the proving set may change.
       try {
         await dropSector(this.chain, { sector: sector.id });
@@ -635,9 +647,10 @@ export class LessorRole {
         throw error;
       }
       sector.stage = "gone";
+      for (const k of sector.pieces) if (this.state.pieces[k]?.stage === "proving") Object.assign(this.state.pieces[k], { stage: "gone", note: "sector lost and dropped" });
       await this.challenges.remove(hexToBytes(sector.commR));
       await this.removeSectorFiles(sector.number);
-      this.log.info({ sector: sector.id }, "lessor: sector dropped (no live pieces)");
+      this.log.info({ sector: sector.id, lost: sector.lost === true }, sector.lost ? "lessor: lost sector dropped (its running pieces fail)" : "lessor: sector dropped (no live pieces)");
     }
     await this.save();
   }

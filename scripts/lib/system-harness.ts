@@ -74,6 +74,8 @@ export async function startSystem(connection: NetworkConnection, options: System
         logger: logger.child({ role: `lessor-${i}` }),
         pricePerGiBPerPeriod: parseEther("1") - BigInt(i) * parseEther("0.01"),
         capacityBytes: 1n << 34n,
+        // Short test deals: claim earnings every period (production lessors claim far less often).
+        claimAfterPeriods: 1,
         behaviour: dishonestLessor({ deleteReplicaAfterPoRep: options.dishonest?.includes(i), serveWrongBytes: options.serveWrongBytes?.includes(i) }),
       };
       const lessor = await LessorRole.create(opts);
