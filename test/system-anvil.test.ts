@@ -347,10 +347,12 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
     const t = Date.now();
     const deal = await dealRound(3 * MIB, 2);
     dealOfThreeMiB = { dealId: deal.dealId, file: deal.file, size: deal.size };
-    const proven = (i: number, p: bigint) => publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [deal.dealId, BigInt(i), p] });
+    const holders = await Promise.all([0n, 1n].map(async (i) => (await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, i] })).lessor));
+    const proven = (i: number, p: bigint) => publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [holders[i]!, p] });
     const startTime = await publicClient.readContract({ ...market, functionName: "startTime" });
     const period = async () => ((await publicClient.getBlock({ blockTag: "latest" })).timestamp - startTime) / BigInt(PERIOD);
-    const first = BigInt((await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, 0n] })).firstPeriod);
+    const slot0 = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, 0n] });
+    const first = BigInt((await publicClient.readContract({ ...market, functionName: "getSector", args: [slot0.sector] })).firstPeriod);
     const p0 = (await period()) > first ? await period() : first;
     for (const p of [p0, p0 + 1n, p0 + 2n]) await waitFor(`both replicas proven in period ${p}`, async () => (await proven(0, p)) && (await proven(1, p)), (PERIOD * 3 + 10) * 1000);
 
@@ -358,7 +360,7 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
     const bad = deal.replicas.find((r) => r.lessor.toLowerCase() === addresses.lessor2!.toLowerCase())!;
     assert.ok(bad, "lessor2 holds a replica");
     await stopNode("lessor2");
-    const replicaDir = join(dirs.lessor2, "replicas");
+    const replicaDir = join(dirs.lessor2, "sectors");
     for (const f of await readdir(replicaDir)) await rm(join(replicaDir, f), { force: true });
     await startNode("lessor2", ["--role", "lessor", "--price", "1", "--capacity", "4GiB"]);
     await waitFor("the replica of lessor2 failed", async () => (await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(bad.replicaIndex)] })) === ReplicaState.Failed, (PERIOD * 6 + 20) * 1000);

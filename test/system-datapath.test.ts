@@ -34,7 +34,7 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
   let dealSize: number;
   let file: string;
   const extraUsers: UserRole[] = [];
-  const ciphertextsOf = async (i: number) => (await readdir(join(system.root, `lessor-${i}`, "replicas"))).filter((n) => n.endsWith(".cipher"));
+  const ciphertextsOf = async (i: number) => (await readdir(join(system.root, `lessor-${i}`, "sectors"))).filter((n) => n.endsWith(".cipher"));
   // Only this file's downloads run on this chain: every DownloadOpened is one of them.
   const downloadsOpened = async () =>
     (await (await connection.viem.getPublicClient()).getContractEvents({ address: system.deployment.contracts.DownloadMarket!.address, abi: downloadMarketAbi, eventName: "DownloadOpened", fromBlock: 0n })).length;
@@ -169,11 +169,11 @@ describe("the data path: bounded PoD streams, no leftovers, safe output paths, i
     assert.deepEqual(await readdir(outDir), []);
 
     const lessorDir = join(system.root, "lessor-restarted");
-    await mkdir(join(lessorDir, "replicas"), { recursive: true });
-    await writeFile(join(lessorDir, "replicas", "pod-0123456789abcdef.cipher"), randomBytes(1000));
+    await mkdir(join(lessorDir, "sectors"), { recursive: true });
+    await writeFile(join(lessorDir, "sectors", "pod-0123456789abcdef.cipher"), randomBytes(1000));
     const lessor = await system.makeLessor(9, lessorDir);
     system.started.push(lessor);
-    assert.deepEqual(await readdir(join(lessorDir, "replicas")), []);
+    assert.deepEqual(await readdir(join(lessorDir, "sectors")), []);
   });
 
   it("buy-deal retried after a lessor died mid-upload continues the same deal (one DealCreated, escrow paid once) and completes", async function () {

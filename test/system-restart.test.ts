@@ -150,7 +150,8 @@ describe("separate processes over JSON-RPC: a lessor killed with SIGKILL resumes
     async function currentPeriod(): Promise<bigint> {
       return ((await publicClient.getBlock({ blockTag: "latest" })).timestamp - startTime) / BigInt(PERIOD);
     }
-    const proven = (p: bigint) => publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [deal.dealId, 0n, p] });
+    const holder = (await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, 0n] })).lessor;
+    const proven = (p: bigint) => publicClient.readContract({ ...market, functionName: "isPeriodProven", args: [holder, p] });
     const waitFor = async (what: string, check: () => Promise<boolean>, ms: number) => {
       const deadline = Date.now() + ms;
       while (!(await check())) {
@@ -160,7 +161,8 @@ describe("separate processes over JSON-RPC: a lessor killed with SIGKILL resumes
     };
 
     // The lessor proves the current period; right after, SIGKILL (no shutdown hook runs).
-    const replica = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, 0n] });
+    const slot = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, 0n] });
+    const replica = await publicClient.readContract({ ...market, functionName: "getSector", args: [slot.sector] });
     let p = await currentPeriod();
     if (p < BigInt(replica.firstPeriod)) p = BigInt(replica.firstPeriod);
     await waitFor(`a proof of period ${p}`, () => proven(p), (PERIOD + 10) * 1000);
@@ -183,8 +185,8 @@ describe("separate processes over JSON-RPC: a lessor killed with SIGKILL resumes
     assert.equal(await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, 0n] }), ReplicaState.Proving);
     for (let q = BigInt(replica.firstPeriod); q <= p + 1n; q++) assert.equal(await proven(q), true, `period ${q} proven`);
     assert.deepEqual(watcher.reports, [], "the watcher reported no missed period");
-    const missed = await publicClient.getContractEvents({ ...market, eventName: "ProofMissed", fromBlock: BigInt(deployment.deployedAtBlock) });
-    assert.equal(missed.length, 0);
+    const settled = await publicClient.getContractEvents({ ...market, eventName: "ReplicaSettled", fromBlock: BigInt(deployment.deployedAtBlock) });
+    assert.equal(settled.filter((e) => e.args.failed).length, 0, "no piece failed");
     const posts = await publicClient.getContractEvents({ ...market, eventName: "PoStSubmitted", fromBlock: BigInt(deployment.deployedAtBlock) });
     const periods = posts.map((e) => e.args.period!);
     assert.equal(new Set(periods).size, periods.length, `one proof per period, no duplicate (${periods.join(",")})`);

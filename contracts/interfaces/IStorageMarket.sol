@@ -238,7 +238,7 @@ interface IStorageMarket {
     error MarketUnknownDeal(bytes32 dealId);
     /// @param replicas Asked replica count (1..10).
     error MarketInvalidReplicaCount(uint256 replicas);
-    /// @param size Asked size in bytes (1..2^50).
+    /// @param size Asked size in bytes (1 .. 32 · 2^maxSectorLog: a piece fits the largest sector).
     error MarketInvalidSize(uint256 size);
     /// @param size Asked size in bytes.
     /// @param minimumSize Smallest deal (minSegments · 32): pad the file to it.
@@ -307,10 +307,6 @@ interface IStorageMarket {
     /// @param sector The sector.
     /// @param readyBlock First block that can answer (commitBlock + 2).
     error MarketPoRepSeedNotReady(bytes32 sector, uint256 readyBlock);
-    /// @param sector The sector.
-    /// @param deadline commitTime + porepTimeout.
-    /// @param lastBlock Last block that could answer.
-    error MarketPoRepLate(bytes32 sector, uint256 deadline, uint256 lastBlock);
     /// @param sector The sector whose PoRep failed.
     error MarketInvalidPoRep(bytes32 sector);
     /// @param lessor The lessor: its proving set changes only before the current period's seed is readable or
@@ -439,7 +435,8 @@ interface IStorageMarket {
     function seedPeriod() external returns (bytes32 seed);
 
     /// @notice Proves every proving sector of the caller for the current `period` in one transaction: for
-    /// j < kPoSt, `proof` holds the opening (segment + log2 siblings) of challenge j as postChallenges locates it.
+    /// j < kPoSt, `proof` holds the opening (segment + log2 siblings) of challenge j, located by ProofMath.postDraw
+    /// and ProofMath.postLocate over the caller's proving counts and provingSectorAt.
     function submitPoSt(uint256 period, bytes32[] calldata proof) external;
 
     /// @notice Settles a filled slot (anyone): once its deal ended, or once it failed (sector PoRep late,

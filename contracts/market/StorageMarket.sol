@@ -23,8 +23,6 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
 
     uint256 private constant GIB = 1 << 30;
     uint256 private constant BPS = 10_000;
-    /// @dev Largest deal: 1 PiB (segments fit uint48, depth <= 45).
-    uint256 private constant MAX_SIZE = 1 << 50;
     uint256 private constant MAX_REPLICAS = 10;
     /// @dev blockhash() only reaches this many blocks back.
     uint256 private constant BLOCKHASH_WINDOW = DelayedSeed.HORIZON;
@@ -146,7 +144,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         uint128 collateralPerReplica
     ) external nonReentrant returns (bytes32 dealId) {
         if (replicas == 0 || replicas > MAX_REPLICAS) revert MarketInvalidReplicaCount(replicas);
-        if (size == 0 || size > MAX_SIZE) revert MarketInvalidSize(size);
+        // A piece must fit the largest sector (maxSectorLog <= 45: at most 1 PiB).
+        if (size == 0 || size > uint256(32) << _maxSectorLog) revert MarketInvalidSize(size);
         if (pricePerGiBPerPeriod == 0) revert MarketInvalidPrice(pricePerGiBPerPeriod);
         uint256 minCollateral = Math.mulDiv(size, _collateralPerGiB, GIB, Math.Rounding.Ceil);
         if (collateralPerReplica < minCollateral) revert MarketCollateralTooLow(collateralPerReplica, minCollateral);
@@ -722,7 +721,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         address lessor = replica.lessor;
         // An expired challenge whose settlement waited for other challenges pays its bounty now.
         if (challenger == address(0)) challenger = _challengeFailures[dealId][replicaIndex].challenger;
-        if (challenger != address(0) && s.failed && !s.expired) bounty = s.slashed * _bountyBps / BPS;
+        // No bounty for a lessor expiring its own challenge (another identity of it still can: a known limit).
+        if (challenger != address(0) && challenger != lessor && s.failed && !s.expired) bounty = s.slashed * _bountyBps / BPS;
         slashed = s.slashed;
 
         Sector storage sector = _sectors[replica.sector];
@@ -808,7 +808,8 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (_counts[lessor] == 0) return;
         uint256 seedBlock = _seeds[current].seedBlock;
         if (seedBlock == 0 || block.number <= seedBlock) return;
-        if (_proven[lessor].isSet(current)) return;
+        // A lost seed: nobody can prove the period, so nothing can be remapped.
+        if (_proven[lessor].isSet(current) || DelayedSeed.status(seedBlock) == DelayedSeed.Status.Lost) return;
         revert MarketProvingSetLocked(lessor, current);
     }
 

@@ -511,7 +511,7 @@ export class LessorRole {
     } catch (error) {
       // Locked until this period is proven (§12.4): the next pass answers.
       if (error instanceof MarketActionError && error.errorName === "MarketProvingSetLocked") return;
-      if (error instanceof MarketActionError && (error.errorName === "MarketPoRepLate" || error.errorName === "MarketSectorWrongState")) {
+      if (error instanceof MarketActionError && (error.errorName === "MarketSectorWrongState")) {
         sector.stage = "gone";
         sector.note = `PoRep refused: ${error.errorName}`;
         for (const k of sector.pieces) Object.assign(this.state.pieces[k], { stage: "gone", note: sector.note });

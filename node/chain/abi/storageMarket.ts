@@ -667,27 +667,6 @@ export const storageMarketAbi = [
       },
       {
         "internalType": "uint256",
-        "name": "deadline",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "lastBlock",
-        "type": "uint256"
-      }
-    ],
-    "name": "MarketPoRepLate",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "bytes32",
-        "name": "sector",
-        "type": "bytes32"
-      },
-      {
-        "internalType": "uint256",
         "name": "readyBlock",
         "type": "uint256"
       }
