@@ -381,6 +381,7 @@ export class LessorRole {
     for (const piece of this.pieces().filter((x) => x.stage === "assigned")) {
       await this.checkUpload(piece).catch((err) => logStepError(this.log, err, { dealId: piece.dealId, replicaIndex: piece.replicaIndex }, "lessor: piece check failed"));
     }
+    await this.dropIdleSectors().catch((err) => logStepError(this.log, err, {}, "lessor: dropping sectors failed"));
     await this.sealReadyPieces().catch((err) => logStepError(this.log, err, {}, "lessor: sealing failed"));
     for (const sector of this.sectors().filter((x) => x.stage === "sealed")) {
       await this.commit(sector).catch((err) => logStepError(this.log, err, { sector: sector.id }, "lessor: sector commit failed"));
@@ -595,7 +596,8 @@ export class LessorRole {
       this.log.info({ period, sectors: files.size, challenges: challenges.length, gas: this.stats.lastPoStGas }, "lessor: PoSt submitted");
       return true;
     } catch (err) {
-      // A sector that cannot be opened fails the whole period: the lessor misses it (§12.5).
+      // A lost sector fails the whole period (the lessor misses it, §12.5): no retry until it is dropped.
+      if (this.sectors().some((x) => x.lost && x.stage === "proving")) return true;
       logStepError(this.log, err, { period }, "lessor: PoSt not submitted");
       return false;
     } finally {
@@ -604,9 +606,32 @@ export class LessorRole {
   }
 
   /**
+   * Drops every proving sector that is lost or has no live piece, while the proving set may change (§12.4):
+   * run first in a pass, before this lessor requests the period's seed, so a lost sector is declared before
+   * it would cost the period of every other sector.
+   */
+  private async dropIdleSectors(): Promise<void> {
+    for (const sector of this.sectors().filter((x) => x.stage === "proving")) {
+      if (!sector.lost && sector.pieces.some((k) => this.state.pieces[k]?.stage === "proving")) continue;
+      // Nothing left to prove for anyone: give the sector up (free) while the proving set may change.
+      try {
+        await dropSector(this.chain, { sector: sector.id });
+      } catch (error) {
+        if (error instanceof MarketActionError && error.errorName === "MarketProvingSetLocked") continue;
+        throw error;
+      }
+      sector.stage = "gone";
+      for (const k of sector.pieces) if (this.state.pieces[k]?.stage === "proving") Object.assign(this.state.pieces[k], { stage: "gone", note: "sector lost and dropped" });
+      await this.challenges.remove(hexToBytes(sector.commR));
+      await this.removeSectorFiles(sector.number);
+      this.log.info({ sector: sector.id, lost: sector.lost === true }, sector.lost ? "lessor: lost sector dropped (its running pieces fail)" : "lessor: sector dropped (no live pieces)");
+    }
+    await this.save();
+  }
+
+  /**
    * Follows each committed or proving piece on-chain: a piece whose deal ended is settled (the lessor is
-   * paid); one no longer ours is forgotten; a proving sector without live pieces is dropped (free) and its
-   * files removed.
+   * paid); a running one has its earnings claimed every claimAfterPeriods; one no longer ours is forgotten.
    */
   private async followPieces(): Promise<void> {
     const market = { address: this.chain.addresses.market, abi: storageMarketAbi } as const;
@@ -636,21 +661,6 @@ export class LessorRole {
         Object.assign(piece, { stage: "gone", note: `no longer proving (state ${state})` });
         this.log.warn({ dealId: piece.dealId, replicaIndex: piece.replicaIndex, state }, "lessor: piece no longer proving");
       }
-    }
-    for (const sector of this.sectors().filter((x) => x.stage === "proving")) {
-      if (!sector.lost && sector.pieces.some((k) => this.state.pieces[k]?.stage === "proving")) continue;
-      // Nothing left to prove for anyone: give the sector up (free) while the proving set may change.
-      try {
-        await dropSector(this.chain, { sector: sector.id });
-      } catch (error) {
-        if (error instanceof MarketActionError && error.errorName === "MarketProvingSetLocked") continue;
-        throw error;
-      }
-      sector.stage = "gone";
-      for (const k of sector.pieces) if (this.state.pieces[k]?.stage === "proving") Object.assign(this.state.pieces[k], { stage: "gone", note: "sector lost and dropped" });
-      await this.challenges.remove(hexToBytes(sector.commR));
-      await this.removeSectorFiles(sector.number);
-      this.log.info({ sector: sector.id, lost: sector.lost === true }, sector.lost ? "lessor: lost sector dropped (its running pieces fail)" : "lessor: sector dropped (no live pieces)");
     }
     await this.save();
   }

@@ -553,9 +553,12 @@ export class UserRole {
       if (BigInt(onChain.endPeriod) <= (await this.chain.currentPeriod()) + 1n) continue;
       for (let i = 0; i < onChain.replicas; i++) {
         const state = await this.chain.publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(i)] });
-        if (state !== ReplicaState.Failed) continue;
-        // The failed filling is settled first (its collateral slashed to us, the slot reopened: §12.5).
+        if (state !== ReplicaState.Failed && state !== ReplicaState.Open) continue;
+        // Open again after a filling failed and was settled (an expired challenge settles at once: §12.5): a
+        // slot never filled has no fill block.
         const slot = await this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(i)] });
+        if (state === ReplicaState.Open && slot.fillBlock === 0n) continue;
+        // A failed filling is settled first (its collateral slashed to us, the slot reopened).
         if (slot.status === 1) {
           try {
             await settleReplica(this.chain, { dealId: deal.dealId, replicaIndex: i, fillBlock: slot.fillBlock });
