@@ -486,8 +486,6 @@ interface IStorageMarket {
     function porepSeed(bytes32 sector) external view returns (bytes32);
     /// @notice The lessor's proving sectors of each size: count of 2^(minSectorLog + c) sectors at bits 16c..16c+15.
     function provingCounts(address lessor) external view returns (uint256);
-    /// @notice Bytes in the lessor's proving sectors while it proved the current or the previous period, else 0.
-    function provenCapacityOf(address lessor) external view returns (uint256);
     /// @notice The lessor's `index`-th proving sector of 2^log2Segments segments.
     function provingSectorAt(address lessor, uint8 log2Segments, uint256 index) external view returns (bytes32);
     function isPeriodProven(address lessor, uint256 period) external view returns (bool);

@@ -20,28 +20,36 @@ library LessorPeriods {
         return true;
     }
 
-    /// @notice Walks periods [from, to): counts proven and missed ones, stopping after the `maxMisses`-th miss.
-    /// @return proven Proven periods before the stop.
-    /// @return missed Missed periods before the stop (at most maxMisses).
-    /// @return stop The period after the last one counted (`to`, or the period after the maxMisses-th miss).
-    function scan(mapping(uint256 => uint256) storage bits, uint256 from, uint256 to, uint256 maxMisses)
+    /// @notice Counts proven and missed periods in [from, to), a word (256 periods) at a time.
+    /// @return proven Proven periods.
+    /// @return missed Periods without the bit.
+    function count(mapping(uint256 => uint256) storage bits, uint256 from, uint256 to)
         internal
         view
-        returns (uint256 proven, uint256 missed, uint256 stop)
+        returns (uint256 proven, uint256 missed)
     {
-        uint256 key = type(uint256).max;
-        uint256 word;
-        for (uint256 p = from; p < to; ++p) {
-            if (p >> 8 != key) {
-                key = p >> 8;
-                word = bits[key];
-            }
-            if ((word >> (p & 255)) & 1 != 0) {
-                ++proven;
-            } else if (++missed >= maxMisses) {
-                return (proven, missed, p + 1);
-            }
+        if (from >= to) return (0, 0);
+        uint256 last = to - 1;
+        for (uint256 key = from >> 8; key <= last >> 8; ++key) {
+            uint256 word = bits[key];
+            // Keep the bits of [from, to) in this word.
+            if (key == from >> 8) word = (word >> (from & 255)) << (from & 255);
+            if (key == last >> 8 && last & 255 < 255) word &= (uint256(1) << ((last & 255) + 1)) - 1;
+            proven += _popcount(word);
         }
-        return (proven, missed, to);
+        missed = to - from - proven;
+    }
+
+    /// @dev Set bits of a word (SWAR; the byte sums fit 8 bits except for a full word).
+    function _popcount(uint256 x) private pure returns (uint256) {
+        if (x == type(uint256).max) return 256;
+        // Each step sums neighbouring fields; no field overflows into the next, so nothing wraps.
+        unchecked {
+            x -= (x >> 1) & 0x5555555555555555555555555555555555555555555555555555555555555555;
+            x = (x & 0x3333333333333333333333333333333333333333333333333333333333333333)
+                + ((x >> 2) & 0x3333333333333333333333333333333333333333333333333333333333333333);
+            x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f;
+            return (x * 0x0101010101010101010101010101010101010101010101010101010101010101) >> 248;
+        }
     }
 }

@@ -574,14 +574,6 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         return _counts[lessor];
     }
 
-    function provenCapacityOf(address lessor) external view returns (uint256) {
-        uint256 current = currentPeriod();
-        bool recent = _proven[lessor].isSet(current) || (current > 0 && _proven[lessor].isSet(current - 1));
-        if (!recent) return 0;
-        (uint256 total,) = _totals(_counts[lessor]);
-        return total * 32;
-    }
-
     function provingSectorAt(address lessor, uint8 log2Segments, uint256 index) external view returns (bytes32) {
         return _proving[lessor][log2Segments][index];
     }
@@ -682,8 +674,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         if (forceFail) challengeFail = current + 1;
         if (challengeFail != 0 && challengeFail - 1 < failAt) failAt = challengeFail - 1;
         if (failAt < stop) stop = failAt;
-        uint256 scanned;
-        if (first < stop) (s.proven, s.missed, scanned) = _proven[replica.lessor].scan(first, stop, _maxMisses);
+        // A filling that failed by misses is still paid the periods it proved before it was settled: nobody
+        // else proved them (a repairer proves from after its PoRep), so no period is paid twice.
+        (s.proven, s.missed) = _proven[replica.lessor].count(first, stop);
         bool failedByMisses = s.missed >= _maxMisses;
         s.failed = failedByMisses || failAt != type(uint256).max;
         // Periods the filling was paid for already (claimEarnings) are not paid again.

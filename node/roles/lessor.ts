@@ -13,6 +13,7 @@ import { claimEarnings } from "../chain/actions/claimEarnings.js";
 import { commitDownload } from "../chain/actions/commitDownload.js";
 import { commitSector } from "../chain/actions/commitSector.js";
 import { dropSector } from "../chain/actions/dropSector.js";
+import { getProvenCapacity } from "../chain/actions/getProvenCapacity.js";
 import { MarketActionError } from "../chain/actions/market-call.js";
 import { revealKey } from "../chain/actions/revealKey.js";
 import { seedPeriod } from "../chain/actions/seedPeriod.js";
@@ -277,7 +278,7 @@ export class LessorRole {
 
   /** Bytes the chain counts as this lessor's proven capacity (§12.3). */
   async provenCapacity(): Promise<bigint> {
-    return this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "provenCapacityOf", args: [this.address] });
+    return getProvenCapacity(this.chain, { lessor: this.address, minSectorLog: this.chain.params.minSectorLog });
   }
 
   pieces(): LessorPiece[] {

@@ -18,6 +18,7 @@ import { getLessorEndpoint } from "../chain/actions/getLessorEndpoint.js";
 import { getServingLessors } from "../chain/actions/getServingLessors.js";
 import { MarketActionError } from "../chain/actions/market-call.js";
 import { openDownload } from "../chain/actions/openDownload.js";
+import { getProvenCapacity } from "../chain/actions/getProvenCapacity.js";
 import { settleReplica } from "../chain/actions/settleReplica.js";
 import { withdraw } from "../chain/actions/withdraw.js";
 import type { ChainClient } from "../chain/client.js";
@@ -524,7 +525,7 @@ export class UserRole {
     const rest = await Promise.all(
       candidates.slice(keep).map(async (peer, order) => {
         const lessor = await this.chain.publicClient.readContract({ ...registry, functionName: "lessorByPeerId", args: [encodePeerId(peer)] }).catch(() => undefined);
-        const proven = lessor ? await this.chain.publicClient.readContract({ address: this.chain.addresses.market, abi: storageMarketAbi, functionName: "provenCapacityOf", args: [lessor] }).catch(() => 0n) : 0n;
+        const proven = lessor ? await getProvenCapacity(this.chain, { lessor, minSectorLog: this.chain.params.minSectorLog }).catch(() => 0n) : 0n;
         return { peer, order, proven };
       }),
     );

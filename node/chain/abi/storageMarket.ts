@@ -2216,25 +2216,6 @@ export const storageMarketAbi = [
         "type": "address"
       }
     ],
-    "name": "provenCapacityOf",
-    "outputs": [
-      {
-        "internalType": "uint256",
-        "name": "",
-        "type": "uint256"
-      }
-    ],
-    "stateMutability": "view",
-    "type": "function"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "address",
-        "name": "lessor",
-        "type": "address"
-      }
-    ],
     "name": "provingCounts",
     "outputs": [
       {
