@@ -72,7 +72,7 @@ try {
   const handle = await open(dataPath, "w");
   await handle.write(data, 0, size, 0);
   await handle.close();
-  const id = proofs.replicaId("0x000000000000000000000000000000000000c0ff", proofs.toHex(new Uint8Array(32).fill(1)), 0n);
+  const id = proofs.sectorId("0x000000000000000000000000000000000000c0ff", 0n);
   const key = new Uint8Array(32).fill(9);
   await proofs.sealFile(dataPath, replicaPath, id);
   const commD = proofs.commitBytes(data).root;

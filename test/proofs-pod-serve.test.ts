@@ -20,7 +20,7 @@ import {
   encryptBytes,
   encryptForDownload,
   fileLayout,
-  replicaId,
+  sectorId,
   sealFile,
   toHex,
   unsealStream,
@@ -58,7 +58,7 @@ describe("proofs: PoD serve path (unsealStream → encryptBlocksForDownload) aga
       const key = pseudoRandomBytes(32, `pod-serve-key-${size}`);
       const reference = dataTree(data);
       const expected = referenceCipher(reference, key);
-      const id = replicaId(LESSOR, DEAL, 0);
+      const id = sectorId(LESSOR, 0);
       const dataPath = join(dir, `data-${size}.bin`);
       const replicaPath = `${dataPath}.replica`;
       await writeFile(dataPath, data);

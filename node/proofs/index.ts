@@ -39,7 +39,6 @@ export {
 export { flattenOpening, flattenOpenings, proofWords, rootFromWords, verifyOpeningWords, verifySegmentProof } from "./openings.js";
 export { chunkByteRange, chunkLength, upperHeight, chunkRoot, chunkProof, readChunk, verifyChunk, assertChunk, ChunkTree, verifyManifest, splitSiblings } from "./chunks.js";
 export {
-  replicaId,
   sealDependency,
   sealKey,
   Sealer,

@@ -16,17 +16,9 @@ import type { LongOperationOptions, PlaintextBlock } from "./types.js";
 import { asWord, toHex, xorWords, type Hex } from "./words.js";
 
 /**
- * Replica identity and sealing (docs/protocol.md §4): a sequential, data-dependent chain of SHA-256 calls
+ * Sealing (docs/protocol.md §4; a sector's replicaId is its id, sectors.ts): a sequential, data-dependent chain of SHA-256 calls
  * whose keys depend only on sealed segments, so decoding is parallel and streams chunk by chunk.
  */
-
-/** replicaId = H(abi(address lessor, bytes32 dealId, uint256 replicaIndex)) (§4.1). */
-export function replicaId(lessor: Address, dealId: Uint8Array | Hex, replicaIndex: number | bigint): Uint8Array {
-  if (!isAddress(lessor, { strict: false })) throw new MalformedProofError(`lessor must be an address, got ${lessor}`);
-  if (BigInt(replicaIndex) < 0n) throw new IndexOutOfRangeError("replica index", replicaIndex, 0);
-  const address = Uint8Array.from(Buffer.from(lessor.slice(2), "hex"));
-  return sha256Words(address, asWord(dealId, "dealId"), BigInt(replicaIndex));
-}
 
 /** d(i) for i >= 1: the earlier sealed segment that S[i] depends on, from S[i-1] (§4.2). Mirrors ProofMath.sealDependency. */
 export function sealDependency(previousSealed: Uint8Array, i: number): number {
