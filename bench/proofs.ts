@@ -207,6 +207,7 @@ try {
     ["unseal to a file on disk", `${figures.unsealToDiskMBps} MiB/s`, `${figures.unsealToDiskRatio}`],
     ["PoD serve: unseal + commD check + encrypt + commE", `${figures.podServeMBps} MiB/s`, `${figures.podServeRatio}`],
     [`PoSt prove k=${postChallengeCount} (median / max)`, `${figures.postProveMedianMs} / ${figures.postProveMaxMs} ms`, "target < 50 ms"],
+    [`PoSt prove k=${postChallengeCount}, lessor of 1,024 sectors (median)`, `${figures.postProveMedianMs1024Sectors} ms`, "one period, all sectors"],
     ["replica open (read + check kept tree)", `${figures.replicaOpenMs} ms`, ""],
     ["commit peak RSS / heap above start", `${figures.commitRssPeakDeltaMiB} / ${figures.commitHeapPeakDeltaMiB} MiB`, `kept tree ${figures.keptTreeMiB} MiB`],
     ["t_seq: dependent SHA-256 step", `${figures.tSeqMicros} µs`, `seal step ${figures.sealStepMicros} µs`],
