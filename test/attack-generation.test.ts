@@ -14,6 +14,7 @@
  * Blocks come every 500 ms here (a 1.0–1.5 s window): the same ratio as a 12 s chain with 3-block windows and
  * replicas ≥ ~12 GiB (§7.2).
  */
+import { toHex as hexOf } from "viem";
 import assert from "node:assert/strict";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { RegeneratingReplica } from "./helpers/attack-lessors.js";
@@ -52,9 +53,9 @@ describe("attack: generation (re-sealing on demand)", function () {
     const regenerating = new RegeneratingReplica(dataPath, attackerReplica.replicaId, SEAL_ROUNDS, attackerReplica.sealed.tree);
 
     const honest = new TimedChallengeResponder({ account: honestKey });
-    await honest.addSealedFile(honestReplica.replicaPath, honestReplica.treePath, honestReplica.sealed.commR, { dealId, replicaIndex: 0 });
+    await honest.addSealedFile(honestReplica.replicaPath, honestReplica.treePath, honestReplica.sealed.commR, { sector: hexOf(honestReplica.replicaId) });
     const attacker = new TimedChallengeResponder({ account: attackerKey });
-    attacker.add({ source: regenerating, dealId, replicaIndex: 1 });
+    attacker.add({ source: regenerating, sector: hexOf(attackerReplica.replicaId) });
 
     const honestNode = await harness.node({ role: "lessor", challengeResponder: honest.responder });
     const attackerNode = await harness.node({ role: "lessor", challengeResponder: attacker.responder });

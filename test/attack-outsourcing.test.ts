@@ -11,6 +11,7 @@
  * 256 MiB over libp2p and re-seal ≥ 4/5 of it within the 3-block window (500 ms blocks here): the challenge
  * expires, its replica fails and its collateral is slashed; the honest lessor answers in time.
  */
+import { toHex as hexOf } from "viem";
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -67,7 +68,7 @@ describe("attack: outsourcing (fetch and seal when challenged)", function () {
       await attackerNode.store.remove(commD);
       fetches += 1;
     });
-    attacker.add({ source: outsourced, dealId, replicaIndex: 1 });
+    attacker.add({ source: outsourced, sector: hexOf(attackerReplica.replicaId) });
 
     const challenger = new TimedChallenger({ challenges: watcherNode.challenge, account: newAccount(), deadlineMs: DEADLINE_MS, graceMs: 60_000 });
     const replicas: WatchedReplica[] = [

@@ -30,7 +30,7 @@ import {
   provePoRep,
   provePoSt,
   provePoStBatch,
-  replicaId,
+  sectorId,
   sealBytes,
   sealFile,
   toHex,
@@ -71,14 +71,6 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
     await closeHashWorkers();
   });
 
-  it("derives replicaId as H(abi.encode(address, bytes32, uint256)) and rejects an index beyond the deal's replicas", function () {
-    const expected = viemSha256(encodeAbiParameters([{ type: "address" }, { type: "bytes32" }, { type: "uint256" }], [LESSOR, DEAL, 2n]));
-    assert.equal(toHex(replicaId(LESSOR, DEAL, 2)), expected);
-    assert.equal(toHex(replicaId(LESSOR, DEAL, 2n)), expected);
-    assert.throws(() => replicaId(LESSOR, DEAL, -1), IndexOutOfRangeError);
-    assert.notEqual(toHex(replicaId(LESSOR, DEAL, 0)), toHex(replicaId(LESSOR, DEAL, 1)));
-  });
-
   it("seals and unseals byte-identically for any length and sealRounds (in memory)", function () {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: 0, maxLength: 3 * SEAL_WINDOW * 32 }), fc.integer({ min: 1, max: 3 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (data, rounds, id) => {
@@ -92,7 +84,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
   });
 
   it("seals files streaming (same bytes as in memory) and unseals them exactly, including 0 and odd lengths", async function () {
-    const id = replicaId(LESSOR, DEAL, 0);
+    const id = sectorId(LESSOR, 0);
     for (const size of [0, 1, 31, 33, CHUNK_SIZE, CHUNK_SIZE + 1, 5 * 1024 * 1024 + 7]) {
       const data = randomBytes(size);
       const dataPath = join(dir, `seal-${size}.bin`);
@@ -128,7 +120,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
   });
 
   it("a streamed unseal checks commD at the end and can stop early without leaking work", async function () {
-    const id = replicaId(LESSOR, DEAL, 0);
+    const id = sectorId(LESSOR, 0);
     const size = 9 * 1024 * 1024 + 5;
     const data = randomBytes(size);
     const dataPath = join(dir, "stream.bin");
@@ -157,7 +149,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
   });
 
   it("a streamed unseal paused at a yield while its workers go leaves no unhandled rejection, and the next read fails", async function () {
-    const id = replicaId(LESSOR, DEAL, 0);
+    const id = sectorId(LESSOR, 0);
     const size = 20 * 1024 * 1024;
     const dataPath = join(dir, "paused.bin");
     await writeFile(dataPath, randomBytes(size));
@@ -176,7 +168,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
   });
 
   it("refuses a truncated or corrupted stored replica with typed errors and leaves no output", async function () {
-    const id = replicaId(LESSOR, DEAL, 1);
+    const id = sectorId(LESSOR, 1);
     const data = randomBytes(300_000);
     const dataPath = join(dir, "corrupt.bin");
     await writeFile(dataPath, data);
@@ -203,7 +195,7 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
   });
 
   describe("with a sealed 1 MiB + 5 byte file", function () {
-    const id = replicaId(LESSOR, DEAL, 0);
+    const id = sectorId(LESSOR, 0);
     const size = 1024 * 1024 + 5;
     let data: Uint8Array;
     let replica: CommittedFile;
@@ -228,41 +220,6 @@ describe("proofs: sealing, PoRep, PoSt, PoD", function () {
     after(async function () {
       await replica.close();
       await original.close();
-    });
-
-    it("PoSt: valid proofs verify; any corrupted word, another period, another replica or a truncated proof fail", async function () {
-      const periodSeed = randomBytes(32);
-      const claim = { commR, periodSeed, replicaId: id, segments: n, challenges: 5 };
-      const proof = await provePoSt({ replica, replicaId: id, periodSeed, challenges: 5 });
-      assert.equal(proof.length, 5 * (replica.layout.depth + 1));
-      assert.ok(verifyPoSt(claim, proof));
-      fc.assert(
-        fc.property(fc.nat(proof.length - 1), (at) => assert.equal(verifyPoSt(claim, corruptWord(proof, at)), false)),
-        { numRuns: 40 },
-      );
-      assert.equal(verifyPoSt({ ...claim, periodSeed: randomBytes(32) }, proof), false, "replay from another period");
-      assert.equal(verifyPoSt({ ...claim, replicaId: replicaId(LESSOR, DEAL, 1) }, proof), false, "another replica");
-      assert.equal(verifyPoSt(claim, proof.slice(0, -1)), false, "truncated");
-      assert.equal(verifyPoSt(claim, [...proof, proof[0]]), false, "trailing word");
-      assert.deepEqual(
-        postChallenges(periodSeed, id, 5, n),
-        proof.filter((_, w) => w % (replica.layout.depth + 1) === 0).map((_, j) => postChallenges(periodSeed, id, 5, n)[j]),
-      );
-    });
-
-    it("PoSt batch: concatenated proofs of several replicas verify at their offsets", async function () {
-      const periodSeed = randomBytes(32);
-      const other = new InMemoryTree(randomBytes(5000));
-      const otherId = replicaId(LESSOR, DEAL, 1);
-      const { proof, starts } = await provePoStBatch([
-        { replica, replicaId: id, periodSeed, challenges: 5 },
-        { replica: other, replicaId: otherId, periodSeed, challenges: 5 },
-      ]);
-      const first = verifyPoStAt({ commR, periodSeed, replicaId: id, segments: n, challenges: 5 }, proof, starts[0]);
-      assert.ok(first.ok);
-      assert.equal(first.next, starts[1]);
-      const second = verifyPoStAt({ commR: other.root, periodSeed, replicaId: otherId, segments: other.layout.segmentCount, challenges: 5 }, proof, starts[1]);
-      assert.deepEqual(second, { ok: true, next: proof.length });
     });
 
     it("PoRep: the answer verifies for its sealRounds and fails on any corruption, other rounds or other seed", async function () {

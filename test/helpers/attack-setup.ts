@@ -4,7 +4,8 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { generatePrivateKey, privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
 import { toHex, type Hex } from "viem";
-import { replicaId, sealFile, type SealResult } from "../../node/proofs/seal.js";
+import { sealFile, type SealResult } from "../../node/proofs/seal.js";
+import { sectorId } from "../../node/proofs/sectors.js";
 import type { Harness } from "./p2p-harness.js";
 
 export function newAccount(): PrivateKeyAccount {
@@ -37,10 +38,13 @@ export interface SealedReplica {
   sealed: SealResult;
 }
 
-/** Seals `dataPath` for `lessor`'s replica `replicaIndex` of `dealId` into the harness's temp space. */
+/**
+ * Seals `dataPath` as `lessor`'s sector number `replicaIndex` holding it alone at offset 0 (its replicaId is the
+ * sector id, §12.2), into the harness's temp space. `dealId` only labels the piece.
+ */
 export async function sealFor(harness: Harness, dataPath: string, lessor: Hex, dealId: Hex, replicaIndex: number, sealRounds: number): Promise<SealedReplica> {
   const dir = await harness.dir("coffer-replica-");
-  const id = replicaId(lessor, dealId, replicaIndex);
+  const id = sectorId(lessor, replicaIndex);
   const replicaPath = join(dir, "replica.bin");
   const treePath = join(dir, "replica.tree");
   const sealed = await sealFile(dataPath, replicaPath, id, { sealRounds, treeCachePath: treePath });
