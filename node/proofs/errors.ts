@@ -90,6 +90,37 @@ export class InvalidProofError extends ProofError {
   override name = "InvalidProofError";
 }
 
+/** What is wrong with a sector's piece layout (docs/protocol.md §12.2), as StorageMarket.commitSector rejects it. */
+export type SectorLayoutProblem =
+  /** A piece is deeper than the one before it, or than the sector (MarketPiecesOutOfOrder). */
+  | "out-of-order"
+  /** The pieces need more segments than the sector has (MarketSectorOverfull). */
+  | "overfull"
+  /** The pieces do not fit even the largest sector size allowed. */
+  | "too-large"
+  /** A depth, size or offset is not a valid integer in range. */
+  | "invalid";
+
+/** A sector's pieces cannot be laid out as given (order, capacity, sizes). */
+export class SectorLayoutError extends ProofError {
+  override name = "SectorLayoutError";
+  constructor(
+    readonly problem: SectorLayoutProblem,
+    detail: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(`sector layout (${problem}): ${detail}`, options);
+  }
+}
+
+/** A PoSt draw lies past a lessor's proving sectors (ProofMath.ProofMathDrawBeyondProvingSet): the draw was not taken mod their total. */
+export class DrawBeyondProvingSetError extends ProofError {
+  override name = "DrawBeyondProvingSetError";
+  constructor(readonly remainder: bigint, options: { cause?: unknown } = {}) {
+    super(`PoSt draw lies ${remainder} segments past the lessor's proving sectors (draw it mod provingTotal)`, options);
+  }
+}
+
 /** A long operation was stopped through its AbortSignal; partial output files were removed. */
 export class ProofAbortedError extends ProofError {
   override name = "ProofAbortedError";

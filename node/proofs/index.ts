@@ -1,6 +1,6 @@
 /**
- * Coffer's proof engine (docs/protocol.md): commitments, chunks, sealing, challenges, PoRep/PoSt/PoD proofs
- * and their verification, bit-identical to contracts/libraries/{Sha256Merkle,ProofMath,ProofVerifier}.sol.
+ * Coffer's proof engine (docs/protocol.md): commitments, chunks, sealing, sectors, challenges, PoRep/PoSt/PoD
+ * proofs and their verification, bit-identical to contracts/libraries/{Sha256Merkle,ProofMath,ProofVerifier,SectorTree}.sol.
  */
 export * from "./constants.js";
 export * from "./errors.js";
@@ -56,6 +56,37 @@ export {
   type UnsealFileOptions,
 } from "./seal.js";
 export { challengeSeedOf, periodSeedOf, porepChallenges, postChallenges, spotChallenges, podReceiptChallenge } from "./challenges.js";
+export {
+  MAX_SECTOR_LOG,
+  SECTOR_SIZE_CLASSES,
+  sectorId,
+  pieceDepth,
+  pieceOffsets,
+  sectorCommD,
+  planSector,
+  packSectors,
+  writeUnsealedSector,
+  postDraw,
+  postLocate,
+  provingTotal,
+  provingCounts,
+  lessorPoStChallenges,
+  proveSegments,
+  proveLessorPoSt,
+  verifyLessorPoSt,
+  pieceChallenges,
+  provePieceChallenge,
+  verifyPieceChallenge,
+  type SectorPlan,
+  type SectorBounds,
+  type UnsealedPiece,
+  type PoStLocation,
+  type LessorPoStChallenge,
+  type ProveLessorPoStParams,
+  type LessorPoStClaim,
+  type ProvePieceChallengeParams,
+  type PieceChallengeClaim,
+} from "./sectors.js";
 export { provePoRep, verifyPoRep, type PoRepClaim, type ProvePoRepParams } from "./porep.js";
 export {
   provePoSt,

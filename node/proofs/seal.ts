@@ -171,7 +171,9 @@ const BLOCK_SEGMENTS = 131072;
 
 /**
  * Seals `dataPath` into `replicaPath` (n·32 bytes) streaming, and computes commR on the way. The replica is
- * written to a temporary file renamed at the end: an aborted or failed seal leaves nothing behind.
+ * written to a temporary file renamed at the end: an aborted or failed seal leaves nothing behind. An unsealed
+ * sector (sectors.writeUnsealedSector: 2^s·32 bytes, zeros between and after its pieces) is sealed whole:
+ * all its 2^s segments, with the sectorId as the replicaId (docs/protocol.md §12.2).
  */
 export async function sealFile(dataPath: string, replicaPath: string, replica: Uint8Array | Hex, options: SealFileOptions = {}): Promise<SealResult> {
   const logger = options.logger ?? proofsLogger;
@@ -219,7 +221,15 @@ export interface UnsealOptions extends LongOperationOptions {
 export interface UnsealFileOptions extends UnsealOptions {
   /** The original data length L (from the deal metadata). */
   size: number;
-  /** When given, the unsealed data must hash to this commD, else CorruptReplicaError and no output file. */
+  /**
+   * The data's first segment in the sealed file: a piece's offset in its sector (docs/protocol.md §12.2).
+   * Omitted, the file is one replica of exactly the data's n segments (its length must be n·32). Given (even
+   * 0), the file is a sealed sector: a whole number of segments covering [offset, offset + n); only those
+   * segments and the window of up to W = 8192 before them (§4.3) are read, so a piece that starts mid-chunk
+   * decodes like any other.
+   */
+  offset?: number;
+  /** When given, the unsealed data must hash to this commD (a piece's own commD), else CorruptReplicaError and no output file. */
   expectedCommD?: Uint8Array | Hex;
 }
 
@@ -227,20 +237,26 @@ export interface UnsealFileOptions extends UnsealOptions {
  * Decodes a whole replica of a `size`-byte file in order, without writing anything: blocks of 4 MiB decode in
  * parallel in the hash workers (each needs only the window before it) and are yielded in file order, trimmed
  * to the file's length. What a lessor serving a download does; {@link unsealFile} writes the same to disk.
+ * With `options.offset` the data is one piece of a sealed sector, decoded from its own segments (plus the
+ * window before them) without touching the rest of the sector; yielded offsets are relative to the piece.
  */
 export async function* unsealStream(replicaPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): AsyncGenerator<PlaintextBlock> {
   const rounds = options.sealRounds ?? 1;
   checkRounds(rounds);
   const id = asWord(replica, "replicaId");
   const dataLayout = fileLayout(options.size);
-  const replicaBytes = dataLayout.segmentCount * SEGMENT_SIZE;
+  const base = options.offset ?? 0;
+  if (!Number.isSafeInteger(base) || base < 0) throw new IndexOutOfRangeError("piece offset", base, Number.MAX_SAFE_INTEGER);
+  const replicaBytes = (base + dataLayout.segmentCount) * SEGMENT_SIZE;
   const input = await open(replicaPath, "r");
   const pool = hashWorkerPool();
   const maxInFlight = Math.max(2, pool.size * 3);
   const queue: { start: number; result: Promise<{ data: Uint8Array; roots?: Uint8Array }> }[] = [];
   try {
     const { size: actual } = await input.stat();
-    if (actual !== replicaBytes) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
+    // A replica must be exactly its data's segments; a sector must be whole segments covering the piece.
+    const fits = options.offset === undefined ? actual === replicaBytes : actual >= replicaBytes && actual % SEGMENT_SIZE === 0;
+    if (!fits) throw new TruncatedFileError(replicaPath, replicaBytes, actual);
     const builder = options.expectedCommD ? new StreamingTreeBuilder(dataLayout) : undefined;
     const next = async (): Promise<PlaintextBlock> => {
       const { start, result } = queue.shift()!;
@@ -256,11 +272,12 @@ export async function* unsealStream(replicaPath: string, replica: Uint8Array | H
       const end = Math.min(dataLayout.segmentCount, start + BLOCK_SEGMENTS);
       // A new buffer per block, not a reused one: it is transferred to a worker, and the decoded block that
       // comes back in it is yielded to the consumer, which may keep it.
-      const sealed = await readSealedWithWindow(input, replicaPath, replicaBytes, start, end);
+      // Sealed segments base + start … base + end: the piece's own, keyed by their index in the sector.
+      const sealed = await readSealedWithWindow(input, replicaPath, actual, base + start, base + end);
       const dataBytes = options.size - start * SEGMENT_SIZE;
       const result = builder
-        ? pool.unsealWithRoots(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW, { height: builder.baseHeight, dataBytes })
-        : pool.unseal(sealed.bytes, sealed.prefix, start, id, rounds, SEAL_WINDOW).then((data) => ({ data }));
+        ? pool.unsealWithRoots(sealed.bytes, sealed.prefix, base + start, id, rounds, SEAL_WINDOW, { height: builder.baseHeight, dataBytes })
+        : pool.unseal(sealed.bytes, sealed.prefix, base + start, id, rounds, SEAL_WINDOW).then((data) => ({ data }));
       // Observed at once: while the generator waits at a yield, a failed batch (a worker gone) must not be
       // an unhandled rejection (it would end the process); next() still awaits it and throws.
       result.catch(() => undefined);
@@ -286,7 +303,8 @@ export async function* unsealStream(replicaPath: string, replica: Uint8Array | H
 
 /**
  * Unseals `replicaPath` into `outPath` with exactly `size` bytes ({@link unsealStream} written to a
- * temporary file renamed at the end: a failed or aborted unseal leaves no output).
+ * temporary file renamed at the end: a failed or aborted unseal leaves no output). With `options.offset`,
+ * writes one piece of a sealed sector.
  */
 export async function unsealFile(replicaPath: string, outPath: string, replica: Uint8Array | Hex, options: UnsealFileOptions): Promise<void> {
   // No fsync: the unsealed copy is re-creatable from the replica; durability is the caller's choice.
@@ -298,8 +316,9 @@ export async function unsealFile(replicaPath: string, outPath: string, replica: 
 }
 
 /**
- * Unseals the data segments [range.start, range.end) of a replica (n = file size / 32), reading only that
- * range and the window before it. Returns (end - start)·32 bytes (the last segment keeps its zero padding).
+ * Unseals the data segments [range.start, range.end) of a replica or a sealed sector (n = file size / 32),
+ * reading only that range and the window before it. Returns (end - start)·32 bytes (the last segment keeps
+ * its zero padding). Ranges are in the file's own segments: a piece at `offset` is [offset, offset + n).
  */
 export async function unsealRange(
   replicaPath: string,

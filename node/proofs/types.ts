@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 
 /** Progress of a long operation, reported after every block. */
 export interface ProofProgress {
-  phase: "commit" | "seal" | "unseal" | "encrypt" | "decrypt";
+  phase: "commit" | "seal" | "unseal" | "encrypt" | "decrypt" | "sector";
   bytesDone: number;
   bytesTotal: number;
 }
