@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { getAddress, type Hex } from "viem";
 import { network } from "hardhat";
-import { GIB, OPERATOR_ROLE, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor } from "./helpers/market-fixture.js";
+import { GIB, OPERATOR_ROLE, TEST_MARKET_PARAMS, deployMarketSystem, stakeLessor, type MarketParams } from "./helpers/market-fixture.js";
 import {
   commitArgsOf,
   commitSector,
@@ -47,9 +47,9 @@ describe("StorageMarket: refusals", function () {
   describe("deploy and deal creation", function () {
     it("rejects bad parameters at deploy", async function () {
       const s = await networkHelpers.loadFixture(dealFixture);
-      const deploy = (override: Partial<typeof TEST_MARKET_PARAMS>) =>
+      const deploy = (override: Partial<MarketParams>) =>
         viem.deployContract("StorageMarket", [s.registry.address, s.vault.address, { ...TEST_MARKET_PARAMS, ...override }]);
-      const cases: [Partial<typeof TEST_MARKET_PARAMS>, string][] = [
+      const cases: [Partial<MarketParams>, string][] = [
         [{ periodLength: 0n }, "periodLength"],
         [{ kPoSt: 0 }, "kPoSt"],
         [{ maxMisses: 0 }, "maxMisses"],

@@ -14,7 +14,7 @@ import { periodStart } from "../../node/chain/periods.js";
 import type { MarketSystem } from "./market-fixture.js";
 import { fileLayout } from "../../node/proofs/layout.js";
 import { dataTree, opening, pieceChallengeProof, porepProof, sealSector, sectorLog2For, sectorOrder, type PieceInput, type SealedSector } from "./proofs.js";
-import { lessorPoStChallenges, sectorId, type PoStLocation } from "./sectors-twin.js";
+import { lessorPoStChallenges, sectorId, type LessorPoStChallenge } from "../../node/proofs/sectors.js";
 
 type Wallet = MarketSystem["client"];
 type System = Pick<MarketSystem, "market" | "viem">;
@@ -158,7 +158,7 @@ export async function seedCurrentPeriod(system: MarketSystem, account: MarketSys
 }
 
 /** One challenge of a lessor's PoSt, located in its proving set, with the sealed sector it falls in. */
-export interface PoStChallenge extends PoStLocation {
+export interface PoStChallenge extends LessorPoStChallenge {
   readonly sector: SealedSector;
   /** Where its opening starts in the proof. */
   readonly start: number;

@@ -9,7 +9,7 @@ import { hashPair, sha256Words, toWord, wordMod } from "../../node/proofs/hash.j
 import { buildLevels, merkleRoot, siblingsFromLevels, toSegments } from "../../node/proofs/merkle.js";
 import { sealBytes, sealDependency } from "../../node/proofs/seal.js";
 import { porepChallenges } from "../../node/proofs/challenges.js";
-import { pieceChallenges, pieceOffsets, sectorCommD, sectorId } from "./sectors-twin.js";
+import { pieceChallenges, pieceOffsets, sectorCommD, sectorId } from "../../node/proofs/sectors.js";
 
 export interface Tree {
   readonly leaves: Uint8Array;
