@@ -14,17 +14,21 @@ import {
   podDisputeProof,
   podKeystream,
   podTileProof,
+  lessorPoStChallenges,
   porepChallenges,
-  postChallenges,
+  postDraw,
+  postLocate,
   provePoRep,
-  provePoSt,
-  replicaId,
+  proveLessorPoSt,
+  provingCounts,
+  provingTotal,
   sealBytes,
   sealDependency,
   sealKey,
+  sectorId,
   toHex,
+  verifyLessorPoSt,
   verifyPoRep,
-  verifyPoSt,
   verifyPodDispute,
   verifySegmentProof,
 } from "../node/proofs/index.js";
@@ -32,7 +36,6 @@ import {
 const { viem } = await network.create();
 
 const LESSOR = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
-const DEAL = `0x${"ab".repeat(32)}` as Hex;
 const hex = (bytes: Uint8Array) => toHex(bytes);
 const random32 = () => hex(randomBytes(32));
 
@@ -44,10 +47,10 @@ function corruptWord(proof: readonly Hex[], at: number): Hex[] {
   return copy;
 }
 
-/** A sealed replica held in memory, with the trees of its data and sealed bytes. */
-function sealedFixture(size: number, index: number, rounds: number) {
+/** A sealed replica (a sector's sealing: replicaId = sectorId) held in memory, with the trees of its data and sealed bytes. */
+function sealedFixture(size: number, sectorNumber: number, rounds: number) {
   const data = randomBytes(size);
-  const id = replicaId(LESSOR, DEAL, index);
+  const id = sectorId(LESSOR, sectorNumber);
   const sealed = sealBytes(data, id, rounds);
   return { id, data: new InMemoryTree(data), replica: new InMemoryTree(sealed), n: fileLayout(size).segmentCount };
 }
@@ -64,7 +67,7 @@ describe("proofs on-chain: the TypeScript engine against ProofVerifierHarness", 
     await closeHashWorkers();
   });
 
-  it("computes the same hashes, layouts, replicaIds, challenges, seal dependencies, seal keys and PoD keystream", async function () {
+  it("computes the same hashes, layouts, sectorIds, challenges, PoSt draws, seal dependencies, seal keys and PoD keystream", async function () {
     const left = randomBytes(32);
     const right = randomBytes(32);
     assert.equal(await harness.read.hashPair([hex(left), hex(right)]), hex(hashPair(left, right)));
@@ -73,17 +76,24 @@ describe("proofs on-chain: the TypeScript engine against ProofVerifierHarness", 
       assert.equal(await harness.read.segmentCount([BigInt(size)]), BigInt(layout.segmentCount));
       assert.equal(await harness.read.depthOf([BigInt(layout.segmentCount)]), BigInt(layout.depth));
     }
-    for (const index of [0n, 1n, 9n]) {
-      assert.equal(await harness.read.replicaId([LESSOR, DEAL, index]), hex(replicaId(LESSOR, DEAL, index)));
+    for (const number of [0n, 1n, 9n]) {
+      assert.equal(await harness.read.sectorId([LESSOR, number]), hex(sectorId(LESSOR, number)));
     }
     const seed = random32();
     const id = random32();
     const commR = random32();
     const n = 1_234_567;
     const porep = porepChallenges(seed, id, commR, 16, n);
-    const post = postChallenges(seed, id, 5, n);
     for (let j = 0; j < 16; j++) assert.equal(await harness.read.porepChallenge([seed, id, commR, BigInt(j), BigInt(n)]), BigInt(porep[j]));
-    for (let j = 0; j < 5; j++) assert.equal(await harness.read.postChallenge([seed, id, BigInt(j), BigInt(n)]), BigInt(post[j]));
+    // A lessor's PoSt draws over 3 sectors of 2^20 and 5 of 2^25 segments (minSectorLog 20).
+    const counts = provingCounts([20, 25, 25, 20, 25, 25, 20, 25], 20);
+    const total = provingTotal(counts, 20);
+    for (let j = 0; j < 5; j++) {
+      const x = postDraw(seed, LESSOR, j, total);
+      assert.equal(await harness.read.postDraw([seed, LESSOR, BigInt(j), total]), x);
+      const { log2Segments, index, offset } = postLocate(counts, 20, x);
+      assert.deepEqual(await harness.read.postLocate([counts, 20n, x]), [BigInt(log2Segments), BigInt(index), BigInt(offset)]);
+    }
     for (const i of [1, 2, 3, SEAL_WINDOW - 1, SEAL_WINDOW, SEAL_WINDOW + 1, 33_554_431]) {
       for (let trial = 0; trial < 3; trial++) {
         const previous = randomBytes(32);
@@ -100,26 +110,47 @@ describe("proofs on-chain: the TypeScript engine against ProofVerifierHarness", 
     for (const i of [0n, 1n, 12_345_678n]) assert.equal(await harness.read.podKeystream([hex(key), i]), hex(podKeystream(key, i)));
   });
 
-  it("accepts PoSt proofs and rejects a wrong sibling, a wrong segment, a truncated path, and replays from another period or replica", async function () {
-    const { id, replica, n } = sealedFixture(300_000, 0, 1);
+  it("accepts a lessor's PoSt opening by opening (as submitPoSt checks it) and rejects a wrong sibling, a wrong segment, a truncated path, and replays", async function () {
+    // One sector of 2^14 segments (a real sealing of data plus zeros): every draw lands in it.
+    const data = new Uint8Array(2 ** 14 * 32);
+    data.set(randomBytes(300_000));
+    const id = sectorId(LESSOR, 0);
+    const replica = new InMemoryTree(sealBytes(data, id, 1));
     const seed = random32();
-    const proof = await provePoSt({ replica, replicaId: id, periodSeed: seed, challenges: 5 });
-    const commR = hex(replica.root);
-    const verify = (p: Hex[], s: Hex = seed, r: Hex = hex(id)) => harness.read.verifyPoSt([commR, s, r, BigInt(n), 5n, p]);
+    const counts = provingCounts([14], 14);
+    const claim = { seed, lessor: LESSOR, challenges: 5, counts, minSectorLog: 14, commR: () => replica.root } as const;
+    const proof = await proveLessorPoSt({ ...claim, sector: () => replica });
+    const depth = 14;
+    const openings = lessorPoStChallenges(seed, LESSOR, 5, counts, 14);
+    const verify = async (p: Hex[]) => {
+      if (p.length !== 5 * (depth + 1)) return false;
+      for (const [j, { offset }] of openings.entries()) {
+        if (!(await harness.read.verifyOpening([hex(replica.root), BigInt(offset), BigInt(depth), p.slice(j * (depth + 1), (j + 1) * (depth + 1))]))) return false;
+      }
+      return true;
+    };
     assert.equal(await verify(proof), true);
-    assert.equal(verifyPoSt({ commR, periodSeed: seed, replicaId: id, segments: n, challenges: 5 }, proof), true);
-    const depth = replica.layout.depth;
-    assert.equal(await verify(corruptWord(proof, 1)), false, "wrong sibling");
-    assert.equal(await verify(corruptWord(proof, depth + 1)), false, "wrong segment of the 2nd opening");
-    assert.equal(await verify(proof.slice(0, -1)), false, "truncated path");
-    assert.equal(await verify([...proof, proof[0]]), false, "extra word");
-    assert.equal(await verify(proof, random32()), false, "replay from another period");
-    assert.equal(await verify(proof, seed, hex(replicaId(LESSOR, DEAL, 1))), false, "replay for another replica");
-    // A one-segment replica: openings without siblings.
-    const tiny = sealedFixture(5, 2, 1);
-    const tinyProof = await provePoSt({ replica: tiny.replica, replicaId: tiny.id, periodSeed: seed, challenges: 5 });
+    assert.equal(verifyLessorPoSt(claim, proof), true);
+    for (const [what, bad] of [
+      ["wrong sibling", corruptWord(proof, 1)],
+      ["wrong segment of the 2nd opening", corruptWord(proof, depth + 1)],
+    ] as const) {
+      assert.equal(await verify(bad), false, what);
+      assert.equal(verifyLessorPoSt(claim, bad), false, what);
+    }
+    assert.equal(verifyLessorPoSt(claim, proof.slice(0, -1)), false, "truncated path");
+    assert.equal(verifyLessorPoSt(claim, [...proof, proof[0]]), false, "extra word");
+    assert.equal(verifyLessorPoSt({ ...claim, seed: random32() }, proof), false, "replay from another period");
+    assert.equal(verifyLessorPoSt({ ...claim, lessor: "0x90F79bf6EB2c4f870365E785982E1f101E93b906" }, proof), false, "replay by another lessor");
+    const other = new InMemoryTree(sealBytes(data, sectorId(LESSOR, 1), 1));
+    assert.equal(verifyLessorPoSt({ ...claim, commR: () => other.root }, proof), false, "replay for another sector");
+    // A one-segment sector: openings without siblings.
+    const tiny = new InMemoryTree(sealBytes(randomBytes(5), sectorId(LESSOR, 2), 1));
+    const tinyClaim = { seed, lessor: LESSOR, challenges: 5, counts: provingCounts([0], 0), minSectorLog: 0, commR: () => tiny.root } as const;
+    const tinyProof = await proveLessorPoSt({ ...tinyClaim, sector: () => tiny });
     assert.equal(tinyProof.length, 5);
-    assert.equal(await harness.read.verifyPoSt([hex(tiny.replica.root), seed, hex(tiny.id), 1n, 5n, tinyProof]), true);
+    assert.equal(verifyLessorPoSt(tinyClaim, tinyProof), true);
+    for (const word of tinyProof) assert.equal(await harness.read.verifyOpening([hex(tiny.root), 0n, 0n, [word]]), true);
   });
 
   for (const rounds of [1, 2]) {
@@ -153,7 +184,7 @@ describe("proofs on-chain: the TypeScript engine against ProofVerifierHarness", 
     const proof = await provePoRep({ replica, data, replicaId: id, seed, challenges: 4, sealRounds: 2 });
     assert.equal(proof.length, 4 * 2);
     assert.equal(await harness.read.verifyPoRep([hex(replica.root), hex(data.root), seed, hex(id), BigInt(n), 4n, 2n, proof]), true);
-    assert.equal(await harness.read.verifyPoRep([hex(replica.root), hex(data.root), seed, hex(replicaId(LESSOR, DEAL, 4)), BigInt(n), 4n, 2n, proof]), false);
+    assert.equal(await harness.read.verifyPoRep([hex(replica.root), hex(data.root), seed, hex(sectorId(LESSOR, 4)), BigInt(n), 4n, 2n, proof]), false);
   });
 
   it("accepts PoD tile openings and dispute proofs exactly where the TypeScript verifier does", async function () {
