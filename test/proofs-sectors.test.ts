@@ -248,6 +248,16 @@ describe("proofs: sectors (layout, commD, unsealed file, PoSt draws, piece chall
         assert.equal(packed.length, Math.ceil(total / 2 ** 10), `sectors for ${total} segments`);
         for (const plan of packed) pieceOffsets(plan.log2Segments, plan.order.map((i) => depths[i]));
       }
+      // The last sector shrinks to what its pieces need (at least minSectorLog).
+      assert.deepEqual(packSectors([3, 10, 6, 9], bounds), [
+        { log2Segments: 10, order: [1], offsets: [0] },
+        { log2Segments: 10, order: [3, 2, 0], offsets: [0, 512, 576] },
+      ]);
+      assert.deepEqual(packSectors([10, 3, 2], bounds), [
+        { log2Segments: 10, order: [0], offsets: [0] },
+        { log2Segments: 4, order: [1, 2], offsets: [0, 8] },
+      ]);
+      assert.deepEqual(packSectors([10, 6, 6, 6], bounds)[1], { log2Segments: 8, order: [1, 2, 3], offsets: [0, 64, 128] });
       assert.deepEqual(packSectors([], bounds), []);
       assert.throws(() => packSectors([11], bounds), (e: unknown) => e instanceof SectorLayoutError && e.problem === "too-large");
     });
@@ -421,6 +431,8 @@ describe("proofs: sectors (layout, commD, unsealed file, PoSt draws, piece chall
           }
           assert.equal(await verify(proof.slice(0, -1)), false, "truncated");
           assert.equal(verifyPieceChallenge(tsClaim, proof.slice(0, -1)), false);
+          assert.equal(await verify([...proof, proof[0]]), false, "extra word");
+          assert.equal(verifyPieceChallenge(tsClaim, [...proof, proof[0]]), false);
           assert.equal(await verify(proof, { offset: piece.offset + 1 }), false, "another offset");
           assert.equal(verifyPieceChallenge({ ...tsClaim, offset: piece.offset + 1 }, proof), false);
           // A replay for another seed or sector fails unless it happens to challenge the same segments (a
@@ -474,6 +486,8 @@ describe("proofs: sectors (layout, commD, unsealed file, PoSt draws, piece chall
         const what = `piece of ${piece.size} B at ${piece.offset} (${piece.offset % SEGMENTS_PER_CHUNK === 0 ? "chunk-aligned" : "mid-chunk"})`;
         const bytes = await collect(unsealStream(sealed.sealedPath, sealed.id, { size: piece.size, offset: piece.offset, sealRounds: rounds, expectedCommD: piece.commD }));
         assert.ok(equalBytes(bytes, piece.bytes), what);
+        const unchecked = await collect(unsealStream(sealed.sealedPath, sealed.id, { size: piece.size, offset: piece.offset, sealRounds: rounds }));
+        assert.ok(equalBytes(unchecked, piece.bytes), `${what}, without commD check`);
         await assert.rejects(
           collect(unsealStream(sealed.sealedPath, sealed.id, { size: piece.size, offset: piece.offset, sealRounds: rounds, expectedCommD: random32() })),
           CorruptReplicaError,
@@ -490,7 +504,10 @@ describe("proofs: sectors (layout, commD, unsealed file, PoSt draws, piece chall
       await assert.rejects(collect(unsealStream(sealed.sealedPath, sealed.id, { size: piece.size, offset: piece.offset, sealRounds: 1, expectedCommD: piece.commD })), CorruptReplicaError);
       await assert.rejects(collect(unsealStream(sealed.sealedPath, sealed.id, { size: piece.size, offset: piece.offset + 1, sealRounds: rounds, expectedCommD: piece.commD })), CorruptReplicaError);
       // Past the sector's end, and without an offset (the file is then read as one exact replica): refused.
-      await assert.rejects(collect(unsealStream(sealed.sealedPath, sealed.id, { size: 64, offset: 2 ** 15 - 1, sealRounds: rounds })), TruncatedFileError);
+      await assert.rejects(
+        collect(unsealStream(sealed.sealedPath, sealed.id, { size: 64, offset: 2 ** 15 - 1, sealRounds: rounds })),
+        (e: unknown) => e instanceof TruncatedFileError && e.expectedBytes === (2 ** 15 + 1) * 32 && e.actualBytes === 2 ** 15 * 32,
+      );
       await assert.rejects(collect(unsealStream(sealed.sealedPath, sealed.id, { size: piece.size, sealRounds: rounds })), TruncatedFileError);
       // The whole sector decodes back to the unsealed file, as before (offset 0).
       const whole = await collect(unsealStream(sealed.sealedPath, sealed.id, { size: 2 ** 15 * 32, sealRounds: rounds, expectedCommD: sealed.commD }));
