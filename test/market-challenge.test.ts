@@ -1,56 +1,68 @@
 /**
- * On-chain challenges (docs/protocol.md §7.2): anyone challenges a Proving replica with a bond; the seed is the
- * hash of the next block, and its lessor must open kPoSt stratified segments of the sealed replica within
- * challengeWindow blocks of that. Each challenger has its own challenge of a replica. In time: the bond pays the
- * lessor. Not in time: the replica fails and its whole remaining collateral is slashed (bounty to the
- * challenger). Proofs come from the TypeScript engine, so these tests also cross-check the two sides.
+ * On-chain challenges (docs/protocol.md §7.2, §12.5): anyone challenges a Proving piece with a bond; the seed is
+ * the hash of the next block, and its lessor must open kPoSt segments of the piece, stratified over the deal's
+ * segments and shifted by the piece's offset, in its sealed sector's tree within challengeWindow blocks. Each
+ * challenger has its own challenge of a slot. In time: the bond pays the lessor. Not in time: the piece fails
+ * and is settled at once, its whole remaining collateral slashed (bounty to the challenger). Proofs come from
+ * the TypeScript engine, so these tests also cross-check the two sides.
  */
 import assert from "node:assert/strict";
-import { bytesToHex, type Address, type Hex } from "viem";
+import { bytesToHex, getAddress, type Address, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, deployTokenAndRegistry, fund, type MarketSystem } from "./helpers/market-fixture.js";
-import { challengeSeedFor, createDeal, failByMissedPeriods, fillAndProve, postArgs } from "./helpers/market-actions.js";
-import { challengeSeedOf } from "../node/proofs/challenges.js";
-import { challengeProof, postProof, pseudoRandomBytes } from "./helpers/proofs.js";
-import { spotChallenges } from "../node/proofs/challenges.js";
-import { verifyChallengeAnswer } from "../node/proofs/post.js";
-import { ReplicaState } from "../node/chain/states.js";
+import { challengeAnswerFor, challengeSeedFor, commitAndProve, commitSector, createDeal, failByMissedPeriods, fillAndProve, goToPeriod, provePeriod } from "./helpers/market-actions.js";
+import { challengeSeedOf, spotChallenges } from "../node/proofs/challenges.js";
+import { pieceChallenges, verifyPieceChallenge } from "../node/proofs/sectors.js";
+import { flipWord, opening, pieceChallengeProof, pseudoRandomBytes } from "./helpers/proofs.js";
+import { ReplicaState, SectorState } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 
 const FILE = pseudoRandomBytes(5000, "challenge-file"); // n = 157 segments, depth 8
+const OTHER_FILE = pseudoRandomBytes(6000, "challenge-other-file"); // n = 188 segments, depth 8
 const COLLATERAL = 10_000_000n;
 const BOND = TEST_MARKET_PARAMS.challengeBond;
 const WINDOW = BigInt(TEST_MARKET_PARAMS.challengeWindow);
 const K = TEST_MARKET_PARAMS.kPoSt;
+const BOUNTY = (COLLATERAL * BigInt(TEST_MARKET_PARAMS.bountyBps)) / 10_000n;
+const REPAIR = (COLLATERAL * BigInt(TEST_MARKET_PARAMS.repairBps)) / 10_000n;
 
+/**
+ * A deal of 2 slots (periods 1..4). A packs another deal's piece first and slot 0 second, in one sector of 2^9
+ * segments: slot 0 sits at offset 256, so a challenge of it opens segments 256 + stratified index. Slot 1 is open.
+ */
 async function challengeFixture() {
   const system = await deployMarketSystem(viem);
   await fund(system.token, system.watcher.account.address, 1_000n * TOKEN);
   await system.token.write.approve([system.vault.address, 2n ** 255n], { account: system.watcher.account });
   const dealId = await createDeal(system, { bytes: FILE, replicas: 2, duration: 4, pricePerGiB: GIB, collateral: COLLATERAL });
-  const sealedA = await fillAndProve(system, system.lessorA, dealId, 0, FILE);
-  // Replica 1 is filled by B but its PoRep is left pending: not Proving.
-  return { ...system, dealId, sealedA };
+  const otherDeal = await createDeal(system, { bytes: OTHER_FILE, replicas: 1, duration: 4, pricePerGiB: GIB, collateral: COLLATERAL });
+  const sectorA = await commitAndProve(system, system.lessorA, [
+    { dealId: otherDeal, index: 0, bytes: OTHER_FILE },
+    { dealId, index: 0, bytes: FILE },
+  ]);
+  return { ...system, dealId, otherDeal, sectorA };
 }
 
-/** Opens the watcher's challenge and mines its seed block; the deadline is opened + 1 + WINDOW. */
+/** Opens `challenger`'s challenge and mines its seed block; the deadline is opened + 1 + WINDOW. */
 async function openChallenge(s: MarketSystem, dealId: Hex, index: number, challenger: MarketSystem["watcher"] = s.watcher) {
   await s.market.write.challengeReplica([dealId, BigInt(index)], { account: challenger.account });
   const publicClient = await viem.getPublicClient();
   const opened = await publicClient.getBlockNumber();
   await networkHelpers.mine(1);
-  const challenge = await s.market.read.getChallenge([dealId, BigInt(index), challenger.account.address]);
   const seed = await challengeSeedFor(s, dealId, index, challenger.account.address);
-  return { opened, challenge: { ...challenge, seed }, deadline: opened + 1n + WINDOW };
+  return { opened, seed, deadline: opened + 1n + WINDOW };
 }
 
 const ZERO_ADDRESS: Address = "0x0000000000000000000000000000000000000000";
 
 describe("StorageMarket: on-chain challenges (§7.2)", function () {
-  it("opens with a bond and a seed fixed by the next block's hash (unknown in the challenge's own block); the engine's answer passes and pays the bond to the lessor", async function () {
+  it("opens with a bond and a seed fixed by the next block's hash; the engine's answer opens the piece at its offset in the sector and pays the bond", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, vault, token, watcher, lessorA, dealId, sealedA } = s;
+    const { market, vault, token, watcher, lessorA, dealId, sectorA } = s;
+    const piece = sectorA.pieces.find((p) => p.dealId === dealId)!;
+    assert.equal(piece.offset, 256);
+    assert.equal((await market.read.getReplica([dealId, 0n])).offset, 256n);
     const escrowBefore = await vault.read.escrowed();
     const balanceBefore = await token.read.balanceOf([watcher.account.address]);
 
@@ -59,6 +71,7 @@ describe("StorageMarket: on-chain challenges (§7.2)", function () {
     const publicClient = await viem.getPublicClient();
     const opened = await publicClient.getBlockNumber();
     const [event] = await market.getEvents.ReplicaChallenged({}, { fromBlock: opened, toBlock: opened });
+    assert.equal(getAddress(event.args.lessor!), getAddress(lessorA.account.address));
     assert.equal(event.args.seedBlock, opened + 1n);
     assert.equal(event.args.deadlineBlock, opened + 1n + WINDOW);
     assert.equal(event.args.bond, BOND);
@@ -73,189 +86,229 @@ describe("StorageMarket: on-chain challenges (§7.2)", function () {
     await networkHelpers.mine(2); // the seed block, then one more: an eth_call sees blockhash(latest - 1)
     const seedBlock = await publicClient.getBlock({ blockNumber: opened + 1n });
     const challenge = await market.read.getChallenge([dealId, 0n, watcher.account.address]);
-    assert.equal(challenge.challenger.toLowerCase(), watcher.account.address.toLowerCase());
-    assert.equal(challenge.lessor.toLowerCase(), lessorA.account.address.toLowerCase());
+    assert.equal(getAddress(challenge.challenger), getAddress(watcher.account.address));
+    assert.equal(getAddress(challenge.lessor), getAddress(lessorA.account.address));
     assert.equal(challenge.openedBlock, opened);
     const expectedSeed = bytesToHex(challengeSeedOf(seedBlock.hash, dealId, 0, watcher.account.address));
     assert.equal(challenge.seed, expectedSeed, "seed = sha256(abi(blockhash(B+1), dealId, index, challenger)) as in §7.2, the TypeScript twin");
     assert.equal(await vault.read.escrowed(), escrowBefore + BOND);
     assert.equal(await token.read.balanceOf([watcher.account.address]), balanceBefore - BOND);
 
-    // Stratified: challenge j lies in [j·n/k, (j+1)·n/k).
-    const n = sealedA.data.n;
-    const indices = spotChallenges(challenge.seed, sealedA.replicaId, K, n);
-    indices.forEach((i, j) => assert.ok(i >= Math.floor((j * n) / K) && i < Math.floor(((j + 1) * n) / K), `index ${i} in stratum ${j}`));
-    const proof = challengeProof(challenge.seed, sealedA, K);
-    assert.ok(verifyChallengeAnswer({ commR: sealedA.sealed.root, seed: challenge.seed, replicaId: sealedA.replicaId, segments: n, challenges: K }, proof));
+    // Stratified over the deal's n segments, from the sector's id, shifted by the piece's offset.
+    const n = piece.segments;
+    const indices = pieceChallenges(challenge.seed, sectorA.id, K, n, piece.offset);
+    assert.deepEqual(indices, spotChallenges(challenge.seed, sectorA.replicaId, K, n).map((i) => 256 + i));
+    indices.forEach((i, j) => assert.ok(i - 256 >= Math.floor((j * n) / K) && i - 256 < Math.floor(((j + 1) * n) / K), `index ${i} in stratum ${j}`));
+    const proof = await challengeAnswerFor(s, dealId, 0, watcher.account.address);
+    assert.deepEqual(proof, pieceChallengeProof(challenge.seed, sectorA, piece, K));
+    assert.ok(verifyPieceChallenge({ commR: sectorA.commR, sectorId: sectorA.id, seed: challenge.seed, k: K, pieceSegments: n, offset: 256, log2Segments: 9 }, proof));
 
     const withdrawableBefore = await vault.read.withdrawableOf([lessorA.account.address]);
     await viem.assertions.emitWithArgs(
       market.write.answerChallenge([dealId, 0n, watcher.account.address, proof], { account: lessorA.account }),
       market,
       "ChallengeAnswered",
-      [dealId, 0n, lessorA.account.address, watcher.account.address, BOND],
+      [dealId, 0n, getAddress(lessorA.account.address), getAddress(watcher.account.address), BOND],
     );
     assert.equal(await vault.read.withdrawableOf([lessorA.account.address]), withdrawableBefore + BOND);
     assert.equal((await market.read.getChallenge([dealId, 0n, watcher.account.address])).challenger, ZERO_ADDRESS);
     assert.equal((await market.read.getReplica([dealId, 0n])).openChallenges, 0);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Proving);
-    // Settled: a new challenge may be opened.
+    // Closed: a new challenge may be opened.
     await market.write.challengeReplica([dealId, 0n], { account: watcher.account });
   });
 
-  it("refuses wrong, truncated, late and duplicate answers with named errors", async function () {
+  it("refuses answers from the piece's offset 0, truncated, flipped, late, and duplicate challenges, with named errors", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, lessorA, stranger, dealId, sealedA } = s;
-    const w = s.watcher.account.address;
+    const { market, lessorA, stranger, dealId, sectorA } = s;
+    const w = getAddress(s.watcher.account.address);
     await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, w, []], { account: lessorA.account }), market, "MarketNoChallenge", [dealId, 0n, w]);
-    const { challenge, deadline } = await openChallenge(s, dealId, 0);
-    const good = challengeProof(challenge.seed, sealedA, K);
+    const { seed, deadline } = await openChallenge(s, dealId, 0);
+    const good = await challengeAnswerFor(s, dealId, 0, w);
+    const answer = (proof: Hex[]) => market.write.answerChallenge([dealId, 0n, w, proof], { account: lessorA.account });
 
-    // A PoSt-style answer (unstratified indices) and a truncated one are wrong.
-    const postStyle = postProof(challenge.seed, sealedA, K);
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, w, postStyle], { account: lessorA.account }), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, w, good.slice(0, -1)], { account: lessorA.account }), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
-    const flipped = [...good];
-    flipped[0] = `0x${(BigInt(flipped[0]) ^ 1n).toString(16).padStart(64, "0")}` as Hex;
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, w, flipped], { account: lessorA.account }), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
+    // The right strata, but not shifted by the piece's offset: the other deal's segments, not this piece's.
+    const unshifted = spotChallenges(seed, sectorA.replicaId, K, 157).flatMap((i) => opening(sectorA.sealed, i));
+    await viem.assertions.revertWithCustomErrorWithArgs(answer(unshifted), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
+    await viem.assertions.revertWithCustomErrorWithArgs(answer(good.slice(0, -1)), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
+    await viem.assertions.revertWithCustomErrorWithArgs(answer([...good, good[0]]), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
+    await viem.assertions.revertWithCustomErrorWithArgs(answer(flipWord(good, 0)), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
+    await viem.assertions.revertWithCustomErrorWithArgs(answer(flipWord(good, good.length - 1)), market, "MarketInvalidChallengeAnswer", [dealId, 0n]);
 
-    // One open challenge per (replica, challenger).
+    // One open challenge per (slot, challenger).
     await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([dealId, 0n], { account: s.watcher.account }), market, "MarketChallengeOpen", [dealId, 0n, w, deadline]);
     // Not expirable inside the window (the failed answers above were no blocks: reverted calls).
     await viem.assertions.revertWithCustomErrorWithArgs(market.write.expireChallenge([dealId, 0n, w], { account: stranger.account }), market, "MarketChallengeNotExpired", [dealId, 0n, deadline]);
 
     const publicClient = await viem.getPublicClient();
-    const testClient = await viem.getTestClient();
-    await testClient.mine({ blocks: Number(deadline - (await publicClient.getBlockNumber())) });
+    await networkHelpers.mine(Number(deadline - (await publicClient.getBlockNumber())));
     // Block deadline + 1 is the first where the answer is late; the write mines exactly that block.
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, w, good], { account: lessorA.account }), market, "MarketChallengeLate", [dealId, 0n, deadline]);
+    await viem.assertions.revertWithCustomErrorWithArgs(answer(good), market, "MarketChallengeLate", [dealId, 0n, deadline]);
   });
 
-  it("an unanswered challenge fails the replica: whole collateral slashed, bounty and bond to the challenger, repair reward, rest to the client", async function () {
+  it("refuses to challenge a slot that is not Proving, an unknown deal and an index out of range", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, vault, registry, watcher, client, lessorA, stranger, dealId } = s;
-    await openChallenge(s, dealId, 0);
-    const left = (await market.read.getReplica([dealId, 0n])).collateralLeft;
-    assert.equal(left, COLLATERAL);
-    const lockedBefore = await registry.read.lockedStakeOf([lessorA.account.address]);
-    const clientBefore = await vault.read.withdrawableOf([client.account.address]);
-    const testClient = await viem.getTestClient();
-    await testClient.mine({ blocks: Number(WINDOW) });
-    const w = watcher.account.address;
+    const { market, watcher, lessorB, dealId } = s;
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([dealId, 1n], { account: watcher.account }), market, "MarketReplicaNotProving", [dealId, 1n, ReplicaState.Open]);
+    await commitSector(s, lessorB, [{ dealId, index: 1, bytes: FILE }]);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([dealId, 1n], { account: watcher.account }), market, "MarketReplicaNotProving", [dealId, 1n, ReplicaState.Committed]);
+    const unknown = `0x${"ab".repeat(32)}` as Hex;
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([unknown, 0n], { account: watcher.account }), market, "MarketUnknownDeal", [unknown]);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([dealId, 2n], { account: watcher.account }), market, "MarketInvalidReplicaIndex", [dealId, 2n, 2n]);
+  });
 
-    const bounty = (left * BigInt(TEST_MARKET_PARAMS.bountyBps)) / 10_000n;
-    const repair = (left * BigInt(TEST_MARKET_PARAMS.repairBps)) / 10_000n;
+  it("an unanswered challenge fails the piece and settles it at once: whole collateral slashed, bounty and bond to the challenger, repair reward, rest to the client; the sector's other piece runs on", async function () {
+    const s = await networkHelpers.loadFixture(challengeFixture);
+    const { market, vault, registry, watcher, client, lessorA, lessorC, stranger, dealId, otherDeal, sectorA } = s;
+    const a = getAddress(lessorA.account.address);
+    const w = getAddress(watcher.account.address);
+    await openChallenge(s, dealId, 0);
+    assert.equal((await market.read.getReplica([dealId, 0n])).collateralLeft, COLLATERAL);
+    const lockedBefore = await registry.read.lockedStakeOf([a]);
+    await networkHelpers.mine(Number(WINDOW));
+
     // Anyone may settle; the bounty goes to the challenger, not the caller.
     const tx = market.write.expireChallenge([dealId, 0n, w], { account: stranger.account });
-    await viem.assertions.emitWithArgs(tx, market, "ChallengeExpired", [dealId, 0n, lessorA.account.address, watcher.account.address, left, bounty]);
-    const [failed] = await market.getEvents.ReplicaFailed({ dealId });
-    assert.deepEqual([failed.args.slashed, failed.args.repairReward], [left, repair]);
-    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Failed);
+    await viem.assertions.emitWithArgs(tx, market, "ChallengeExpired", [dealId, 0n, a, w, COLLATERAL, BOUNTY]);
+    const [settled] = await market.getEvents.ReplicaSettled({ dealId }, { fromBlock: "latest" });
+    assert.deepEqual(
+      [settled.args.replicaIndex, settled.args.provenPeriods, settled.args.payment, settled.args.slashed, settled.args.released, settled.args.failed],
+      [0n, 0n, 0n, COLLATERAL, 0n, true],
+    );
+    // Settled with the expiry: the slot is open again and carries the repair reward.
+    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Open);
     const replica = await market.read.getReplica([dealId, 0n]);
     assert.equal(replica.collateralLeft, 0n);
-    assert.equal(replica.repairReward, repair);
-    assert.equal(await registry.read.lockedStakeOf([lessorA.account.address]), lockedBefore - left);
-    assert.equal(await vault.read.withdrawableOf([watcher.account.address]), bounty + BOND);
+    assert.equal(replica.repairReward, REPAIR);
+    assert.equal(await registry.read.lockedStakeOf([a]), lockedBefore - COLLATERAL);
+    assert.equal(await vault.read.withdrawableOf([w]), BOUNTY + BOND);
     assert.equal(await vault.read.withdrawableOf([stranger.account.address]), 0n);
-    assert.equal(await vault.read.withdrawableOf([client.account.address]), clientBefore + left - bounty - repair);
+    assert.equal(await vault.read.withdrawableOf([client.account.address]), COLLATERAL - BOUNTY - REPAIR);
+    // The other piece of the same sector is untouched, and the sector still proves.
+    assert.equal(await market.read.replicaState([otherDeal, 0n]), ReplicaState.Proving);
+    assert.equal(await market.read.sectorState([sectorA.id]), SectorState.Proving);
+    assert.equal((await market.read.getSector([sectorA.id])).livePieces, 1);
     // Settled once only.
     await viem.assertions.revertWithCustomErrorWithArgs(market.write.expireChallenge([dealId, 0n, w], { account: stranger.account }), market, "MarketNoChallenge", [dealId, 0n, w]);
-    // The failed slot is open for repair, like a replica failed by misses, but never for the lessor that failed it.
+    // The failed slot is open for repair, but never for the lessor that failed it.
     await viem.assertions.revertWithCustomErrorWithArgs(
-      market.write.fillReplica([dealId, 0n, ("0x" + "11".repeat(32)) as Hex], { account: lessorA.account }),
+      market.write.commitSector([7n, 8, `0x${"11".repeat(32)}`, [dealId], "0x00"], { account: lessorA.account }),
       market,
       "MarketLessorFailedDeal",
-      [dealId, lessorA.account.address],
+      [dealId, a],
     );
-    const { lessorC } = s;
-    await market.write.fillReplica([dealId, 0n, "0x" + "11".repeat(32) as Hex], { account: lessorC.account });
+    await commitSector(s, lessorC, [{ dealId, index: 0, bytes: FILE }]);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Committed);
   });
 
-  it("a challenge whose lessor lost the slot otherwise is voided and the bond returned; finishing waits for open challenges", async function () {
+  it("a piece failed otherwise while challenged: the answer is void, its settlement waits for the challenge, whose expiry returns the bond; then another lessor repairs", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, vault, watcher, lessorA, stranger, dealId, sealedA } = s;
-    // Not Proving: replica 1 was never filled; unknown deal; index out of range.
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([dealId, 1n], { account: watcher.account }), market, "MarketReplicaNotProving", [dealId, 1n, ReplicaState.Open]);
-    const unknown = ("0x" + "ab".repeat(32)) as Hex;
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([unknown, 0n], { account: watcher.account }), market, "MarketUnknownDeal", [unknown]);
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.challengeReplica([dealId, 2n], { account: watcher.account }), market, "MarketInvalidReplicaIndex", [dealId, 2n, 2n]);
-
-    // A fails by missed periods while challenged (maxMisses = 2): the answer is void, the expiry refunds.
-    await openChallenge(s, dealId, 0);
+    const { market, vault, watcher, lessorA, lessorC, stranger, dealId } = s;
+    const w = getAddress(watcher.account.address);
+    const { seed } = await openChallenge(s, dealId, 0);
+    const answer = await challengeAnswerFor(s, dealId, 0, w, seed);
+    // A proves nothing: by period 3 it has missed periods 1 and 2 (maxMisses = 2).
     await failByMissedPeriods(s, dealId, 0);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Failed);
-    const w = watcher.account.address;
-    const challenge = await market.read.getChallenge([dealId, 0n, w]);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, w, answer], { account: lessorA.account }), market, "MarketChallengeVoid", [
+      dealId,
+      0n,
+      getAddress(lessorA.account.address),
+    ]);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.settleReplica([dealId, 0n]), market, "MarketChallengesOpen", [dealId, 0n, 1n]);
+    // So the slot cannot be refilled while the challenge of the failed filling is open.
     await viem.assertions.revertWithCustomErrorWithArgs(
-      market.write.answerChallenge([dealId, 0n, w, challengeProof(challenge.seed, sealedA, K)], { account: lessorA.account }),
+      market.write.commitSector([0n, 8, `0x${"11".repeat(32)}`, [dealId], "0x00"], { account: lessorC.account }),
       market,
-      "MarketChallengeVoid",
-      [dealId, 0n, lessorA.account.address],
+      "MarketReplicaNotOpen",
+      [dealId, 0n, ReplicaState.Failed],
     );
-    const before = await vault.read.withdrawableOf([watcher.account.address]);
+    const before = await vault.read.withdrawableOf([w]);
     await viem.assertions.emitWithArgs(market.write.expireChallenge([dealId, 0n, w], { account: stranger.account }), market, "ChallengeVoided", [dealId, 0n, w, BOND]);
-    assert.equal(await vault.read.withdrawableOf([watcher.account.address]), before + BOND);
-  });
-
-  it("a challenge of a filling that failed never reaches the next filling of the slot", async function () {
-    const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, vault, watcher, lessorC, stranger, dealId } = s;
-    await openChallenge(s, dealId, 0);
-    await failByMissedPeriods(s, dealId, 0);
-    // C repairs the failed slot with a fresh collateral, long after the challenge's window.
+    assert.equal(await vault.read.withdrawableOf([w]), before + BOND);
+    await viem.assertions.emitWithArgs(market.write.settleReplica([dealId, 0n]), market, "ReplicaSettled", [
+      dealId,
+      0n,
+      getAddress(lessorA.account.address),
+      0n,
+      2n,
+      0n,
+      COLLATERAL,
+      0n,
+      true,
+    ]);
+    assert.equal(await vault.read.withdrawableOf([w]), before + BOND, "no bounty for a failure the challenge did not cause");
     await fillAndProve(s, lessorC, dealId, 0, FILE);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Proving);
-    const collateralBefore = (await market.read.getReplica([dealId, 0n])).collateralLeft;
-    const before = await vault.read.withdrawableOf([watcher.account.address]);
-    await viem.assertions.emitWithArgs(market.write.expireChallenge([dealId, 0n, watcher.account.address], { account: stranger.account }), market, "ChallengeVoided", [dealId, 0n, watcher.account.address, BOND]);
-    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Proving, "the new filling is not failed");
-    assert.equal((await market.read.getReplica([dealId, 0n])).collateralLeft, collateralBefore, "nothing slashed");
-    assert.equal(await vault.read.withdrawableOf([watcher.account.address]), before + BOND, "bond refunded");
   });
 
-  it("finishReplica is refused while a challenge is open, and works once it is answered", async function () {
+  it("settlement waits for open challenges; after the deal's end they are void and return their bonds", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, lessorA, dealId, sealedA } = s;
-    // Prove every period so the replica stays Proving to the end (periods 1..4).
-    const start = await market.read.startTime();
-    const { periodLength } = await market.read.params();
+    const { market, lessorA, watcher, stranger, dealId } = s;
+    const a = getAddress(lessorA.account.address);
     for (let p = 1n; p <= 4n; p++) {
-      await networkHelpers.time.increaseTo(start + p * periodLength + 1n);
-      await market.write.submitPoSt(await postArgs(s, [{ dealId, index: 0, sealed: sealedA }]), { account: lessorA.account });
+      await goToPeriod(s, p);
+      await provePeriod(s, lessorA);
     }
-    // Last period: two challengers (blocks b, b + 1), then go past the end (b + 2). Finishing waits for both.
-    await market.write.challengeReplica([dealId, 0n], { account: s.watcher.account });
-    await market.write.challengeReplica([dealId, 0n], { account: s.stranger.account });
-    await networkHelpers.time.increaseTo(start + 6n * periodLength + 1n);
-    const challenge = { seed: await challengeSeedFor(s, dealId, 0, s.watcher.account.address) };
-    const strangers = { seed: await challengeSeedFor(s, dealId, 0, s.stranger.account.address) };
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.finishReplica([dealId, 0n], { account: lessorA.account }), market, "MarketChallengesOpen", [dealId, 0n, 2n]);
-    await market.write.answerChallenge([dealId, 0n, s.watcher.account.address, challengeProof(challenge.seed, sealedA, K)], { account: lessorA.account });
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.finishReplica([dealId, 0n], { account: lessorA.account }), market, "MarketChallengesOpen", [dealId, 0n, 1n]);
-    await market.write.answerChallenge([dealId, 0n, s.stranger.account.address, challengeProof(strangers.seed, sealedA, K)], { account: lessorA.account });
-    await viem.assertions.emit(market.write.finishReplica([dealId, 0n], { account: lessorA.account }), market, "ReplicaFinished");
+    // Last period: two challengers; A answers the watcher's in time.
+    const first = await openChallenge(s, dealId, 0, watcher);
+    await openChallenge(s, dealId, 0, stranger);
+    await market.write.answerChallenge([dealId, 0n, watcher.account.address, await challengeAnswerFor(s, dealId, 0, watcher.account.address, first.seed)], { account: lessorA.account });
+    await goToPeriod(s, 5n);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.settleReplica([dealId, 0n]), market, "MarketChallengesOpen", [dealId, 0n, 1n]);
+    // The deal is over: the piece is Finished, the stranger's challenge can no longer be answered, only voided.
+    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Finished);
+    const late = await challengeAnswerFor(s, dealId, 0, stranger.account.address);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.answerChallenge([dealId, 0n, stranger.account.address, late], { account: lessorA.account }), market, "MarketChallengeVoid", [
+      dealId,
+      0n,
+      a,
+    ]);
+    await viem.assertions.emit(market.write.expireChallenge([dealId, 0n, stranger.account.address]), market, "ChallengeVoided");
+    await viem.assertions.emitWithArgs(market.write.settleReplica([dealId, 0n]), market, "ReplicaSettled", [dealId, 0n, a, 4n, 0n, 4n * (await market.read.getDeal([dealId])).pricePerPeriod, 0n, COLLATERAL, false]);
   });
 
-  it("a lessor that keeps its own replica challenged shuts out no other challenger: the other's unanswered challenge still fails the replica", async function () {
+  it("a lessor that keeps its own piece challenged shuts out no other challenger: the other's unanswered challenge still fails it, with the bounty paid at settlement", async function () {
     const s = await networkHelpers.loadFixture(challengeFixture);
-    const { market, token, vault, lessorA, watcher, dealId, sealedA } = s;
+    const { market, token, vault, lessorA, watcher, dealId } = s;
+    const w = getAddress(watcher.account.address);
     // A challenges itself and answers (its bond comes back), and again, so it always has one open.
     await fund(token, lessorA.account.address, 100n * TOKEN);
     await token.write.approve([vault.address, 2n ** 255n], { account: lessorA.account });
     const self = await openChallenge(s, dealId, 0, lessorA);
-    await market.write.answerChallenge([dealId, 0n, lessorA.account.address, challengeProof(self.challenge.seed, sealedA, K)], { account: lessorA.account });
+    await market.write.answerChallenge([dealId, 0n, lessorA.account.address, await challengeAnswerFor(s, dealId, 0, lessorA.account.address, self.seed)], { account: lessorA.account });
     await openChallenge(s, dealId, 0, lessorA);
-    // The watcher's challenge opens beside it (before: MarketChallengeOpen), goes unanswered and fails the replica.
+    // The watcher's challenge opens beside it, goes unanswered and fails the piece.
     const { deadline } = await openChallenge(s, dealId, 0);
     assert.equal((await market.read.getReplica([dealId, 0n])).openChallenges, 2);
     const publicClient = await viem.getPublicClient();
     await networkHelpers.mine(Number(deadline - (await publicClient.getBlockNumber())) + 1);
-    await viem.assertions.emit(market.write.expireChallenge([dealId, 0n, watcher.account.address], { account: watcher.account }), market, "ChallengeExpired");
+    // Expired while A's own is open: the failure is recorded, settled (and the bounty paid) once A's closes.
+    await viem.assertions.emitWithArgs(market.write.expireChallenge([dealId, 0n, w], { account: watcher.account }), market, "ChallengeExpired", [
+      dealId,
+      0n,
+      getAddress(lessorA.account.address),
+      w,
+      0n,
+      0n,
+    ]);
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Failed);
     // A's own challenge of the failed filling is void: its bond returns, no second slash.
     await viem.assertions.emit(market.write.expireChallenge([dealId, 0n, lessorA.account.address], { account: lessorA.account }), market, "ChallengeVoided");
     assert.equal((await market.read.getReplica([dealId, 0n])).openChallenges, 0);
+    const before = await vault.read.withdrawableOf([w]);
+    await viem.assertions.emitWithArgs(market.write.settleReplica([dealId, 0n]), market, "ReplicaSettled", [
+      dealId,
+      0n,
+      getAddress(lessorA.account.address),
+      0n,
+      0n,
+      0n,
+      COLLATERAL,
+      0n,
+      true,
+    ]);
+    assert.equal(await vault.read.withdrawableOf([w]), before + BOUNTY, "the watcher's bounty, paid when the failure is settled");
   });
 
   it("rejects a zero or beyond-the-blockhash-horizon window and bounty + repair shares above 100 %", async function () {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { getAddress } from "viem";
 import { network } from "hardhat";
-import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, goToPeriod, postArgs, type ProvenReplica, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { GIB, TOKEN, deployMarketSystem } from "./helpers/market-fixture.js";
+import { commitAndProve, createDeal, fillAndProve, goToPeriod, postArgs, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
-import { DealState, ReplicaState } from "../node/chain/states.js";
+import { DealState, ReplicaState, SectorState } from "../node/chain/states.js";
 
 const { viem, networkHelpers } = await network.create();
 
@@ -14,12 +14,9 @@ const PRICE_PER_GIB = GIB * 7n + 5n; // not a multiple of 2^30: per-period price
 const PRICE1 = 7001n; // ceil(1000 * PRICE_PER_GIB / 2^30)
 const PRICE2 = 21001n; // ceil(3000 * PRICE_PER_GIB / 2^30)
 const COLLATERAL = 10_000_000n;
-const MISS_SLASH = 2_000_000n; // 20 %
-const BOUNTY = 500_000n; // 25 % of a slash
-const FAIL_LEFT = COLLATERAL - 2n * MISS_SLASH; // slashed at failure
-const REPAIR = FAIL_LEFT / 2n; // 50 % of it
-
-
+const MISS_SLASH = 2_000_000n; // 20 % per missed period
+const REPAIR = (COLLATERAL - 2n * MISS_SLASH) / 2n; // 50 % of what is left after the misses' share
+const STAKE = 1_000n * TOKEN;
 
 async function lifecycleFixture() {
   const system = await deployMarketSystem(viem);
@@ -29,12 +26,12 @@ async function lifecycleFixture() {
 }
 
 describe("StorageMarket: the life of a deal", function () {
-  it("fills, proves, pays per period, slashes misses, fails, repairs, ends and refunds to the wei", async function () {
+  it("packs, proves one PoSt per lessor per period, fails a lessor by time, settles before repair, ends and refunds to the wei", async function () {
     const s = await networkHelpers.loadFixture(lifecycleFixture);
     const { market, vault, registry, token, client, lessorA, lessorB, lessorC, watcher, deal1, deal2 } = s;
-    const a = lessorA.account.address;
-    const b = lessorB.account.address;
-    const c = lessorC.account.address;
+    const a = getAddress(lessorA.account.address);
+    const b = getAddress(lessorB.account.address);
+    const c = getAddress(lessorC.account.address);
 
     const deal = await market.read.getDeal([deal1]);
     assert.equal(deal.startPeriod, 1);
@@ -44,118 +41,175 @@ describe("StorageMarket: the life of a deal", function () {
     assert.equal(deal.segments, 32);
     assert.equal(deal.depth, 5);
     assert.equal((await market.read.getDeal([deal2])).pricePerPeriod, PRICE2);
-    assert.equal(await vault.read.escrowed(), 3n * 8n * PRICE1 + 8n * PRICE2);
+    const escrowIn = 3n * 8n * PRICE1 + 8n * PRICE2;
+    assert.equal(await vault.read.escrowed(), escrowIn);
     assert.equal(await market.read.dealState([deal1]), DealState.Pending);
 
-    // Period 0: A and B fill and prove deal 1, A also deal 2.
+    // Period 0: A packs deal 2 (depth 7) and deal 1 slot 0 (depth 5) into one sector of 2^8 segments; B seals slot 1 alone.
     const freeA = await registry.read.freeStakeOf([a]);
-    const a1: ProvenReplica = { dealId: deal1, index: 0, sealed: await fillAndProve(s, lessorA, deal1, 0, FILE) };
-    const b1: ProvenReplica = { dealId: deal1, index: 1, sealed: await fillAndProve(s, lessorB, deal1, 1, FILE) };
-    const a2: ProvenReplica = { dealId: deal2, index: 0, sealed: await fillAndProve(s, lessorA, deal2, 0, FILE2) };
+    const sectorA = await commitAndProve(s, lessorA, [
+      { dealId: deal1, index: 0, bytes: FILE },
+      { dealId: deal2, index: 0, bytes: FILE2 },
+    ]);
+    assert.equal(sectorA.log2Segments, 8);
+    assert.deepEqual(sectorA.pieces.map((p) => [p.dealId, p.offset]), [[deal2, 0], [deal1, 128]], "larger piece first, each aligned to its size");
+    const onChainA = await market.read.getSector([sectorA.id]);
+    assert.equal(onChainA.commD, sectorA.commD, "the contract recomputed the sector's commD from the pieces");
+    assert.equal(onChainA.pieces, 2);
+    assert.equal(onChainA.firstPeriod, 1);
+    assert.equal((await market.read.getReplica([deal1, 0n])).offset, 128n);
+    const sectorB = await fillAndProve(s, lessorB, deal1, 1, FILE);
+    assert.equal(sectorB.log2Segments, 5);
     assert.equal(await registry.read.lockedStakeOf([a]), 2n * COLLATERAL);
     assert.equal(await registry.read.freeStakeOf([a]), freeA - 2n * COLLATERAL);
     assert.equal(await market.read.replicaState([deal1, 0n]), ReplicaState.Proving);
     assert.equal(await market.read.replicaState([deal1, 2n]), ReplicaState.Open);
     assert.equal(await market.read.dealState([deal1]), DealState.Active);
-    assert.equal((await market.read.getReplica([deal1, 0n])).firstPeriod, 1);
+    assert.equal(await market.read.sectorState([sectorA.id]), SectorState.Proving);
 
+    let c1 = undefined as Awaited<ReturnType<typeof fillAndProve>> | undefined;
     for (let p = 1n; p <= 8n; p++) {
       await goToPeriod(s, p);
       await seedCurrentPeriod(s);
-      // A proves both of its replicas in one transaction.
-      await viem.assertions.emitWithArgs(
-        market.write.submitPoSt(await postArgs(s, [a1, a2]), { account: lessorA.account }),
-        market,
-        "PoStSubmitted",
-        [getAddress(a), p, 2n, PRICE1 + PRICE2],
-      );
-      if (p <= 2n) await market.write.submitPoSt(await postArgs(s, [b1]), { account: lessorB.account });
+      // A proves its one sector (both pieces) in one transaction.
+      await viem.assertions.emitWithArgs(market.write.submitPoSt(await postArgs(s, lessorA), { account: lessorA.account }), market, "PoStSubmitted", [a, p, 1n, 256n * 32n]);
+      if (p <= 2n) await market.write.submitPoSt(await postArgs(s, lessorB), { account: lessorB.account });
       if (p === 4n) {
-        // B missed period 3: a watcher reports it during period 4.
-        await viem.assertions.emitWithArgs(
-          market.write.markProofMissing([deal1, 1n, 3n], { account: watcher.account }),
-          market,
-          "ProofMissed",
-          [deal1, 1n, getAddress(b), 3n, MISS_SLASH, BOUNTY, getAddress(watcher.account.address)],
-        );
+        // B missed period 3: one miss, still proving; nothing to settle yet.
         assert.equal(await market.read.replicaState([deal1, 1n]), ReplicaState.Proving);
+        await viem.assertions.revertWithCustomErrorWithArgs(market.write.settleReplica([deal1, 1n], { account: watcher.account }), market, "MarketReplicaNotSettleable", [
+          deal1,
+          1n,
+          ReplicaState.Proving,
+        ]);
       }
       if (p === 5n) {
-        // Second miss: B's replica fails; the rest of its collateral is slashed, half funds the repair.
-        await viem.assertions.emitWithArgs(
-          market.write.markProofMissing([deal1, 1n, 4n], { account: watcher.account }),
-          market,
-          "ReplicaFailed",
-          [deal1, 1n, getAddress(b), FAIL_LEFT, REPAIR],
-        );
+        // Periods 3 and 4 closed without B's proof: its piece failed (nobody reported anything).
         assert.equal(await market.read.replicaState([deal1, 1n]), ReplicaState.Failed);
+        // The slot is not open to C until the failure is settled.
+        await viem.assertions.revertWithCustomErrorWithArgs(
+          market.write.commitSector([0n, 5, sectorB.commR, [deal1], "0x01"], { account: lessorC.account }),
+          market,
+          "MarketReplicaNotOpen",
+          [deal1, 1n, ReplicaState.Failed],
+        );
+        // Anyone settles: B's two proven periods are paid, all its collateral is slashed, half of the rest after
+        // the misses' share is escrowed for the repairer.
+        await viem.assertions.emitWithArgs(market.write.settleReplica([deal1, 1n], { account: watcher.account }), market, "ReplicaSettled", [
+          deal1,
+          1n,
+          b,
+          2n,
+          2n,
+          2n * PRICE1,
+          COLLATERAL,
+          0n,
+          true,
+        ]);
+        assert.equal(await market.read.replicaState([deal1, 1n]), ReplicaState.Open);
+        assert.equal((await market.read.getReplica([deal1, 1n])).repairReward, REPAIR);
         assert.equal(await registry.read.lockedStakeOf([b]), 0n);
-        // C repairs the slot and is paid the repair reward when its PoRep passes.
+        assert.equal((await market.read.getSector([sectorB.id])).livePieces, 0);
+        // B never gets a slot of this deal again; C repairs it.
+        await viem.assertions.revertWithCustomErrorWithArgs(
+          market.write.commitSector([1n, 5, sectorB.commR, [deal1], "0x01"], { account: lessorB.account }),
+          market,
+          "MarketLessorFailedDeal",
+          [deal1, b],
+        );
         const freeC = await registry.read.freeStakeOf([c]);
-        const c1: ProvenReplica = { dealId: deal1, index: 1, sealed: await fillAndProve(s, lessorC, deal1, 1, FILE) };
-        assert.equal(await vault.read.withdrawableOf([c]), REPAIR);
+        c1 = await fillAndProve(s, lessorC, deal1, 1, FILE);
         assert.equal(await registry.read.freeStakeOf([c]), freeC - COLLATERAL);
-        assert.equal((await market.read.getReplica([deal1, 1n])).firstPeriod, 6);
-        Object.assign(b1, c1); // from now on slot 1 is C's
+        assert.equal((await market.read.getSector([c1.id])).firstPeriod, 6);
       }
-      if (p >= 6n) await market.write.submitPoSt(await postArgs(s, [b1]), { account: lessorC.account });
+      if (p >= 6n) await market.write.submitPoSt(await postArgs(s, lessorC), { account: lessorC.account });
     }
-    assert.equal(await vault.read.withdrawableOf([a]), 8n * (PRICE1 + PRICE2));
+    assert.ok(c1);
+    assert.equal(await vault.read.withdrawableOf([a]), 0n, "nobody is paid before settling");
     assert.equal(await vault.read.withdrawableOf([b]), 2n * PRICE1);
-    assert.equal(await vault.read.withdrawableOf([c]), REPAIR + 3n * PRICE1);
-    assert.equal(await vault.read.withdrawableOf([watcher.account.address]), 2n * BOUNTY);
-    const compensation = 2n * (MISS_SLASH - BOUNTY) + (FAIL_LEFT - REPAIR);
-    assert.equal(await vault.read.withdrawableOf([client.account.address]), compensation);
-    assert.equal((await market.read.getReplica([deal1, 1n])).paidPeriods, 5);
+    const toClient = COLLATERAL - REPAIR;
+    assert.equal(await vault.read.withdrawableOf([client.account.address]), toClient);
+    assert.equal((await market.read.getReplica([deal1, 1n])).paidPeriods, 2);
 
-    // Period 9: the deal has ended; the unfilled slot 2 and the missed periods are refunded.
+    // Period 9: the deal has ended. claimRefund settles every filled slot, then refunds the unfilled slot 2 and
+    // the periods slot 1 went unproven (3, 4, 5).
     await goToPeriod(s, 9n);
     assert.equal(await market.read.dealState([deal1]), DealState.Finished);
     assert.equal(await market.read.replicaState([deal1, 0n]), ReplicaState.Finished);
-    const refund = 3n * 8n * PRICE1 - 13n * PRICE1;
-    assert.equal(await market.read.refundable([deal1]), refund);
+    const refund = 3n * 8n * PRICE1 - (8n + 2n + 3n) * PRICE1;
     await viem.assertions.emitWithArgs(market.write.claimRefund([deal1], { account: watcher.account }), market, "DealRefunded", [
       deal1,
       getAddress(client.account.address),
       refund,
     ]);
-    await market.write.claimRefund([deal2]);
-    assert.equal(await vault.read.withdrawableOf([client.account.address]), compensation + refund);
+    const settled = await market.getEvents.ReplicaSettled({ dealId: deal1 }, { fromBlock: "latest" });
+    assert.deepEqual(
+      settled.map((e) => [e.args.replicaIndex, e.args.lessor, e.args.provenPeriods, e.args.missedPeriods, e.args.payment, e.args.slashed, e.args.released, e.args.failed]),
+      [
+        [0n, a, 8n, 0n, 8n * PRICE1, 0n, COLLATERAL, false],
+        [1n, c, 3n, 0n, 3n * PRICE1 + REPAIR, 0n, COLLATERAL, false],
+      ],
+      "A's 8 periods; C's 3 periods plus the repair reward",
+    );
+    assert.equal((await market.read.getReplica([deal1, 1n])).paidPeriods, 5);
+    assert.equal((await market.read.getReplica([deal1, 1n])).repairReward, 0n);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.claimRefund([deal1]), market, "MarketAlreadyRefunded", [deal1]);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.settleReplica([deal1, 0n]), market, "MarketReplicaNotSettleable", [deal1, 0n, ReplicaState.Finished]);
+    // Deal 2's piece, in the same sector as deal 1's, is settled on its own.
+    await market.write.settleReplica([deal2, 0n], { account: watcher.account });
+    await viem.assertions.emitWithArgs(market.write.claimRefund([deal2]), market, "DealRefunded", [deal2, getAddress(client.account.address), 0n]);
     assert.equal(await vault.read.escrowed(), 0n);
 
-    // Collateral: released one period after the end.
-    await viem.assertions.revertWithCustomErrorWithArgs(market.write.finishReplica([deal1, 0n]), market, "MarketReplicaNotFinishable", [
-      deal1,
-      0n,
-      10n,
-    ]);
-    await goToPeriod(s, 10n);
-    await viem.assertions.emitWithArgs(market.write.finishReplica([deal1, 0n]), market, "ReplicaFinished", [deal1, 0n, getAddress(a), COLLATERAL]);
-    await market.write.finishReplica([deal1, 1n]);
-    await market.write.finishReplica([deal2, 0n]);
+    assert.equal(await vault.read.withdrawableOf([a]), 8n * (PRICE1 + PRICE2));
+    assert.equal(await vault.read.withdrawableOf([c]), 3n * PRICE1 + REPAIR);
+    assert.equal(await vault.read.withdrawableOf([client.account.address]), toClient + refund);
     assert.equal(await registry.read.lockedStakeOf([a]), 0n);
     assert.equal(await registry.read.freeStakeOf([a]), freeA);
     assert.equal(await registry.read.lockedStakeOf([c]), 0n);
-    assert.equal(await registry.read.freeStakeOf([b]), 1_000n * 10n ** 18n - COLLATERAL);
+    assert.equal(await registry.read.freeStakeOf([b]), STAKE - COLLATERAL);
+    assert.equal((await market.read.getSector([sectorA.id])).livePieces, 0);
+
+    // The books: everything escrowed, plus B's slash, went out as payments, the client's share and refunds.
+    const payments = 8n * (PRICE1 + PRICE2) + 2n * PRICE1 + 3n * PRICE1 + REPAIR;
+    assert.equal(escrowIn + COLLATERAL, payments + toClient + refund);
 
     // Everyone withdraws; the vault ends empty.
     const before = await token.read.balanceOf([a]);
     await vault.write.withdraw({ account: lessorA.account });
     assert.equal((await token.read.balanceOf([a])) - before, 8n * (PRICE1 + PRICE2));
-    for (const w of [lessorB, lessorC, watcher, client]) await vault.write.withdraw({ account: w.account });
+    for (const w of [lessorB, lessorC, client]) await vault.write.withdraw({ account: w.account });
     assert.equal(await token.read.balanceOf([vault.address]), 0n);
     assert.equal(await vault.read.totalWithdrawable(), 0n);
   });
 
-  it("keeps the vault's balance equal to escrow plus withdrawable through slashes", async function () {
+  it("keeps the vault's balance equal to escrow plus withdrawable through a settled miss", async function () {
     const s = await networkHelpers.loadFixture(lifecycleFixture);
-    const { market, vault, token, lessorA, watcher, deal1 } = s;
+    const { market, vault, token, registry, client, lessorA, deal1 } = s;
+    const a = getAddress(lessorA.account.address);
     await fillAndProve(s, lessorA, deal1, 0, FILE);
-    await goToPeriod(s, 2n);
-    await market.write.markProofMissing([deal1, 0n, 1n], { account: watcher.account });
+    // A proves periods 1..8 but 4: one miss, less than maxMisses.
+    for (let p = 1n; p <= 8n; p++) {
+      await goToPeriod(s, p);
+      if (p !== 4n) await market.write.submitPoSt(await postArgs(s, lessorA), { account: lessorA.account });
+    }
+    assert.equal(await market.read.isPeriodProven([a, 3n]), true);
+    assert.equal(await market.read.isPeriodProven([a, 4n]), false);
+    assert.equal(await market.read.replicaState([deal1, 0n]), ReplicaState.Proving);
+    await goToPeriod(s, 9n);
+    await viem.assertions.emitWithArgs(market.write.settleReplica([deal1, 0n]), market, "ReplicaSettled", [
+      deal1,
+      0n,
+      a,
+      7n,
+      1n,
+      7n * PRICE1,
+      MISS_SLASH,
+      COLLATERAL - MISS_SLASH,
+      false,
+    ]);
+    assert.equal(await vault.read.withdrawableOf([client.account.address]), MISS_SLASH);
+    assert.equal(await registry.read.lockedStakeOf([a]), 0n);
     const balance = await token.read.balanceOf([vault.address]);
     assert.equal(balance, (await vault.read.escrowed()) + (await vault.read.totalWithdrawable()));
-    assert.equal(await market.read.isPeriodMarkedMissed([deal1, 0n, 1n]), true);
-    assert.equal(await market.read.isPeriodProven([deal1, 0n, 1n]), false);
   });
 });

@@ -14,9 +14,9 @@ import { storedCheckpoint, type KeyValueStore } from "../node/chain/chain-state.
 import { EventFollower } from "../node/chain/event-follower.js";
 import { ReplicaState } from "../node/chain/states.js";
 import { OnChainChallenger, type OnChainChallengerOptions, type OpenOnChainChallenge } from "../node/roles/onchain-challenger.js";
-import { challengeSeedFor, createDeal, failByMissedPeriods, fillAndProve } from "./helpers/market-actions.js";
+import { challengeAnswerFor, createDeal, failByMissedPeriods, fillAndProve } from "./helpers/market-actions.js";
 import { GIB, TEST_MARKET_PARAMS, TOKEN, deployMarketSystem, fund, type MarketSystem } from "./helpers/market-fixture.js";
-import { challengeProof, pseudoRandomBytes } from "./helpers/proofs.js";
+import { pseudoRandomBytes } from "./helpers/proofs.js";
 
 const { viem, networkHelpers } = await network.create();
 const logger = pino({ level: process.env.COFFER_LOG ?? "silent" });
@@ -33,9 +33,9 @@ async function provenDealFixture() {
   const system = await deployMarketSystem(viem);
   await fund(system.token, system.watcher.account.address, 1_000n * TOKEN);
   const dealId = await createDeal(system, { bytes: FILE, replicas: 2, duration: 4, pricePerGiB: GIB, collateral: COLLATERAL });
-  const sealedA = await fillAndProve(system, system.lessorA, dealId, 0, FILE);
+  await fillAndProve(system, system.lessorA, dealId, 0, FILE);
   await fillAndProve(system, system.lessorB, dealId, 1, FILE);
-  return { ...system, dealId, sealedA };
+  return { ...system, dealId };
 }
 
 /** The public client with a count of its reads by name (readContract by function name, log queries by method). */
@@ -102,7 +102,7 @@ async function mine(blocks: number) {
 describe("watcher: on-chain challenges settled from the market's events (§7.2)", function () {
   it("classifies answered, expired by someone else (slashed) and voided closings from the events, with no getChallenge or log read of its own", async function () {
     const s = await networkHelpers.loadFixture(provenDealFixture);
-    const { market, lessorA, lessorB, stranger, dealId, sealedA } = s;
+    const { market, lessorA, lessorB, stranger, dealId } = s;
     const A = getAddress(lessorA.account.address);
     const B = getAddress(lessorB.account.address);
     const { challenger, pass, reads } = await watcherChallenger(s);
@@ -113,8 +113,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     assert.ok(challenger.isOpen(dealId, 0));
     const W = s.watcher.account.address;
     await mine(1); // the seed block
-    const seed = await challengeSeedFor(s, dealId, 0, W);
-    await market.write.answerChallenge([dealId, 0n, W, challengeProof(seed, sealedA, TEST_MARKET_PARAMS.kPoSt)], { account: lessorA.account });
+    await market.write.answerChallenge([dealId, 0n, W, await challengeAnswerFor(s, dealId, 0, W)], { account: lessorA.account });
     const answered = await pass();
     assert.deepEqual(answered.map(outcome), [{ replicaIndex: 0, lessor: A, result: "answered", slashed: 0n, bounty: 0n }]);
     assert.equal(answered[0].openedBlock, BigInt(opened0.openedBlock));
@@ -126,9 +125,10 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     await mine(TO_DEADLINE);
     await market.write.expireChallenge([dealId, 1n, W], { account: stranger.account });
     assert.deepEqual((await pass()).map(outcome), [{ replicaIndex: 1, lessor: B, result: "slashed", slashed: COLLATERAL, bounty: BOUNTY }]);
-    assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+    assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Open, "failed and settled with the expiry: open for repair");
 
-    // Voided: the challenged lessor loses the slot by missed proofs (maxMisses = 2), someone else settles.
+    // Voided: the challenged lessor's piece fails by missed periods (maxMisses = 2, derived from time), someone
+    // else expires the challenge.
     await challenger.challenge(dealId, 0, A);
     await failByMissedPeriods(s, dealId, 0);
     await viem.assertions.emit(market.write.expireChallenge([dealId, 0n, W], { account: stranger.account }), market, "ChallengeVoided");
@@ -155,7 +155,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     await mine(1);
     const before = await vault.read.withdrawableOf([watcher.account.address]);
     assert.deepEqual((await pass()).map(outcome), [{ replicaIndex: 1, lessor: B, result: "slashed", slashed: COLLATERAL, bounty: BOUNTY }]);
-    assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+    assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Open, "failed and settled with the expiry: open for repair");
     assert.equal(await vault.read.withdrawableOf([watcher.account.address]), before + BOUNTY + TEST_MARKET_PARAMS.challengeBond, "bounty and bond to the watcher");
     // The follower now sees our own ChallengeExpired: no second settlement.
     assert.deepEqual(await pass(), []);
@@ -180,7 +180,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
 
   it("after a restart, classifies the closings that happened while it was down from the follower's persisted block", async function () {
     const s = await networkHelpers.loadFixture(provenDealFixture);
-    const { market, lessorA, lessorB, stranger, dealId, sealedA } = s;
+    const { market, lessorA, lessorB, stranger, dealId } = s;
     const A = getAddress(lessorA.account.address);
     const B = getAddress(lessorB.account.address);
     const cursor = memoryStore();
@@ -196,8 +196,7 @@ describe("watcher: on-chain challenges settled from the market's events (§7.2)"
     // The watcher is down: A answers its challenge, B's expires and someone else settles it.
     const W = s.watcher.account.address;
     await mine(1); // slot 0's seed block
-    const seed = await challengeSeedFor(s, dealId, 0, W);
-    await market.write.answerChallenge([dealId, 0n, W, challengeProof(seed, sealedA, TEST_MARKET_PARAMS.kPoSt)], { account: lessorA.account });
+    await market.write.answerChallenge([dealId, 0n, W, await challengeAnswerFor(s, dealId, 0, W)], { account: lessorA.account });
     await mine(TO_DEADLINE);
     await market.write.expireChallenge([dealId, 1n, W], { account: stranger.account });
     const [expired] = await market.getEvents.ChallengeExpired({ dealId }, { fromBlock: cursorBefore + 1n });

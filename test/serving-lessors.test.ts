@@ -8,7 +8,7 @@ import { network } from "hardhat";
 import { getAddress, type PublicClient } from "viem";
 import { getServingLessors } from "../node/chain/actions/getServingLessors.js";
 import { ReplicaState } from "../node/chain/states.js";
-import { createDeal, failByMissedPeriods, fill, fillAndProve } from "./helpers/market-actions.js";
+import { commitOnePieceSector, createDeal, failByMissedPeriods, fillAndProve, goToPeriod, provePeriod } from "./helpers/market-actions.js";
 import { GIB, deployMarketSystem } from "./helpers/market-fixture.js";
 import { pseudoRandomBytes } from "./helpers/proofs.js";
 
@@ -31,7 +31,7 @@ describe("getServingLessors", function () {
 
     assert.deepEqual(await serving(), [], "no slot filled yet");
     await fillAndProve(s, lessorB, dealId, 1, FILE);
-    await fill(s, lessorA, dealId, 0, FILE); // Committed: its PoRep is pending
+    await commitOnePieceSector(s, lessorA, dealId, 0, FILE); // Committed: its sector's PoRep is pending
     assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Committed);
     assert.deepEqual(await serving(), [{ replicaIndex: 1, lessor: getAddress(lessorB.account.address) }]);
 
@@ -41,9 +41,17 @@ describe("getServingLessors", function () {
       { replicaIndex: 2, lessor: getAddress(lessorC.account.address) },
     ]);
 
-    // B misses two periods (maxMisses = 2): its replica fails and is no longer served.
+    // C proves periods 1 and 2, B none: by period 3 B has missed maxMisses = 2 periods, its piece failed (nobody
+    // reported it) and is no longer served; A's sector never passed its PoRep.
+    for (const p of [1n, 2n]) {
+      await goToPeriod(s, p);
+      await provePeriod(s, lessorC);
+    }
     await failByMissedPeriods(s, dealId, 1);
+    assert.equal(await market.read.currentPeriod(), 3n);
     assert.equal(await market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+    assert.equal(await market.read.replicaState([dealId, 0n]), ReplicaState.Failed);
+    assert.equal(await market.read.replicaState([dealId, 2n]), ReplicaState.Proving);
     assert.deepEqual(await serving(), [{ replicaIndex: 2, lessor: getAddress(lessorC.account.address) }]);
 
     // Once the deal has ended nothing is served, even by a replica still Proving.
