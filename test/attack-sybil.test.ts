@@ -86,7 +86,7 @@ describe("attack: Sybil (three identities, one physical copy)", function () {
     }
     // Two periods without C's proof: its piece failed. Settled: all of its collateral slashed.
     assert.equal(await market.read.replicaState([dealId, 2n]), ReplicaState.Failed);
-    await viem.assertions.emitWithArgs(market.write.settleReplica([dealId, 2n]), market, "ReplicaSettled", [dealId, 2n, c, 0n, 2n, 0n, COLLATERAL, 0n, true]);
+    await viem.assertions.emitWithArgs(market.write.settleReplica([dealId, 2n]), market, "ReplicaSettled", [dealId, 2n, c, 0n, 5n, 0n, COLLATERAL, 0n, true]);
     assert.equal(await registry.read.lockedStakeOf([c]), 0n);
     assert.equal(await registry.read.freeStakeOf([c]), STAKE - COLLATERAL);
 

@@ -241,9 +241,9 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
             bytes32 dealId = dealIds[i];
             Deal storage deal = _existingDeal(dealId);
             uint256 depth = deal.depth;
-            if (depth > lastDepth) revert MarketPiecesOutOfOrder(i);
             uint256 offset = fold.cursor;
             if (offset + (uint256(1) << depth) > capacity) revert MarketSectorOverfull(offset + (uint256(1) << depth), capacity);
+            if (depth > lastDepth) revert MarketPiecesOutOfOrder(i);
             collateral += _fill(dealId, deal, uint8(replicaIndexes[i]), sectorId, offset, current);
             SectorTree.push(fold, deal.commD, depth);
             fold.cursor = offset + (uint256(1) << depth);
@@ -656,7 +656,10 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         uint256 left = replica.collateralLeft;
         if (sector.status == SlotStatus.COMMITTED) {
             // PoRep pending: the piece fails only once its sector's PoRep is late.
-            if (!_porepLate(sector)) return s;
+            if (!_porepLate(sector)) {
+                s.state = ReplicaState.Committed;
+                return s;
+            }
             s.due = true;
             s.failed = true;
             s.expired = true;
@@ -771,7 +774,13 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     {
         return replica.lessor == challenge.lessor && replica.fillBlock == challenge.fillBlock && replica.status == SlotStatus.FILLED
             && _challengeFailures[dealId][replicaIndex].periodPlusOne == 0
-            && _replicaState(dealId, deal, replicaIndex, replica) == ReplicaState.Proving;
+            && _answerable(_replicaState(dealId, deal, replicaIndex, replica));
+    }
+
+    /// @dev A challenge stays answerable (and expirable) after the deal's end until the filling is settled:
+    /// a lessor cannot escape one opened near the end by staying silent.
+    function _answerable(ReplicaState state) private pure returns (bool) {
+        return state == ReplicaState.Proving || state == ReplicaState.Finished;
     }
 
     // ================================================================== internals: sectors and periods

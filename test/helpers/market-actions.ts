@@ -12,6 +12,7 @@ import { bytesToHex, getAddress, type Address, type Hex } from "viem";
 import { challengeSeedOf } from "../../node/proofs/challenges.js";
 import { periodStart } from "../../node/chain/periods.js";
 import type { MarketSystem } from "./market-fixture.js";
+import { getProvenCapacity } from "../../node/chain/actions/getProvenCapacity.js";
 import { fileLayout } from "../../node/proofs/layout.js";
 import { dataTree, opening, pieceChallengeProof, porepProof, sealSector, sectorLog2For, sectorOrder, type PieceInput, type SealedSector } from "./proofs.js";
 import { lessorPoStChallenges, sectorId, type LessorPoStChallenge } from "../../node/proofs/sectors.js";
@@ -255,4 +256,11 @@ export async function challengeAnswerFor(system: System, dealId: Hex, index: num
   const { kPoSt } = await system.market.read.params();
   const sector = sealedSector(system, replica.sector);
   return pieceChallengeProof(seed ?? (await challengeSeedFor(system, dealId, index, challenger)), sector, { offset: Number(replica.offset), segments: Number(deal.segments) }, kPoSt);
+}
+
+/** The lessor's proven capacity as the node reads it (node/chain/actions/getProvenCapacity.ts, §12.3). */
+export async function provenCapacity(system: MarketSystem, lessor: Hex): Promise<bigint> {
+  const publicClient = await system.viem.getPublicClient();
+  const { minSectorLog } = await system.market.read.params();
+  return getProvenCapacity({ publicClient, addresses: { market: system.market.address } as never }, { lessor, minSectorLog });
 }
