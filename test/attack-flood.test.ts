@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Hex } from "viem";
+import { getAddress, type Hex } from "viem";
 import { network } from "hardhat";
 import { GIB, deployMarketSystem, type MarketSystem } from "./helpers/market-fixture.js";
-import { createDeal, fillAndProve, goToPeriod, indexesHex, seedCurrentPeriod } from "./helpers/market-actions.js";
+import { createDeal, fillAndProve, goToPeriod, seedCurrentPeriod } from "./helpers/market-actions.js";
 import { Harness, mesh } from "./helpers/p2p-harness.js";
 import { newAccount } from "./helpers/attack-setup.js";
-import { CommittedFile, commitFile, provePoSt } from "../node/proofs/index.js";
+import { CommittedFile, commitFile, proveLessorPoSt } from "../node/proofs/index.js";
 import { fromHex } from "../node/proofs/words.js";
 import { TimedChallengeResponder } from "../node/roles/timed-challenge-responder.js";
 import { TimedChallenger } from "../node/roles/timed-challenger.js";
@@ -59,7 +59,7 @@ describe("attack: request flood while a proof is due", function () {
     // The flood: FLOOD_CONCURRENCY loops of challenge / have / chunk requests for FLOOD_MS.
     const counts = { sent: 0, answered: 0, refused: 0 };
     const floodUntil = performance.now() + FLOOD_MS;
-    const commR = fromHex(sealed.sealed.root);
+    const commR = fromHex(sealed.commR);
     const floodLoop = async (k: number) => {
       while (performance.now() < floodUntil) {
         counts.sent += 1;
@@ -84,16 +84,19 @@ describe("attack: request flood while a proof is due", function () {
     const flood = Promise.all(Array.from({ length: FLOOD_CONCURRENCY }, (_, k) => floodLoop(k)));
 
     // Meanwhile: the period starts, the lessor builds and lands its PoSt.
-    const period = BigInt((await market.read.getReplica([dealId, 0n])).firstPeriod);
+    const period = BigInt((await market.read.getSector([sealed.id])).firstPeriod);
     await goToPeriod(s, period);
     await seedCurrentPeriod(s);
     const proveStarted = performance.now();
     const seed = await market.read.periodSeed([period]);
-    const proof = await provePoSt({ replica, replicaId: sealed.replicaId, periodSeed: seed, challenges: (await market.read.params()).kPoSt });
-    await market.write.submitPoSt([period, [dealId], indexesHex([0]), proof as Hex[]], { account: lessorA.account });
+    const a = getAddress(lessorA.account.address);
+    const { kPoSt, minSectorLog } = await market.read.params();
+    const proving = await market.read.provingCounts([a]);
+    const proof = await proveLessorPoSt({ seed, lessor: a, challenges: kPoSt, counts: proving, minSectorLog, sector: () => replica });
+    await market.write.submitPoSt([period, proof as Hex[]], { account: lessorA.account });
     const proveMs = performance.now() - proveStarted;
     assert.equal(await market.read.currentPeriod(), period);
-    assert.equal(await market.read.isPeriodProven([dealId, 0n, period]), true);
+    assert.equal(await market.read.isPeriodProven([a, period]), true);
 
     // A watcher's timed challenge and another peer's download, during the flood.
     const challenger = new TimedChallenger({ challenges: watcherNode.challenge, account: newAccount(), deadlineMs: 1_000 });
