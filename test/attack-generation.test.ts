@@ -150,7 +150,8 @@ describe("attack: generation, challenged on-chain (§7.2)", function () {
       const attackerResult = await settled(watcherPass, 1);
       assert.equal(attackerResult.result, "slashed");
       assert.equal(attackerResult.slashed, setup.collateral, "the whole remaining collateral");
-      assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+      // The expired challenge failed and settled the piece at once: the slot is open for repair (§12.5).
+      assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Open);
       assert.equal(await system.registry.read.lockedStakeOf([lessorB]), lockedBefore - setup.collateral);
       assert.equal(await system.vault.read.withdrawableOf([system.watcher.account.address]), watcherBefore + attackerResult.bounty + bond);
       const [expired] = await system.market.getEvents.ChallengeExpired({ dealId }, { fromBlock: BigInt(openedAttacker.openedBlock) });

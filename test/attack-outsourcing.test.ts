@@ -142,7 +142,8 @@ describe("attack: outsourcing, challenged on-chain (§7.2)", function () {
       const result = await settled(watcherPass, 1);
       assert.equal(result.result, "slashed");
       assert.equal(result.slashed, setup.collateral);
-      assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Failed);
+      // The expired challenge failed and settled the piece at once: the slot is open for repair (§12.5).
+      assert.equal(await system.market.read.replicaState([dealId, 1n]), ReplicaState.Open);
       assert.equal(attacker.answered.length, 0);
       const timing = await rebuildFinished(outsourced);
       console.log(
