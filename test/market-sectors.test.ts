@@ -167,6 +167,29 @@ describe("StorageMarket: sectors (§12)", function () {
     assert.equal(await market.read.sectorState([sector.id]), SectorState.Proving, "the sector itself is still proving (capacity now)");
   });
 
+  it("the proving-set lock holds all period once the seed is stored (a stored seed is never 'lost'); a seed never stored unlocks it", async function () {
+    const s = await networkHelpers.loadFixture(systemFixture);
+    const { market, lessorA, lessorB } = s;
+    const a = getAddress(lessorA.account.address);
+    const b = getAddress(lessorB.account.address);
+    const proving = await commitAndProve(s, lessorA, [], { log2Segments: 5 });
+    const provingB = await commitAndProve(s, lessorB, [], { log2Segments: 5 });
+    // Period 1: B proves (which stores the seed); A has not proven when 256 blocks have passed.
+    await goToPeriod(s, 1n);
+    await provePeriod(s, lessorB);
+    await networkHelpers.mine(300);
+    assert.equal(await market.read.currentPeriod(), 1n);
+    await viem.assertions.revertWithCustomErrorWithArgs(market.write.dropSector([proving.id], { account: lessorA.account }), market, "MarketProvingSetLocked", [a, 1n]);
+    // Period 2: the seed is requested but never stored; 256 blocks later nobody can prove the period: unlocked.
+    await goToPeriod(s, 2n);
+    await market.write.seedPeriod({ account: s.stranger.account });
+    await networkHelpers.mine(300);
+    assert.equal(await market.read.currentPeriod(), 2n);
+    await viem.assertions.emit(market.write.dropSector([proving.id], { account: lessorA.account }), market, "SectorDropped");
+    void provingB;
+    void b;
+  });
+
   it("the proving-set lock: once the period's seed is readable a lessor's PoRep answers and drops wait until it proved the period", async function () {
     const s = await networkHelpers.loadFixture(systemFixture);
     const { market, lessorA, lessorC } = s;

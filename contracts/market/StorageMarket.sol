@@ -808,10 +808,13 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
     /// block not mined) or after the lessor proved the period (§12.4): nobody remaps challenges it has seen.
     function _requireSetUnlocked(address lessor, uint256 current) private view {
         if (_counts[lessor] == 0) return;
-        uint256 seedBlock = _seeds[current].seedBlock;
+        PeriodSeed storage entry = _seeds[current];
+        uint256 seedBlock = entry.seedBlock;
         if (seedBlock == 0 || block.number <= seedBlock) return;
-        // A lost seed: nobody can prove the period, so nothing can be remapped.
-        if (_proven[lessor].isSet(current) || DelayedSeed.status(seedBlock) == DelayedSeed.Status.Lost) return;
+        if (_proven[lessor].isSet(current)) return;
+        // A lost seed (never stored while its block was readable): nobody can prove the period, so nothing can
+        // be remapped. A stored seed stays usable all period, so it keeps the set locked.
+        if (entry.seed == bytes32(0) && DelayedSeed.status(seedBlock) == DelayedSeed.Status.Lost) return;
         revert MarketProvingSetLocked(lessor, current);
     }
 

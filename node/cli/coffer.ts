@@ -108,6 +108,12 @@ function parsePositiveInteger(value: string): number {
   return n;
 }
 
+function parseNonNegativeInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`not a whole number: ${value}`);
+  return n;
+}
+
 const SIZE_UNITS: Record<string, bigint> = { "": 1n, b: 1n, kib: 1n << 10n, mib: 1n << 20n, gib: 1n << 30n, tib: 1n << 40n };
 
 function parseSize(value: string): bigint {
@@ -191,8 +197,9 @@ program.command("start")
   .option("--deployment <file>", "deployment JSON to use instead of deployments/<network>.json")
   .addOption(new Option("--price <CFR>", "lessor: asking price in CFR per GiB per period").argParser(parseCfrAmount).default(parseEther("1"), "1"))
   .addOption(new Option("--capacity <bytes>", "lessor: disk offered, e.g. 100GiB").argParser(parseSize).default(100n << 30n, "100GiB"))
+  .option("--capacity-sectors <n>", "lessor: empty sectors (of the smallest sector size) to seal and prove as proven capacity; given up when pieces need the room", parseNonNegativeInteger)
   .option("--no-onchain-challenges", "watcher: never escalate failed timed challenges to on-chain challenges (no bonds needed)")
-  .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean; rpc?: string; network?: string; deployment?: string; price: bigint | string; capacity: bigint; onchainChallenges?: boolean }) => {
+  .action(async (o: { role?: Role; listen?: string[]; bootstrap?: string[]; uploadLimit?: number; lan?: boolean; rpc?: string; network?: string; deployment?: string; price: bigint | string; capacity: bigint; capacitySectors?: number; onchainChallenges?: boolean }) => {
     const { dataDir } = opts();
     const config = await loadConfig(dataDir);
     const logger = createNodeLogger("info");
@@ -231,6 +238,7 @@ program.command("start")
           uploadLimit: o.uploadLimit ?? config?.uploadLimit,
           pricePerGiBPerPeriod: typeof o.price === "bigint" ? o.price : parseCfrAmount(o.price),
           capacityBytes: o.capacity,
+          capacitySectors: o.capacitySectors,
           onChainChallenges: o.onchainChallenges,
           onFatal,
         });

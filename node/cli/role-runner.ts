@@ -127,6 +127,8 @@ export interface StartRoleOptions extends ChainTarget {
   /** Lessor terms (CFR wei per GiB per period, bytes). */
   pricePerGiBPerPeriod: bigint;
   capacityBytes: bigint;
+  /** Lessor: empty sectors to keep sealed and proven as proven capacity (§12.3). */
+  capacitySectors?: number;
   /** Watcher: escalate failed timed challenges to on-chain challenges (§7.2; needs CFR for bonds). Default true. */
   onChainChallenges?: boolean;
   /** Called once if the chain turns out not to be the deployment's (reset, another chain): the caller stops. */
@@ -159,7 +161,7 @@ export async function startRole(o: StartRoleOptions): Promise<RunningRole> {
     node: { allowPrivateAddresses: o.allowPrivateAddresses, uploadLimit: o.uploadLimit, overlay: { enabled: true } },
   };
   if (o.role === "lessor") {
-    const lessor = await LessorRole.create({ ...common, pricePerGiBPerPeriod: o.pricePerGiBPerPeriod, capacityBytes: o.capacityBytes });
+    const lessor = await LessorRole.create({ ...common, pricePerGiBPerPeriod: o.pricePerGiBPerPeriod, capacityBytes: o.capacityBytes, capacitySectors: o.capacitySectors });
     if (o.onFatal) lessor.chain.health?.onFatal(o.onFatal);
     await lessor.start();
     const registered = await lessor.chain.publicClient.readContract({ address: deployment.contracts.LessorRegistry.address, abi: lessorRegistryAbi, functionName: "getLessor", args: [lessor.address] });

@@ -64,6 +64,13 @@ export interface LessorOptions extends RoleOptions {
    * pays whatever is left.
    */
   claimAfterPeriods?: number;
+  /**
+   * Empty sectors to keep sealed and proven as proven capacity (PPIO's LPoC, docs/protocol.md §12.3; default
+   * 0), each of 2^capacitySectorLog segments (default minSectorLog). One is given up (free) whenever the
+   * pieces need its room.
+   */
+  capacitySectors?: number;
+  capacitySectorLog?: number;
   /** What the lessor does where a lessor could cheat (default {@link honestLessor}; tests and the demo inject others). */
   behaviour?: LessorBehaviour;
 }
@@ -137,6 +144,10 @@ export interface LessorSector {
   commitBlock?: string;
   /** Its sealed file could not be opened for a proof: dropped at the next chance (§12.3). */
   lost?: boolean;
+  /** A capacity sector (no pieces: sealed zeros proven as capacity, §12.3). */
+  capacity?: boolean;
+  /** A capacity sector to give up for room (free). */
+  release?: boolean;
   note?: string;
 }
 
@@ -418,7 +429,8 @@ export class LessorRole {
    */
   private async sealReadyPieces(): Promise<void> {
     const ready = this.pieces().filter((x) => x.stage === "ready");
-    if (ready.length === 0) return;
+    if (ready.length === 0) return this.sealCapacity();
+    this.makeRoom(ready.reduce((n, x) => n + (2n ** BigInt(x.depth)) * 32n, 0n));
     const bounds = { minSectorLog: this.chain.params.minSectorLog, maxSectorLog: this.chain.params.maxSectorLog };
     for (const plan of packSectors(ready.map((x) => x.depth), bounds)) {
       const members = plan.order.map((i) => ready[i]);
@@ -440,6 +452,39 @@ export class LessorRole {
       for (const x of members) await rm(this.piecePaths(x).data, { force: true });
       this.log.info({ sector: id, number, log2Segments: plan.log2Segments, pieces: members.length }, "lessor: sector sealed");
     }
+  }
+
+  /** Disk the lessor's live sectors take (sealed sectors are full size whatever they hold). */
+  private sectorBytes(): bigint {
+    return this.sectors().filter((x) => x.stage !== "gone" && !x.release).reduce((n, x) => n + (2n ** BigInt(x.log2Segments)) * 32n, 0n);
+  }
+
+  /** Gives up capacity sectors (free, §12.3) until `needed` more bytes fit the offered capacity. */
+  private makeRoom(needed: bigint): void {
+    for (const sector of this.sectors().filter((x) => x.capacity && x.stage === "proving" && !x.release)) {
+      if (this.sectorBytes() + needed <= this.options.capacityBytes) return;
+      sector.release = true;
+      this.log.info({ sector: sector.id }, "lessor: giving up a capacity sector to make room for pieces");
+    }
+  }
+
+  /** Keeps `capacitySectors` empty sectors sealed and proving while the offered capacity has room. */
+  private async sealCapacity(): Promise<void> {
+    const wanted = this.options.capacitySectors ?? 0;
+    const held = this.sectors().filter((x) => x.capacity && x.stage !== "gone" && !x.release).length;
+    if (held >= wanted) return;
+    const log2Segments = this.options.capacitySectorLog ?? this.chain.params.minSectorLog;
+    if (this.sectorBytes() + (2n ** BigInt(log2Segments)) * 32n > this.options.capacityBytes) return;
+    const number = this.state.nextSectorNumber++;
+    await this.save();
+    const id = toHex(sectorId(this.address, number)) as Hex;
+    const paths = this.sectorPaths(number);
+    await writeUnsealedSector(paths.unsealed, log2Segments, []);
+    await commitFile(paths.unsealed, { treeCachePath: paths.unsealedTree });
+    const sealed = await sealFile(paths.unsealed, paths.sealed, id, { sealRounds: this.chain.params.sealRounds, treeCachePath: paths.sealedTree });
+    this.state.sectors[String(number)] = { number, id, log2Segments, commR: toHex(sealed.commR) as Hex, pieces: [], stage: "sealed", capacity: true };
+    await this.save();
+    this.log.info({ sector: id, number, log2Segments }, "lessor: capacity sector sealed");
   }
 
   /** Commits a sealed sector; a piece the chain refuses goes, the others are sealed again in a new sector. */
@@ -614,6 +659,7 @@ export class LessorRole {
   private async dropIdleSectors(): Promise<void> {
     for (const sector of this.sectors().filter((x) => x.stage === "proving")) {
       if (!sector.lost && sector.pieces.some((k) => this.state.pieces[k]?.stage === "proving")) continue;
+      if (sector.capacity && !sector.release && !sector.lost) continue;
       // Nothing left to prove for anyone: give the sector up (free) while the proving set may change.
       try {
         await dropSector(this.chain, { sector: sector.id });

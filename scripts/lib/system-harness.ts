@@ -27,6 +27,8 @@ export interface SystemOptions {
   dishonest?: number[];
   /** Lessors (by index) that serve wrong bytes in PoD downloads. */
   serveWrongBytes?: number[];
+  /** Capacity sectors (§12.3) each lessor keeps proven, by index (default none). */
+  capacitySectors?: number[];
   kPoRep?: number;
   kPoSt?: number;
   maxMisses?: number;
@@ -76,6 +78,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         capacityBytes: 1n << 34n,
         // Short test deals: claim earnings every period (production lessors claim far less often).
         claimAfterPeriods: 1,
+        capacitySectors: options.capacitySectors?.[i],
         behaviour: dishonestLessor({ deleteReplicaAfterPoRep: options.dishonest?.includes(i), serveWrongBytes: options.serveWrongBytes?.includes(i) }),
       };
       const lessor = await LessorRole.create(opts);
