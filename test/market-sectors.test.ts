@@ -41,7 +41,15 @@ const MIN_LOG = TEST_MARKET_PARAMS.minSectorLog;
 const countsOf = (log2s: readonly number[]) => log2s.reduce((word, log2) => word + (1n << BigInt(16 * (log2 - MIN_LOG))), 0n);
 
 async function systemFixture() {
-  const system = await deployMarketSystem(viem);
+  return fundedSystem(await deployMarketSystem(viem));
+}
+
+/** Periods long enough for 300 blocks (the blockhash horizon) inside one. */
+async function longPeriodFixture() {
+  return fundedSystem(await deployMarketSystem(viem, { ...TEST_MARKET_PARAMS, periodLength: 10_000n }));
+}
+
+async function fundedSystem(system: Awaited<ReturnType<typeof deployMarketSystem>>) {
   await fund(system.token, system.watcher.account.address, 1_000n * TOKEN);
   await system.token.write.approve([system.vault.address, 2n ** 255n], { account: system.watcher.account });
   return system;
@@ -168,7 +176,7 @@ describe("StorageMarket: sectors (§12)", function () {
   });
 
   it("the proving-set lock holds all period once the seed is stored (a stored seed is never 'lost'); a seed never stored unlocks it", async function () {
-    const s = await networkHelpers.loadFixture(systemFixture);
+    const s = await networkHelpers.loadFixture(longPeriodFixture);
     const { market, lessorA, lessorB } = s;
     const a = getAddress(lessorA.account.address);
     const b = getAddress(lessorB.account.address);

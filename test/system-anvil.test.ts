@@ -363,8 +363,21 @@ describe("anvil end to end: separate coffer processes, the real deploy script, a
     const replicaDir = join(dirs.lessor2, "sectors");
     for (const f of await readdir(replicaDir)) await rm(join(replicaDir, f), { force: true });
     await startNode("lessor2", ["--role", "lessor", "--price", "1", "--capacity", "4GiB"]);
-    await waitFor("the replica of lessor2 failed", async () => (await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(bad.replicaIndex)] })) === ReplicaState.Failed, (PERIOD * 6 + 20) * 1000);
+    // Failed, or already settled by the user node (Open again, its old filling's block kept).
+    const failedOrSettled = async () => {
+      const state = await publicClient.readContract({ ...market, functionName: "replicaState", args: [deal.dealId, BigInt(bad.replicaIndex)] });
+      const slot = await publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(bad.replicaIndex)] });
+      return state === ReplicaState.Failed || (state === ReplicaState.Open && slot.fillBlock > 0n);
+    };
+    await waitFor("the replica of lessor2 failed", failedOrSettled, (PERIOD * 6 + 20) * 1000);
     const deployment = await readDeployment("localhost", { dir: join(root, "deployments") });
+    // The failure is derived from time (or from lessor2 declaring its lost sector); the money moves when the
+    // piece is settled, which the user node does before it re-places the replica (§12.5).
+    const settledFailure = async () =>
+      (await publicClient.getContractEvents({ ...market, eventName: "ReplicaSettled", args: { dealId: deal.dealId }, fromBlock: BigInt(deployment.deployedAtBlock) })).some(
+        (e) => e.args.failed && e.args.lessor?.toLowerCase() === addresses.lessor2!.toLowerCase(),
+      );
+    await waitFor("the failed piece of lessor2 settled", settledFailure, (PERIOD * 4 + 20) * 1000);
     const slashed = await publicClient.getContractEvents({ address: deployment.contracts.LessorRegistry.address, abi: lessorRegistryAbi, eventName: "StakeSlashed", fromBlock: BigInt(deployment.deployedAtBlock) });
     assert.ok(slashed.some((e) => e.args.lessor?.toLowerCase() === addresses.lessor2!.toLowerCase() && (e.args.amount ?? 0n) > 0n), "lessor2's stake was slashed");
     assert.ok(!slashed.some((e) => e.args.lessor?.toLowerCase() === addresses.lessor1!.toLowerCase()), "the honest lessor was not slashed");
