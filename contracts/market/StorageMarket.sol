@@ -648,7 +648,10 @@ contract StorageMarket is IStorageMarket, ReentrancyGuardTransient {
         uint256 left = replica.collateralLeft;
         if (sector.status == SlotStatus.COMMITTED) {
             // PoRep pending: the piece fails only once its sector's PoRep is late.
-            if (!_porepLate(sector)) return s;
+            if (!_porepLate(sector)) {
+                s.state = ReplicaState.Committed;
+                return s;
+            }
             s.due = true;
             s.failed = true;
             s.expired = true;
