@@ -4,7 +4,7 @@ pragma solidity ^0.8.30;
 import {IStorageMarket} from "../interfaces/IStorageMarket.sol";
 import {ProofMath} from "../libraries/ProofMath.sol";
 import {SectorTree} from "../libraries/SectorTree.sol";
-import {MarketSetup} from "./MarketInvariants.t.sol";
+import {MarketHandler, MarketSetup} from "./MarketInvariants.t.sol";
 import {ProofVerifierHarness} from "./ProofVerifierHarness.sol";
 import {TestSector} from "./TestSector.sol";
 
@@ -89,9 +89,9 @@ contract MarketFuzzTest is MarketSetup {
 
     /// Any draw over any counts (all 16 size classes, up to 65,535 sectors each) lands in a real segment, and
     /// (size, index, offset) gives the draw back: the mapping is one-to-one.
-    function test_fuzz_postLocateInvertsAnyDraw(uint256 counts, uint256 xSeed) public view {
+    function test_fuzz_postLocateInvertsAnyDraw(uint256 counts, uint256 xSeed) public pure {
         uint256 total;
-        for (uint256 c; c < 16; ++c) total += ((counts >> (16 * c)) & 0xffff) << (MIN_SECTOR_LOG + c);
+        for (uint256 k; k < 16; ++k) total += ((counts >> (16 * k)) & 0xffff) << (MIN_SECTOR_LOG + k);
         vm.assume(total > 0);
         uint256 x = xSeed % total;
         (uint256 log2, uint256 index, uint256 offset) = ProofMath.postLocate(counts, MIN_SECTOR_LOG, x);
@@ -252,6 +252,61 @@ contract MarketFuzzTest is MarketSetup {
         vm.prank(LESSOR);
         market.answerChallenge(second, 0, WATCHER, proof);
         assertEq(vault.withdrawableOf(LESSOR), BOND, "bond to the lessor");
+    }
+
+    // ------------------------------------------------------------ the invariant handler
+
+    /// The invariant handler's actions are real: a deal's two slots committed and PoRep'd, proven over every
+    /// period, challenged and answered, a capacity sector dropped, the slots settled and the deal refunded,
+    /// with the handler's model agreeing at every step.
+    function test_handlerActionsAreReal() public {
+        MarketHandler handler = new MarketHandler(market, vault, registry);
+        for (uint256 i = 1; i < 4; ++i) _stake(handler.lessorAt(i));
+        _fund(handler.clientAt(1), 1e60);
+        // Client 1, no automatic commits (3 % 3 == 0), 2 replicas, 4 periods, a 4-segment piece.
+        handler.createDeal(3, 1, 3, 1e20, 1);
+        bytes32 dealId = handler.deals(0);
+        // Kind 1 (one piece), a zero tail, PoRep at once.
+        uint256 kind = 1 | (1 << 24);
+        handler.commitSector(0, kind, 0, 0);
+        handler.commitSector(1, kind, 0, 1);
+        handler.commitSector(2, 1 << 24, 0, 0); // a capacity sector of lessor 2
+        _assertCounts(handler, MarketHandler.Action.CommitSector, 3, 3);
+        _assertCounts(handler, MarketHandler.Action.AnswerPoRep, 3, 3);
+        assertEq(market.getSector(handler.sectors(0)).log2Segments, 3, "4-segment piece with a zero tail");
+        handler.dropSector(2, 1);
+        _assertCounts(handler, MarketHandler.Action.DropSector, 1, 1);
+        for (uint256 p = 1; p <= 4; ++p) {
+            vm.warp(market.startTime() + p * PERIOD + 1);
+            handler.submitPoSt(0);
+            handler.submitPoSt(1);
+            if (p == 2) {
+                handler.challenge(0, 0, 0);
+                handler.answerChallenge(0, true);
+            }
+        }
+        _assertCounts(handler, MarketHandler.Action.SubmitPoSt, 8, 8);
+        _assertCounts(handler, MarketHandler.Action.Challenge, 1, 1);
+        _assertCounts(handler, MarketHandler.Action.AnswerChallenge, 1, 1);
+        vm.warp(market.startTime() + 5 * PERIOD + 1);
+        handler.settleReplica(0, 0, 0);
+        handler.claimRefund(0, 0);
+        _assertCounts(handler, MarketHandler.Action.SettleReplica, 1, 1);
+        _assertCounts(handler, MarketHandler.Action.ClaimRefund, 1, 1);
+        assertEq(market.getReplica(dealId, 0).paidPeriods, 4, "slot 0 paid 4 periods");
+        assertEq(market.getReplica(dealId, 1).paidPeriods, 4, "slot 1 paid 4 periods");
+        assertEq(handler.brokenRules(), 0, handler.lastBrokenRule());
+        for (uint256 i; i < 8; ++i) {
+            address account = handler.actorAt(i);
+            assertEq(vault.withdrawableOf(account), handler.ghostCredited(account), "credited == model");
+        }
+        assertEq(vault.escrowed(), 0, "nothing escrowed");
+    }
+
+    function _assertCounts(MarketHandler handler, MarketHandler.Action action, uint256 called, uint256 succeeded) internal view {
+        (uint256 c, uint256 s) = handler.counts(uint256(action));
+        assertEq(c, called, "action called");
+        assertEq(s, succeeded, "action succeeded");
     }
 
     // ------------------------------------------------------------ helpers
