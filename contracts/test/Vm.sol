@@ -14,6 +14,8 @@ interface Vm {
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 revertData) external;
     function expectRevert() external;
+    /// @dev Matches the revert's selector only (expectRevert(bytes4) matches the whole revert data).
+    function expectPartialRevert(bytes4 revertData) external;
     function assume(bool condition) external pure;
     function addr(uint256 privateKey) external pure returns (address);
     function label(address account, string calldata newLabel) external;
@@ -21,4 +23,10 @@ interface Vm {
     /// @dev Needs a write permission (test.solidity fsPermissions) for `path`.
     function writeLine(string calldata path, string calldata data) external;
     function toString(uint256 value) external pure returns (string memory);
+    /// @dev Read through the cheatcode, not `block.number` / `block.timestamp`: via-IR may reuse an earlier
+    /// read of those across a vm.roll / vm.warp in the same function.
+    function getBlockNumber() external view returns (uint256 height);
+    function getBlockTimestamp() external view returns (uint256 timestamp);
+    /// @dev The next call must emit the event the test emits next, from `emitter`, topics and data equal.
+    function expectEmit(address emitter) external;
 }
