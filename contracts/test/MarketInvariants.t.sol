@@ -356,6 +356,21 @@ contract MarketHandler is CofferTest {
     uint256[ACTION_COUNT] internal calledCount;
     uint256[ACTION_COUNT] internal succeededCount;
 
+    /// Rare paths reached (logged with the action counts): a refund returning an unearned repair reward, a
+    /// piece failed by an expired challenge, a failure deferred behind another challenge, a repair reward paid,
+    /// a piece failed by misses, a drop that moved another sector in its lessor's array.
+    enum Path {
+        RefundReward,
+        ChallengeFailure,
+        DeferredFailure,
+        RepairPaid,
+        MissFailure,
+        DropMoved
+    }
+
+    uint256 public constant PATH_COUNT = 6;
+    uint256[PATH_COUNT] internal pathCount;
+
     // ------------------------------------------------------------ ghost state (the model)
 
     mapping(bytes32 sector => GhostSector) internal ghostSector;
@@ -456,6 +471,14 @@ contract MarketHandler is CofferTest {
         return (calledCount[action], succeededCount[action]);
     }
 
+    function pathNames() external pure returns (string[PATH_COUNT] memory) {
+        return ["path:refundReward", "path:challengeFailure", "path:deferredFailure", "path:repairPaid", "path:missFailure", "path:dropMoved"];
+    }
+
+    function paths(uint256 path) external view returns (uint256) {
+        return pathCount[path];
+    }
+
     /// The selectors the fuzzer calls (the actions; not the views above).
     function actionSelectors() external pure returns (bytes4[] memory s) {
         s = new bytes4[](ACTION_COUNT);
@@ -546,6 +569,8 @@ contract MarketHandler is CofferTest {
     }
 
     function _applySettle(bytes32 dealId, uint256 index, Expect memory e) internal {
+        if (!e.expired && ghostRepair[dealId][index] > 0) ++pathCount[uint256(Path.RepairPaid)];
+        if (e.missed >= maxMisses) ++pathCount[uint256(Path.MissFailure)];
         GhostSlot storage slot = ghostSlot[dealId][index];
         address lessor = slot.lessor;
         ghostCredited[lessor] += e.payment;
@@ -702,6 +727,17 @@ contract MarketHandler is CofferTest {
         if (deals.length == 0) return;
         _called(Action.ClaimRefund);
         bytes32 dealId = deals[dealSeed % deals.length];
+        // Three times in four the first deal from there that has ended and is not refunded yet.
+        if ((callerSeed >> 8) % 4 != 0) {
+            uint256 current = market.currentPeriod();
+            for (uint256 i; i < deals.length; ++i) {
+                bytes32 candidate = deals[(dealSeed + i) % deals.length];
+                if (!ghostRefunded[candidate] && market.getDeal(candidate).endPeriod <= current) {
+                    dealId = candidate;
+                    break;
+                }
+            }
+        }
         IStorageMarket.Deal memory deal = market.getDeal(dealId);
         bool valid = !ghostCancelled[dealId] && !ghostRefunded[dealId] && market.currentPeriod() >= deal.endPeriod;
         Expect[] memory expects = new Expect[](deal.replicas);
@@ -723,6 +759,7 @@ contract MarketHandler is CofferTest {
                 ghostRepair[dealId][r] = 0;
             }
             if (amount != deal.escrow - paid * deal.pricePerPeriod + rewards) _broke("refund amount");
+            if (rewards > 0) ++pathCount[uint256(Path.RefundReward)];
             ghostCredited[deal.client] += amount;
             ghostRefunded[dealId] = true;
         } catch {
@@ -906,24 +943,46 @@ contract MarketHandler is CofferTest {
         if (sectors.length == 0) return;
         bytes32 sectorId = sectors[sectorSeed % sectors.length];
         if (anySeed % 4 != 0) {
+            // Half of these drops take a sector that is not the last of its size in its lessor's array, so
+            // swap-and-pop moves another one.
+            bool notLast = (anySeed >> 8) % 2 == 0;
             for (uint256 i; i < sectors.length; ++i) {
-                sectorId = sectors[(sectorSeed + i) % sectors.length];
-                if (ghostSector[sectorId].status == PROVING) break;
+                bytes32 candidate = sectors[(sectorSeed + i) % sectors.length];
+                GhostSector memory g = ghostSector[candidate];
+                if (g.status != PROVING) continue;
+                sectorId = candidate;
+                if (!notLast || market.getSector(candidate).index + 1 < ghostCount[g.lessor][g.log2]) break;
             }
         }
         _called(Action.DropSector);
         GhostSector memory s = ghostSector[sectorId];
         bool valid = s.status == PROVING && _setUnlocked(s.lessor);
         uint256 current = market.currentPeriod();
+        bool moves = s.status == PROVING && market.getSector(sectorId).index + 1 < ghostCount[s.lessor][s.log2];
         vm.prank(s.lessor);
         try market.dropSector(sectorId) {
             _succeeded(Action.DropSector);
+            if (moves) ++pathCount[uint256(Path.DropMoved)];
             if (!valid) _broke("drop accepted");
             ghostSector[sectorId].status = DROPPED;
             ghostSector[sectorId].dropPeriod = uint32(current);
             --ghostCount[s.lessor][s.log2];
         } catch {
             if (valid) _broke("drop refused");
+            return;
+        }
+        // Half the time a watcher settles the dropped sector's pieces at once (failed ones reopen for repair).
+        if ((anySeed >> 16) % 2 == 0) {
+            for (uint256 d; d < deals.length; ++d) {
+                uint256 replicas = market.getDeal(deals[d]).replicas;
+                for (uint256 r; r < replicas; ++r) {
+                    GhostSlot memory slot = ghostSlot[deals[d]][r];
+                    if (slot.status == FILLED && slot.sector == sectorId) {
+                        _settle(deals[d], r, 6);
+                        if ((anySeed >> 24) % 2 == 0) _repair(deals[d], r, anySeed >> 32);
+                    }
+                }
+            }
         }
     }
 
@@ -1007,30 +1066,51 @@ contract MarketHandler is CofferTest {
         if (deals.length == 0) return;
         _called(Action.Challenge);
         (bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
+        // Three times in four a proving slot, from the picked one on.
+        if ((challengerSeed >> 40) % 4 != 0) (dealId, index) = _findProving(dealSeed, indexSeed);
         address challenger = _challenger(dealId, index, challengerSeed);
         bool valid = modelState(dealId, index) == IStorageMarket.ReplicaState.Proving
             && market.getChallenge(dealId, index, challenger).challenger == address(0);
         GhostSlot memory slot = ghostSlot[dealId][index];
         uint256 opened = vm.getBlockNumber();
         uint256 before = token.balanceOf(address(vault));
+        bool ok;
         vm.prank(challenger);
         try market.challengeReplica(dealId, index) {
             _succeeded(Action.Challenge);
             if (!valid) _broke("challenge accepted");
             openChallenges.push(OpenChallenge(dealId, index, challenger, slot.lessor, slot.fillBlock, uint64(opened)));
+            ok = true;
         } catch {
             if (valid) _broke("challenge refused");
         }
         ghostDeposited += token.balanceOf(address(vault)) - before;
-        if (!valid) return;
+        if (!ok || !valid) return;
         // Half the time the lessor is online and answers as soon as the seed block is mined; a quarter of the
         // time it is offline and the challenge is expired after its deadline; otherwise it is left open.
         uint256 fate = (challengerSeed >> 16) % 4;
         if (fate < 2) {
             _answerChallenge(openChallenges.length - 1, true);
         } else if (fate == 2) {
+            address other = challenger == watchers[0] ? watchers[1] : watchers[0];
+            bool second = (challengerSeed >> 32) % 2 == 0 && market.getChallenge(dealId, index, other).challenger == address(0);
+            if (second) {
+                uint256 vaultBefore = token.balanceOf(address(vault));
+                vm.prank(other);
+                try market.challengeReplica(dealId, index) {
+                    openChallenges.push(OpenChallenge(dealId, index, other, slot.lessor, slot.fillBlock, uint64(opened)));
+                } catch {
+                    _broke("second challenge refused");
+                }
+                ghostDeposited += token.balanceOf(address(vault)) - vaultBefore;
+            }
             vm.roll(opened + 2 + challengeWindow);
-            _expireChallenge(openChallenges.length - 1, challengerSeed >> 24);
+            _expireChallenge(_openAt(dealId, index, challenger), challengerSeed >> 24);
+            if (second) {
+                // The first expiry recorded the failure; the second challenge is void; the settlement pays the bounty.
+                _expireChallenge(_openAt(dealId, index, other), 0);
+                _settle(dealId, index, 7);
+            }
         }
     }
 
@@ -1101,8 +1181,13 @@ contract MarketHandler is CofferTest {
             _succeeded(Action.ExpireChallenge);
             if (!valid) _broke("challenge expired early");
             ghostCredited[c.challenger] += bond;
-            if (held && others == 0) _applySettle(c.dealId, c.index, e);
-            else if (held) ghostDeferred[c.dealId][c.index] = GhostDeferred(c.challenger, uint64(current + 1));
+            if (held && others == 0) {
+                ++pathCount[uint256(Path.ChallengeFailure)];
+                _applySettle(c.dealId, c.index, e);
+            } else if (held) {
+                ++pathCount[uint256(Path.DeferredFailure)];
+                ghostDeferred[c.dealId][c.index] = GhostDeferred(c.challenger, uint64(current + 1));
+            }
             _closed(at);
         } catch {
             if (valid) _broke("expiry refused");
@@ -1114,8 +1199,28 @@ contract MarketHandler is CofferTest {
     /// Anyone settles a slot: it must pass exactly when the model says it is due and no challenge is open.
     function settleReplica(uint256 dealSeed, uint256 indexSeed, uint256 callerSeed) external {
         if (deals.length == 0) return;
-        _called(Action.SettleReplica);
         (bytes32 dealId, uint256 index) = _pick(dealSeed, indexSeed);
+        _settle(dealId, index, callerSeed);
+        if ((callerSeed >> 8) % 2 == 0) _repair(dealId, index, callerSeed >> 16);
+    }
+
+    /// A slot that reopened with a repair reward is refilled at once by a lessor that may fill it and change
+    /// its proving set now (the PoRep follows), so repairers get paid within a run.
+    function _repair(bytes32 dealId, uint256 index, uint256 lessorSeed) internal {
+        if (ghostSlot[dealId][index].status != OPEN || ghostRepair[dealId][index] == 0) return;
+        uint256 d;
+        while (deals[d] != dealId) ++d;
+        bytes32[] memory none = new bytes32[](0);
+        for (uint256 i; i < 4; ++i) {
+            uint256 l = (lessorSeed + i) % 4;
+            if (_fillable(lessors[l], dealId, index, none, 0) && _setUnlocked(lessors[l])) {
+                return commitSector(l, 1 | (1 << 24), d, index);
+            }
+        }
+    }
+
+    function _settle(bytes32 dealId, uint256 index, uint256 callerSeed) internal {
+        _called(Action.SettleReplica);
         Expect memory e = expectSettle(dealId, index, address(0));
         bool valid = ghostSlot[dealId][index].status == FILLED && e.due && openCountOf(dealId, index) == 0;
         address lessor = ghostSlot[dealId][index].lessor;
@@ -1125,7 +1230,9 @@ contract MarketHandler is CofferTest {
         try market.settleReplica(dealId, index) {
             _succeeded(Action.SettleReplica);
             if (!valid) _broke("settled early");
-            if (vault.withdrawableOf(lessor) - lessorBefore != e.payment) _broke("settlement payment");
+            // A self-challenger is its own bounty's recipient.
+            uint256 bounty = e.challenger == lessor ? e.bounty : 0;
+            if (vault.withdrawableOf(lessor) - lessorBefore != e.payment + bounty) _broke("settlement payment");
             if (lockedBefore - registry.lockedStakeOf(lessor) != e.slashed + e.released) _broke("settlement collateral");
             _applySettle(dealId, index, e);
         } catch {
@@ -1161,7 +1268,18 @@ contract MarketHandler is CofferTest {
     function jumpToDealEdge(uint256 dealSeed, uint256 edgeSeed, uint256 offsetSeed) external {
         if (deals.length == 0) return;
         _called(Action.JumpToDealEdge);
-        IStorageMarket.Deal memory deal = market.getDeal(deals[dealSeed % deals.length]);
+        bytes32 dealId = deals[dealSeed % deals.length];
+        // Half the time a deal holding a repair reward nobody earned yet (its refund must return it).
+        if ((edgeSeed >> 8) % 2 == 0) {
+            for (uint256 i; i < deals.length; ++i) {
+                bytes32 candidate = deals[(dealSeed + i) % deals.length];
+                if (!ghostRefunded[candidate] && _rewardsOf(candidate) > 0) {
+                    dealId = candidate;
+                    break;
+                }
+            }
+        }
+        IStorageMarket.Deal memory deal = market.getDeal(dealId);
         uint256 targetPeriod = uint256(deal.endPeriod) - 1 + edgeSeed % 3;
         uint256 target = market.startTime() + targetPeriod * periodLength + bound(offsetSeed, 0, periodLength - 1);
         if (target <= vm.getBlockTimestamp()) return;
@@ -1206,6 +1324,33 @@ contract MarketHandler is CofferTest {
     function _pick(uint256 dealSeed, uint256 indexSeed) internal view returns (bytes32 dealId, uint256 index) {
         dealId = deals[dealSeed % deals.length];
         index = indexSeed % market.getDeal(dealId).replicas;
+    }
+
+    function _rewardsOf(bytes32 dealId) internal view returns (uint256 rewards) {
+        uint256 replicas = market.getDeal(dealId).replicas;
+        for (uint256 r; r < replicas; ++r) rewards += ghostRepair[dealId][r];
+    }
+
+    /// The first slot from (dealSeed, indexSeed) on that is Proving by the model, else the picked one.
+    function _findProving(uint256 dealSeed, uint256 indexSeed) internal view returns (bytes32, uint256) {
+        for (uint256 i; i < deals.length; ++i) {
+            bytes32 dealId = deals[(dealSeed + i) % deals.length];
+            uint256 replicas = market.getDeal(dealId).replicas;
+            for (uint256 j; j < replicas; ++j) {
+                uint256 index = (indexSeed + j) % replicas;
+                if (modelState(dealId, index) == IStorageMarket.ReplicaState.Proving) return (dealId, index);
+            }
+        }
+        return _pick(dealSeed, indexSeed);
+    }
+
+    /// Position of the handler's open challenge (dealId, index, challenger) in openChallenges.
+    function _openAt(bytes32 dealId, uint256 index, address challenger) internal view returns (uint256 at) {
+        for (at = 0; at < openChallenges.length; ++at) {
+            OpenChallenge storage c = openChallenges[at];
+            if (c.dealId == dealId && c.index == index && c.challenger == challenger) return at;
+        }
+        revert AssertionFailed("open challenge not found", 0, 1);
     }
 
     function _closed(uint256 at) internal {
@@ -1420,8 +1565,8 @@ contract MarketInvariantTest is MarketSetup {
         targets[0] = FuzzSelector(address(handler), handler.actionSelectors());
     }
 
-    /// hardhat-config: default.invariant.runs = 24
-    /// hardhat-config: default.invariant.depth = 40
+    /// hardhat-config: default.invariant.runs = 96
+    /// hardhat-config: default.invariant.depth = 64
     function invariant_marketBooksBalance() public view {
         _checkVaultBacked();
         _checkTokensConserved();
@@ -1443,6 +1588,12 @@ contract MarketInvariantTest is MarketSetup {
         for (uint256 a; a < names.length; ++a) {
             (uint256 called, uint256 succeeded) = handler.counts(a);
             line = string.concat(line, " ", names[a], "=", vm.toString(called), "/", vm.toString(succeeded));
+        }
+        // Rare paths: reached / reached (the report's two columns).
+        string[6] memory pathNames = handler.pathNames();
+        for (uint256 p; p < pathNames.length; ++p) {
+            string memory n = vm.toString(handler.paths(p));
+            line = string.concat(line, " ", pathNames[p], "=", n, "/", n);
         }
         vm.writeLine(path, line);
     }
