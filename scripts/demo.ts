@@ -38,7 +38,8 @@ const logger = pino(
   ]),
 );
 say(`node logs (JSON, every role): ${logFile}`);
-const system = await startSystem(connection, { periodLength: PERIOD, lessors: 5, dishonest: [0], logger });
+// Lessors let a ready piece wait 2 s for others, so deals bought together share one sector (§12.7).
+const system = await startSystem(connection, { periodLength: PERIOD, lessors: 5, dishonest: [0], logger, sealDelayMs: 2_000 });
 let exitCode = 0;
 try {
   const { user, lessors, watcher, deployment } = system;
@@ -122,6 +123,19 @@ try {
   const emptyKept = (await readdir(join(whole, "my notes", "2026", "empty folder"))).length === 0;
   say(`user: got the whole folder (${gotAll.files} files) — byte-identical: ${allSame}, empty folder restored: ${emptyKept}`);
   if (!oneSame || !allSame || !emptyKept) throw new Error("the folder did not come back identical");
+  // Two deals bought at once on the same lessor share one sector: one seal, one PoRep, and the lessor's one
+  // PoSt per period covers them with all its other sectors (§12).
+  const packer = lessors[3]!;
+  const twins = await Promise.all(
+    ["invoice.pdf", "scan.png"].map(async (name, i) => {
+      const path = join(system.root, name);
+      await writeFile(path, randomBytes(200_000 + i * 150_000));
+      return user.buyDeal({ file: path, replicas: 1, durationPeriods: 12, maxPricePerGiBPerPeriod: parseEther("2"), lessors: [packer.node.peerId] });
+    }),
+  );
+  await Promise.all(twins.map((d) => user.waitUntilProving(d.dealId)));
+  const shared = packer.sectors().find((x) => twins.every((d) => x.pieces.some((k) => k.startsWith(d.dealId))));
+  say(`lessor-3: ${twins.length} deals bought together are pieces of one sector (${shared ? `${2 ** shared.log2Segments * 32} bytes, ${shared.pieces.length} pieces, one seal, one PoRep` : "not shared: sealed apart"}); its PoSt each period covers all its sectors in one transaction`);
   // Let one more period pass so the new lessor proves and the PoD payment is claimed after its dispute window.
   await new Promise((r) => setTimeout(r, (PERIOD + 2) * 1000));
 

@@ -71,6 +71,11 @@ export interface LessorOptions extends RoleOptions {
    */
   capacitySectors?: number;
   capacitySectorLog?: number;
+  /**
+   * Milliseconds a checked piece may wait for others to share its sector (default 0: seal at once). Pieces
+   * ready within this delay are packed together; no piece waits longer (docs/protocol.md §12.7).
+   */
+  sealDelayMs?: number;
   /** What the lessor does where a lessor could cheat (default {@link honestLessor}; tests and the demo inject others). */
   behaviour?: LessorBehaviour;
 }
@@ -129,6 +134,8 @@ export interface LessorPiece {
   settled?: boolean;
   /** Period of the last claimEarnings (or of the PoRep). */
   claimedAt?: number;
+  /** When its upload was checked (ms since the epoch): the sealing delay counts from the oldest ready piece. */
+  readyAt?: number;
   note?: string;
 }
 
@@ -419,6 +426,7 @@ export class LessorRole {
       await rm(p.data, { force: true });
     } else {
       piece.stage = "ready";
+      piece.readyAt = Date.now();
     }
     await this.save();
   }
@@ -430,6 +438,9 @@ export class LessorRole {
   private async sealReadyPieces(): Promise<void> {
     const ready = this.pieces().filter((x) => x.stage === "ready");
     if (ready.length === 0) return this.sealCapacity();
+    // Wait a little for more pieces to share the sector, never longer than sealDelayMs for the oldest.
+    const oldest = Math.min(...ready.map((x) => x.readyAt ?? 0));
+    if (Date.now() - oldest < (this.options.sealDelayMs ?? 0)) return;
     this.makeRoom(ready.reduce((n, x) => n + (2n ** BigInt(x.depth)) * 32n, 0n));
     const bounds = { minSectorLog: this.chain.params.minSectorLog, maxSectorLog: this.chain.params.maxSectorLog };
     for (const plan of packSectors(ready.map((x) => x.depth), bounds)) {

@@ -111,7 +111,12 @@ export interface DealReplicaPlan {
   replicaIndex: number;
   lessor: Address;
   peer: string;
+  /** When a repair placed the slot on this lessor (ms): the slot stays Open until it commits its sector. */
+  repairedAt?: number;
 }
+
+/** How long a repaired slot may stay Open (the new lessor packing, sealing, committing) before it is re-placed. */
+const REPAIR_GRACE_MS = 120_000;
 
 export interface BoughtDeal {
   dealId: Hex;
@@ -344,10 +349,12 @@ export class UserRole {
     const pending: PendingBuy = this.pendingBuys[commD] ?? { commD, createKey: `createDeal:${commD}:${randomBytes(8).toString("hex")}` };
     this.pendingBuys[commD] = pending;
     await this.savePendingBuys();
-    await approveVault(this.chain, { amount: escrow });
     let deal;
     try {
-      deal = await createDeal(this.chain, { commD, size: BigInt(size), replicas: params.replicas, durationPeriods: params.durationPeriods, pricePerGiBPerPeriod: price, collateralPerReplica: collateral, idempotencyKey: pending.createKey });
+      deal = await this.escrowing(async () => {
+        await approveVault(this.chain, { amount: escrow });
+        return createDeal(this.chain, { commD, size: BigInt(size), replicas: params.replicas, durationPeriods: params.durationPeriods, pricePerGiBPerPeriod: price, collateralPerReplica: collateral, idempotencyKey: pending.createKey });
+      });
     } catch (error) {
       // A refused createDeal paid nothing: the next buy starts afresh. One not mined may still be: keep the key.
       if (!(error instanceof MarketActionError && error.errorName === "NotMined")) {
@@ -559,6 +566,9 @@ export class UserRole {
         // slot never filled has no fill block.
         const slot = await this.chain.publicClient.readContract({ ...market, functionName: "getReplica", args: [deal.dealId, BigInt(i)] });
         if (state === ReplicaState.Open && slot.fillBlock === 0n) continue;
+        // Re-placed already and the new lessor is still sealing: give it time.
+        const planned = deal.replicas.find((r) => r.replicaIndex === i);
+        if (state === ReplicaState.Open && planned?.repairedAt !== undefined && Date.now() - planned.repairedAt < REPAIR_GRACE_MS) continue;
         // A failed filling is settled first (its collateral slashed to us, the slot reopened).
         if (slot.status === 1) {
           try {
@@ -580,7 +590,7 @@ export class UserRole {
         }
         this.options.logger.info({ dealId: deal.dealId, replicaIndex: i, lessor: pick.offer.lessor }, "user: repairing replica");
         await this.placeReplica(deal.dealId, deal.commD, i, pick.peer, signal, () => undefined);
-        deal.replicas = [...deal.replicas.filter((r) => r.replicaIndex !== i), { replicaIndex: i, lessor: pick.offer.lessor, peer: pick.peer.toString() }];
+        deal.replicas = [...deal.replicas.filter((r) => r.replicaIndex !== i), { replicaIndex: i, lessor: pick.offer.lessor, peer: pick.peer.toString(), repairedAt: Date.now() }];
         deal.repairs += 1;
         this.repairsDone.push({ dealId: deal.dealId, replicaIndex: i, lessor: pick.offer.lessor });
         await this.saveDeals();
@@ -820,8 +830,10 @@ export class UserRole {
     const price = (options.pricePerByte ?? 1n) * deal.size || 1n;
     const workDir = this.workDir;
     await mkdir(workDir, { recursive: true });
-    await approveVault(this.chain, { amount: price });
-    const { downloadId } = await openDownload(this.chain, { dealId, replicaIndex: index, price });
+    const { downloadId } = await this.escrowing(async () => {
+      await approveVault(this.chain, { amount: price });
+      return openDownload(this.chain, { dealId, replicaIndex: index, price });
+    });
     const files: DownloadFiles = { cipherPath: join(workDir, `${downloadId.slice(2, 18)}.cipher`), partialPath: partialPathFor(outPath, downloadId) };
     await this.recordDownloadFiles(downloadId, files);
     try {
@@ -932,6 +944,18 @@ export class UserRole {
     const withdrawn = (await withdraw(this.chain))?.amount ?? 0n;
     this.options.logger.info({ dealId, refund: formatCfr(amount) }, "user: deal refund claimed");
     return { refund: amount, withdrawn };
+  }
+
+  private escrowQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Runs an approve + deposit pair alone: the vault's allowance is one number, so two buys or downloads at
+   * once would otherwise overwrite each other's approval and one deposit would fail.
+   */
+  private escrowing<T>(pair: () => Promise<T>): Promise<T> {
+    const run = this.escrowQueue.then(pair, pair);
+    this.escrowQueue = run.catch(() => undefined);
+    return run;
   }
 
   private async ownDeal(dealId: Hex) {

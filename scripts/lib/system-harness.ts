@@ -29,6 +29,8 @@ export interface SystemOptions {
   serveWrongBytes?: number[];
   /** Capacity sectors (§12.3) each lessor keeps proven, by index (default none). */
   capacitySectors?: number[];
+  /** How long lessors let a ready piece wait for others to share its sector (default 0). */
+  sealDelayMs?: number;
   kPoRep?: number;
   kPoSt?: number;
   maxMisses?: number;
@@ -79,6 +81,7 @@ export async function startSystem(connection: NetworkConnection, options: System
         // Short test deals: claim earnings every period (production lessors claim far less often).
         claimAfterPeriods: 1,
         capacitySectors: options.capacitySectors?.[i],
+        sealDelayMs: options.sealDelayMs,
         behaviour: dishonestLessor({ deleteReplicaAfterPoRep: options.dishonest?.includes(i), serveWrongBytes: options.serveWrongBytes?.includes(i) }),
       };
       const lessor = await LessorRole.create(opts);
