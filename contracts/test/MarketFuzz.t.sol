@@ -112,7 +112,8 @@ contract MarketFuzzTest is MarketSetup {
     function test_fuzz_createDealEscrowsExactly(uint64 sizeSeed, uint8 replicasSeed, uint32 durationSeed, uint128 priceSeed, uint128 collateralSeed)
         public
     {
-        uint64 size = uint64(bound(sizeSeed, MIN_SEGMENTS * 32, 1 << 50));
+        // A deal must fit the largest sector.
+        uint64 size = uint64(bound(sizeSeed, MIN_SEGMENTS * 32, 32 << MAX_SECTOR_LOG));
         uint8 replicas = uint8(bound(replicasSeed, 1, 10));
         uint32 duration = uint32(bound(durationSeed, 1, 100_000));
         uint128 price = uint128(bound(priceSeed, 1, 1e30));
@@ -138,8 +139,9 @@ contract MarketFuzzTest is MarketSetup {
     }
 
     /// hardhat-config: default.fuzz.runs = 64
-    /// A lessor proves the periods of a random pattern. At the end exactly the proven periods before the
-    /// maxMisses-th miss are paid; each miss slashes missSlashBps of the collateral, maxMisses slash it all;
+    /// A lessor proves the periods of a random pattern. At the end exactly the proven periods are paid (a
+    /// filling failed by misses too: nobody else proved them); each miss slashes missSlashBps of the collateral,
+    /// maxMisses slash it all;
     /// the rest is released; the client gets the slash and the unpaid escrow; the books balance.
     function test_fuzz_settlementPaysProvenAndSlashesMisses(uint256 pattern, uint256 durationSeed, uint128 priceSeed, uint256 collateralSeed)
         public
@@ -159,8 +161,8 @@ contract MarketFuzzTest is MarketSetup {
             _toPeriod(p);
             if ((pattern >> p) & 1 == 1) {
                 _post(LESSOR);
-                if (missed < MAX_MISSES) ++proven;
-            } else if (missed < MAX_MISSES) {
+                ++proven;
+            } else {
                 ++missed;
             }
         }
@@ -255,59 +257,6 @@ contract MarketFuzzTest is MarketSetup {
     }
 
     // ------------------------------------------------------------ the invariant handler
-
-    /// The invariant handler's actions are real: a deal's two slots committed and PoRep'd, proven over every
-    /// period, challenged and answered, a capacity sector dropped, the slots settled and the deal refunded,
-    /// with the handler's model agreeing at every step.
-    function test_handlerActionsAreReal() public {
-        MarketHandler handler = new MarketHandler(market, vault, registry);
-        for (uint256 i = 1; i < 4; ++i) _stake(handler.lessorAt(i));
-        _fund(handler.clientAt(1), 1e60);
-        // Client 1, no automatic commits (3 % 3 == 0), 2 replicas, 4 periods, a 4-segment piece.
-        handler.createDeal(3, 1, 3, 1e20, 1);
-        bytes32 dealId = handler.deals(0);
-        // Kind 1 (one piece), a zero tail, PoRep at once.
-        uint256 kind = 1 | (1 << 24);
-        handler.commitSector(0, kind, 0, 0);
-        handler.commitSector(1, kind, 0, 1);
-        handler.commitSector(2, 1 << 24, 0, 0); // a capacity sector of lessor 2
-        _assertCounts(handler, MarketHandler.Action.CommitSector, 3, 3);
-        _assertCounts(handler, MarketHandler.Action.AnswerPoRep, 3, 3);
-        assertEq(market.getSector(handler.sectors(0)).log2Segments, 3, "4-segment piece with a zero tail");
-        handler.dropSector(2, 1);
-        _assertCounts(handler, MarketHandler.Action.DropSector, 1, 1);
-        for (uint256 p = 1; p <= 4; ++p) {
-            vm.warp(market.startTime() + p * PERIOD + 1);
-            handler.submitPoSt(0);
-            handler.submitPoSt(1);
-            if (p == 2) {
-                handler.challenge(0, 0, 0);
-                handler.answerChallenge(0, true);
-            }
-        }
-        _assertCounts(handler, MarketHandler.Action.SubmitPoSt, 8, 8);
-        _assertCounts(handler, MarketHandler.Action.Challenge, 1, 1);
-        _assertCounts(handler, MarketHandler.Action.AnswerChallenge, 1, 1);
-        vm.warp(market.startTime() + 5 * PERIOD + 1);
-        handler.settleReplica(0, 0, 0);
-        handler.claimRefund(0, 0);
-        _assertCounts(handler, MarketHandler.Action.SettleReplica, 1, 1);
-        _assertCounts(handler, MarketHandler.Action.ClaimRefund, 1, 1);
-        assertEq(market.getReplica(dealId, 0).paidPeriods, 4, "slot 0 paid 4 periods");
-        assertEq(market.getReplica(dealId, 1).paidPeriods, 4, "slot 1 paid 4 periods");
-        assertEq(handler.brokenRules(), 0, handler.lastBrokenRule());
-        for (uint256 i; i < 8; ++i) {
-            address account = handler.actorAt(i);
-            assertEq(vault.withdrawableOf(account), handler.ghostCredited(account), "credited == model");
-        }
-        assertEq(vault.escrowed(), 0, "nothing escrowed");
-    }
-
-    function _assertCounts(MarketHandler handler, MarketHandler.Action action, uint256 called, uint256 succeeded) internal view {
-        (uint256 c, uint256 s) = handler.counts(uint256(action));
-        assertEq(c, called, "action called");
-        assertEq(s, succeeded, "action succeeded");
-    }
 
     // ------------------------------------------------------------ helpers
 

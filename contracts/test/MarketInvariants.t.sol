@@ -535,7 +535,8 @@ contract MarketHandler is CofferTest {
         if (deferred.periodPlusOne != 0 && deferred.periodPlusOne - 1 < failAt) failAt = deferred.periodPlusOne - 1;
         if (forcedBy != address(0) && current < failAt) failAt = current;
         uint256 stop = _min(_min(deal.endPeriod, current), failAt);
-        for (uint256 p = _max(deal.startPeriod, s.firstPeriod); p < stop && e.missed < maxMisses; ++p) {
+        // Every closed period counts: a filling failed by misses is paid what it proved until settlement.
+        for (uint256 p = _max(deal.startPeriod, s.firstPeriod); p < stop; ++p) {
             if (ghostProven[slot.lessor][p]) ++e.proven;
             else ++e.missed;
         }
@@ -553,7 +554,8 @@ contract MarketHandler is CofferTest {
             e.released = left - missSlash;
         }
         e.challenger = forcedBy != address(0) ? forcedBy : deferred.challenger;
-        if (e.challenger != address(0) && e.failed) e.bounty = e.slashed * bountyBps / BPS_;
+        // No bounty for a lessor expiring its own challenge.
+        if (e.challenger != address(0) && e.challenger != slot.lessor && e.failed) e.bounty = e.slashed * bountyBps / BPS_;
     }
 
     /// The slot's state by the model (compared with market.replicaState by the invariants).
@@ -593,20 +595,25 @@ contract MarketHandler is CofferTest {
         for (uint256 log2 = minSectorLog; log2 <= MAX_LOG2; ++log2) sectorsProving += ghostCount[lessor][log2];
     }
 
-    /// §12.4: the set changes only before the current period's seed block is mined or once the lessor proved it.
+    /// §12.4: the set changes only before the current period's seed block is mined, once the lessor proved it, or
+    /// once the period's seed is lost.
     function _setUnlocked(address lessor) internal view returns (bool) {
         if (provingTotal(lessor) == 0) return true;
         uint256 current = market.currentPeriod();
         uint256 seedBlock = market.periodSeedBlock(current);
-        return seedBlock == 0 || vm.getBlockNumber() <= seedBlock || ghostProven[lessor][current];
+        if (seedBlock == 0 || vm.getBlockNumber() <= seedBlock || ghostProven[lessor][current]) return true;
+        // A lost seed (never stored, its block past blockhash's reach: periodSeed reads zero) unlocks it too.
+        return market.periodSeed(current) == bytes32(0);
     }
 
-    /// True while the slot still holds the challenged filling as Proving (no failure recorded).
+    /// True while the slot still holds the challenged filling as Proving, or Finished but not settled (no
+    /// failure recorded): a challenge stays live after the deal's end until the filling is settled.
     function _held(OpenChallenge memory c) internal view returns (bool) {
         GhostSlot memory slot = ghostSlot[c.dealId][c.index];
+        IStorageMarket.ReplicaState state = modelState(c.dealId, c.index);
         return slot.status == FILLED && slot.lessor == c.lessor && slot.fillBlock == c.fillBlock
             && ghostDeferred[c.dealId][c.index].periodPlusOne == 0
-            && modelState(c.dealId, c.index) == IStorageMarket.ReplicaState.Proving;
+            && (state == IStorageMarket.ReplicaState.Proving || state == IStorageMarket.ReplicaState.Finished);
     }
 
     function openCountOf(bytes32 dealId, uint256 index) public view returns (uint256 n) {
